@@ -1,0 +1,3 @@
+from imgsvc.cli import main
+
+main()

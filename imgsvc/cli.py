@@ -1,0 +1,183 @@
+"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from imgsvc.config import load_settings
+from imgsvc.queue import REDIS_ERRORS, Services, connect_redis
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("IMGSVC_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+def main() -> None:
+    """imgsvc: image-resizing upload service."""
+    _setup_logging()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@click.option("--name", default=None, help="Worker name (default: RQ's).")
+def worker(burst: bool, name: str | None) -> None:
+    """Run an RQ worker on the configured queue, with the scheduler (for retries)."""
+    run_worker(burst=burst, name=name)
+
+
+def run_worker(burst: bool = False, name: str | None = None) -> None:
+    """Start a forking RQ worker with Pillow and imgsvc preloaded."""
+    from rq import Worker
+
+    import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
+
+    svc = Services(load_settings())
+    worker = Worker([svc.queue], connection=svc.redis, name=name)
+    worker.work(
+        burst=burst,
+        with_scheduler=True,
+        logging_level=logging.getLevelName(logging.getLogger().level),
+    )
+
+
+@main.command()
+def reconcile() -> None:
+    """Re-enqueue every unfinished image that has no live job."""
+    from imgsvc.reconcile import reconcile as run_reconcile
+
+    report = run_reconcile(Services(load_settings()))
+    click.echo(
+        f"scanned {report.scanned}, finished {report.finished}, live {report.live}, "
+        f"requeued {len(report.requeued)}, unreadable {len(report.unreadable)}"
+    )
+    for image_id in report.requeued:
+        click.echo(f"requeued {image_id}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_redis(var: Path) -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise click.ClickException("redis-server not found: run `make run`, which installs it.")
+    port = _free_port()
+    folder = var / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            connect_redis(url).ping()
+            return proc, url
+        except REDIS_ERRORS:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.terminate()
+                raise click.ClickException("redis-server did not start") from None
+            time.sleep(0.05)
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Web port (default: $PORT or 5000).")
+@click.option("--workers", type=int, default=1, help="How many RQ workers to start.")
+def dev(port: int | None, workers: int) -> None:
+    """Run everything on this machine: Redis (unless configured), gunicorn, workers."""
+    var = Path("var").resolve()
+    var.mkdir(exist_ok=True)
+    env = dict(os.environ, IMGSVC_DEV="true")
+    env.setdefault("IMGSVC_STORAGE_URL", "file://" + str(var / "media"))
+    secret_file = var / "secret_key"
+    if "IMGSVC_SECRET_KEY" not in env:
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(32))
+            secret_file.chmod(0o600)
+        env["IMGSVC_SECRET_KEY"] = secret_file.read_text().strip()
+    settings = load_settings()
+    port = port or int(settings["PORT"])
+    host = settings["HOST"]
+    children: list[subprocess.Popen] = []
+    if "IMGSVC_REDIS_URL" not in env:
+        redis_proc, env["IMGSVC_REDIS_URL"] = _start_redis(var)
+        children.append(redis_proc)
+    try:
+        subprocess.run([sys.executable, "-m", "imgsvc", "reconcile"], env=env, check=False)
+        children += [
+            subprocess.Popen([sys.executable, "-m", "imgsvc", "worker"], env=env)
+            for _ in range(workers)
+        ]
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    "imgsvc.wsgi:app",
+                ],
+                env=env,
+            )
+        )
+        click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)\n")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise click.ClickException("a child process exited; stopping")
+    except KeyboardInterrupt:
+        click.echo("stopping…")
+    finally:
+        _stop(children)
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    """Stop web and workers first (workers finish their job), Redis last."""
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,81 @@
+"""Settings: defaults, then ``IMGSVC_*`` environment variables, then overrides.
+
+Both the web app and the job functions read settings through
+:func:`load_settings`, so a plain ``rq worker`` configured only by environment
+sees exactly what the web process sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Config
+
+MiB = 1024 * 1024
+
+
+class Defaults:
+    """Default values; each is documented in the README's configuration table."""
+
+    SECRET_KEY: str | None = None
+    DEV: bool = False
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    QUEUE_NAME: str = "default"
+    STORAGE_URL: str = "file://" + os.path.abspath("var/media")
+    S3_ENDPOINT_URL: str | None = None
+    S3_REGION: str | None = None
+    STORAGE_TIMEOUT: float = 10.0
+
+    # Upload limits, checked in the web process from the header alone.
+    MAX_CONTENT_LENGTH: int = 20 * MiB
+    MAX_IMAGE_PIXELS: int = 50_000_000
+    MAX_IMAGE_FRAMES: int = 1000
+    ALLOWED_FORMATS: str = "JPEG,PNG,WEBP,GIF,TIFF"
+
+    # Variants: name:width or name:WxH:cover, comma-separated.
+    VARIANTS: str = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"
+    JPEG_QUALITY: int = 85
+    WEBP_QUALITY: int = 80
+    TRANSPARENT_FORMAT: str = "WEBP"
+
+    # Jobs.
+    JOB_TIMEOUT: int = 120
+    JOB_RETRIES: int = 3
+    JOB_RETRY_INTERVALS: str = "2,10,30"
+    RESULT_TTL: int = 86_400
+    FAILURE_TTL: int = 7 * 86_400
+
+    RECENT_UPLOADS: int = 12
+    HOST: str = "127.0.0.1"
+    PORT: int = 5000
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build the settings mapping: defaults, then ``IMGSVC_*`` env, then overrides.
+
+    Environment values are parsed as JSON when they can be (so
+    ``IMGSVC_MAX_IMAGE_PIXELS=1000`` is an int), as Flask's
+    ``from_prefixed_env`` does.
+    """
+    settings = Config(os.getcwd())
+    settings.from_object(Defaults)
+    settings.from_prefixed_env("IMGSVC")
+    if "PORT" in os.environ:
+        settings["PORT"] = int(os.environ["PORT"])
+    if overrides:
+        settings.update(overrides)
+    return settings
+
+
+def csv_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Split a comma-separated setting into its stripped, non-empty items."""
+    if isinstance(value, (list, tuple)):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def retry_intervals(settings: Mapping[str, Any]) -> list[int]:
+    """The backoff intervals (seconds) between job retries."""
+    return [int(item) for item in csv_list(str(settings["JOB_RETRY_INTERVALS"]))] or [0]

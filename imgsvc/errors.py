@@ -1,0 +1,105 @@
+"""Named errors of imgsvc.
+
+Every error a user or client can meet is one of these: it carries the stable
+``code`` of the HTTP contract, the HTTP ``status`` it maps to and a human
+``message``. Job functions raise them; the web layer renders them as
+``{"error": {"code", "message"}}``. ``retryable`` marks transient faults that
+RQ may retry with backoff; everything else is bad input and is never retried.
+"""
+
+from __future__ import annotations
+
+
+class ImgsvcError(Exception):
+    """Base class: an error with a contract code, an HTTP status and a message."""
+
+    code = "internal_error"
+    status = 500
+    retryable = False
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``{"code", "message"}`` object used in responses and manifests."""
+        return {"code": self.code, "message": self.message}
+
+
+class MissingFile(ImgsvcError):
+    code, status = "missing_file", 400
+    default_message = "No file was sent: use the multipart field 'file'."
+
+
+class InvalidImage(ImgsvcError):
+    code, status = "invalid_image", 400
+    default_message = "The file is not a readable image."
+
+
+class UnsupportedFormat(ImgsvcError):
+    code, status = "unsupported_format", 415
+    default_message = "This image format is not accepted."
+
+
+class ImageTooLarge(ImgsvcError):
+    code, status = "image_too_large", 400
+    default_message = "The image has too many pixels or frames."
+
+
+class FileTooLarge(ImgsvcError):
+    code, status = "file_too_large", 413
+    default_message = "The upload is larger than the byte limit."
+
+
+class InvalidUrl(ImgsvcError):
+    code, status = "invalid_url", 400
+    default_message = "The URL must be an absolute http or https URL."
+
+
+class DestinationNotAllowed(ImgsvcError):
+    code, status = "destination_not_allowed", 400
+    default_message = "That address may not be fetched."
+
+
+class NotFound(ImgsvcError):
+    code, status = "not_found", 404
+    default_message = "Not found."
+
+
+class Forbidden(ImgsvcError):
+    code, status = "forbidden", 403
+    default_message = "Forbidden."
+
+
+class RateLimited(ImgsvcError):
+    code, status = "rate_limited", 429
+    default_message = "Too many requests; try again later."
+
+
+class QueueUnavailable(ImgsvcError):
+    code, status, retryable = "queue_unavailable", 503, True
+    default_message = "The job queue is unavailable; try again shortly."
+
+
+class StorageUnavailable(ImgsvcError):
+    code, status, retryable = "storage_unavailable", 503, True
+    default_message = "Storage is unavailable; try again shortly."
+
+
+class JobTimeout(ImgsvcError):
+    code, status = "timeout", 500
+    default_message = "The job ran past its time limit."
+
+
+class ObjectNotFound(NotFound):
+    """A storage key that does not exist (the storage backends' domain error)."""
+
+    default_message = "No such object in storage."
+
+
+class InvalidKey(ImgsvcError):
+    """A storage key that is malformed or would escape the storage root."""
+
+    code, status = "not_found", 404
+    default_message = "Invalid storage key."

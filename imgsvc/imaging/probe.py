@@ -1,0 +1,121 @@
+"""Header-only checks of an upload: format by content, dimensions, frames.
+
+Nothing here decodes pixels. ``Image.open`` reads only the header, and it is
+restricted to the allowed formats, so no other Pillow plugin ever sees
+untrusted bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from imgsvc.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
+
+MIME_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "TIFF": "image/tiff",
+}
+
+# Recognisable formats we refuse, so the client hears "unsupported", not "broken".
+_KNOWN_SIGNATURES: list[tuple[bytes, str]] = [
+    (b"%PDF", "PDF"),
+    (b"%!PS", "PostScript/EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"BM", "BMP"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"\x76\x2f\x31\x01", "OpenEXR"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the header says about an image."""
+
+    format: str
+    width: int
+    height: int
+    frames: int
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.format]
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def _name_unsupported(head: bytes) -> str | None:
+    for signature, name in _KNOWN_SIGNATURES:
+        if head.startswith(signature):
+            return name
+    if head[4:8] == b"ftyp":
+        return "HEIF/AVIF" if head[8:12] in (b"heic", b"heix", b"avif", b"mif1") else "ISO media"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in head.lower():
+        return "SVG"
+    return None
+
+
+def probe(
+    stream: BinaryIO | bytes,
+    allowed_formats: list[str],
+    max_pixels: int,
+    max_frames: int,
+) -> ProbeResult:
+    """Identify an image from its header and check it against the limits.
+
+    Raises ``InvalidImage`` (empty or unreadable), ``UnsupportedFormat`` (a
+    real format that is not allowed) or ``ImageTooLarge`` (pixels or frames).
+    """
+    fp = io.BytesIO(stream) if isinstance(stream, bytes) else stream
+    fp.seek(0)
+    head = fp.read(64)
+    fp.seek(0)
+    if not head:
+        raise InvalidImage("The file is empty.")
+    allowed = [name.upper() for name in allowed_formats]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(fp, formats=allowed)
+        with image:
+            width, height = image.size
+            fmt = (image.format or "").upper()
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"The image is {width}×{height} ({width * height:,} pixels); "
+                    f"the limit is {max_pixels:,} pixels."
+                )
+            frames = int(getattr(image, "n_frames", 1) or 1)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"The image has too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        other = _name_unsupported(head)
+        if other:
+            raise UnsupportedFormat(
+                f"{other} files are not accepted; send one of: {', '.join(allowed)}."
+            ) from exc
+        raise InvalidImage("The file is not an image in a format we recognise.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImage(f"The image header could not be read: {exc}") from exc
+    finally:
+        fp.seek(0)
+    if fmt not in MIME_TYPES or fmt not in allowed:
+        raise UnsupportedFormat(f"{fmt or 'This'} images are not accepted.")
+    if width < 1 or height < 1:
+        raise InvalidImage("The image has no pixels.")
+    if frames > max_frames:
+        raise ImageTooLarge(f"The image has {frames} frames; the limit is {max_frames}.")
+    return ProbeResult(format=fmt, width=width, height=height, frames=frames)

@@ -1,0 +1,107 @@
+"""Redis connection, the RQ queue, and the enqueue helpers.
+
+The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``; its
+Redis connection, queue and storage are created on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from imgsvc.config import retry_intervals
+from imgsvc.errors import QueueUnavailable
+from imgsvc.images import job_id_for
+from imgsvc.storage import Storage, storage_from_settings
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+RECENT_KEY = "imgsvc:recent"
+
+
+def connect_redis(url: str) -> Redis:
+    """A Redis client that fails fast when the server is down."""
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+
+
+class Services:
+    """The shared clients of one process, each created lazily."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+
+    @cached_property
+    def redis(self) -> Redis:
+        return connect_redis(self.settings["REDIS_URL"])
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(self.settings["QUEUE_NAME"], connection=self.redis)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return storage_from_settings(self.settings)
+
+
+def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> Job:
+    """Enqueue ``process_image(image_id)`` under the image's own job id.
+
+    Raises ``QueueUnavailable`` when Redis cannot be reached.
+    """
+    retries = int(settings["JOB_RETRIES"])
+    try:
+        return queue.enqueue(
+            "imgsvc.tasks.process_image",
+            image_id,
+            job_id=job_id_for(image_id),
+            job_timeout=int(settings["JOB_TIMEOUT"]),
+            result_ttl=int(settings["RESULT_TTL"]),
+            failure_ttl=int(settings["FAILURE_TTL"]),
+            retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
+            meta={"type": "image", "image_id": image_id},
+            description=f"process_image({image_id!r})",
+        )
+    except REDIS_ERRORS as exc:
+        raise QueueUnavailable() from exc
+
+
+def live_job(queue: Queue, image_id: str) -> Job | None:
+    """The image's job if it is queued, started, scheduled or deferred."""
+    try:
+        job = Job.fetch(job_id_for(image_id), connection=queue.connection)
+    except NoSuchJobError:
+        return None
+    return job if job.get_status(refresh=False) in LIVE_STATUSES else None
+
+
+def fetch_job(queue: Queue, job_id: str) -> Job | None:
+    """The job with ``job_id``, or ``None`` if Redis has no such job."""
+    try:
+        return Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        return None
+
+
+def remember_upload(redis: Redis, image_id: str, keep: int) -> None:
+    """Put an id at the head of the recent-uploads list (a rebuildable index)."""
+    with redis.pipeline() as pipe:
+        pipe.lpush(RECENT_KEY, image_id)
+        pipe.ltrim(RECENT_KEY, 0, max(keep, 1) * 4 - 1)
+        pipe.execute()
+
+
+def recent_uploads(redis: Redis, count: int) -> list[str]:
+    """The ids of the most recent uploads, newest first."""
+    return [raw.decode() for raw in redis.lrange(RECENT_KEY, 0, count - 1)]
+
+
+def forget_upload(redis: Redis, image_id: str) -> None:
+    redis.lrem(RECENT_KEY, 0, image_id)

@@ -1,0 +1,54 @@
+"""Storage backends behind one small protocol, chosen by ``STORAGE_URL``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from imgsvc.storage.base import ObjectInfo, Storage, check_key
+from imgsvc.storage.filesystem import FilesystemStorage
+from imgsvc.storage.s3 import S3Storage
+
+__all__ = [
+    "FilesystemStorage",
+    "ObjectInfo",
+    "S3Storage",
+    "Storage",
+    "check_key",
+    "storage_from_settings",
+    "storage_from_url",
+]
+
+
+def storage_from_url(
+    url: str, endpoint_url: str | None = None, region: str | None = None, timeout: float = 10.0
+) -> Storage:
+    """Build a backend from ``file:///abs/path`` or ``s3://bucket[/prefix]``."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/"):
+            raise ValueError(f"STORAGE_URL must be file:///absolute/path, not {url!r}")
+        return FilesystemStorage(path)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError(f"STORAGE_URL must name a bucket: {url!r}")
+        return S3Storage(
+            parts.netloc,
+            prefix=unquote(parts.path),
+            endpoint_url=endpoint_url,
+            region=region,
+            timeout=timeout,
+        )
+    raise ValueError(f"Unsupported STORAGE_URL scheme in {url!r}: use file:// or s3://")
+
+
+def storage_from_settings(settings: Mapping[str, Any]) -> Storage:
+    """Build the backend the settings name."""
+    return storage_from_url(
+        settings["STORAGE_URL"],
+        endpoint_url=settings.get("S3_ENDPOINT_URL") or None,
+        region=settings.get("S3_REGION") or None,
+        timeout=float(settings.get("STORAGE_TIMEOUT", 10.0)),
+    )

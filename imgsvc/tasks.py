@@ -1,0 +1,124 @@
+"""RQ job functions. They take plain arguments (ids, URLs) and raise on failure.
+
+A worker started by ``worker.py`` or by plain ``rq worker`` imports this
+module; settings come from the environment (:func:`imgsvc.config.load_settings`)
+and the storage client is made once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from typing import Any
+
+from PIL import Image
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
+from imgsvc import images
+from imgsvc.config import csv_list, load_settings
+from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout
+from imgsvc.imaging import EncodeOptions, parse_variants, render_variants
+from imgsvc.queue import Services
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    """This process's settings and storage (built on first use)."""
+    settings = load_settings()
+    Image.MAX_IMAGE_PIXELS = int(settings["MAX_IMAGE_PIXELS"])
+    return Services(settings)
+
+
+def process_image(image_id: str) -> dict[str, Any]:
+    """Make every variant of an image, store them, and mark the manifest ``done``.
+
+    Running it twice writes the same objects under the same keys. Bad input
+    ends the job (and the manifest) ``failed`` without retries; transient
+    storage faults raise ``StorageUnavailable`` so RQ retries with backoff.
+    """
+    svc = services()
+    try:
+        return _process_image(svc, image_id)
+    except JobTimeoutException as exc:
+        error: ImgsvcError = JobTimeout(f"Processing took longer than {exc}.")
+        _record_failure(svc, image_id, error)
+        raise
+    except ImgsvcError as exc:
+        _record_failure(svc, image_id, exc)
+        raise
+
+
+def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
+    settings, storage = svc.settings, svc.storage
+    manifest = images.read_manifest(storage, image_id)
+    manifest.update(status="processing", error=None)
+    images.write_manifest(storage, manifest)
+
+    original = storage.get(images.original_key(image_id))
+    try:
+        rendered = render_variants(
+            original,
+            parse_variants(settings["VARIANTS"]),
+            allowed_formats=csv_list(settings["ALLOWED_FORMATS"]),
+            max_pixels=int(settings["MAX_IMAGE_PIXELS"]),
+            options=EncodeOptions(
+                jpeg_quality=int(settings["JPEG_QUALITY"]),
+                webp_quality=int(settings["WEBP_QUALITY"]),
+                transparent_format=str(settings["TRANSPARENT_FORMAT"]),
+            ),
+        )
+    except ImgsvcError:
+        raise
+    except Exception as exc:  # Pillow raises many types on hostile input
+        raise InvalidImage(f"The image could not be processed: {exc}") from exc
+
+    variants: dict[str, Any] = {}
+    for variant in rendered:
+        key = images.variant_key(image_id, variant.name, variant.extension)
+        storage.put(key, variant.data, variant.content_type)
+        variants[variant.name] = {
+            "key": key,
+            "url": f"/images/{image_id}/{variant.name}",
+            "width": variant.width,
+            "height": variant.height,
+            "format": variant.format,
+            "content_type": variant.content_type,
+            "bytes": len(variant.data),
+            "etag": hashlib.sha256(variant.data).hexdigest()[:32],
+        }
+        _report_progress(len(variants), len(rendered))
+
+    manifest.update(status="done", error=None, variants=variants, processed_at=images.now_iso())
+    images.write_manifest(storage, manifest)
+    return {"id": image_id, "status": "done", "variants": sorted(variants)}
+
+
+def _report_progress(done: int, total: int) -> None:
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(variants_done=done, variants_total=total)
+        job.save_meta()
+
+
+def _record_failure(svc: Services, image_id: str, error: ImgsvcError) -> None:
+    """Note the error on the job; on the last attempt, mark the manifest failed."""
+    job = get_current_job()
+    final = not error.retryable
+    if job is not None:
+        if not error.retryable:
+            job.retries_left = 0  # bad input: retrying cannot help
+        final = final or not job.retries_left
+        job.meta["error"] = error.to_dict()
+        job.save_meta()
+    if not final:
+        return
+    try:
+        manifest = images.read_manifest(svc.storage, image_id)
+        manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())
+        images.write_manifest(svc.storage, manifest)
+    except ImgsvcError as exc:  # storage down: the API reads the job's error instead
+        log.warning("could not mark image %s failed: %s", image_id, exc)

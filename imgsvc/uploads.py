@@ -1,0 +1,79 @@
+"""Accepting an upload: check the header, store original + manifest, enqueue.
+
+Shared by the HTML form and the JSON API. Pixels are never decoded here: the
+check reads the header only, so the cost does not grow with the image's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from imgsvc import images
+from imgsvc.config import csv_list
+from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
+from imgsvc.imaging import probe
+from imgsvc.queue import REDIS_ERRORS, Services, enqueue_image, remember_upload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AcceptedUpload:
+    """An upload that is stored and (unless ``queued`` is false) enqueued."""
+
+    image_id: str
+    job_id: str
+    delete_token: str
+    manifest: dict[str, Any]
+
+
+def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
+    """Check, store and enqueue one upload.
+
+    Raises the upload's error (``missing_file``, ``invalid_image``,
+    ``unsupported_format``, ``image_too_large``) before anything is stored, and
+    ``QueueUnavailable`` after storing when Redis is down: the image is then
+    picked up by ``imgsvc reconcile``.
+    """
+    if stream is None:
+        raise MissingFile()
+    settings = svc.settings
+    info = probe(
+        stream,
+        allowed_formats=csv_list(settings["ALLOWED_FORMATS"]),
+        max_pixels=int(settings["MAX_IMAGE_PIXELS"]),
+        max_frames=int(settings["MAX_IMAGE_FRAMES"]),
+    )
+    data = stream.read()
+    image_id = images.new_image_id()
+    delete_token = secrets.token_urlsafe(24)
+    manifest = images.new_manifest(image_id, info, len(data), delete_token)
+    manifest["original"]["etag"] = hashlib.sha256(data).hexdigest()[:32]
+
+    storage = svc.storage
+    try:
+        storage.put(images.original_key(image_id), data, info.mime_type)
+        images.write_manifest(storage, manifest)
+    except ImgsvcError:
+        with contextlib.suppress(ImgsvcError):
+            storage.delete_prefix(images.prefix(image_id))
+        raise
+
+    try:
+        job = enqueue_image(svc.queue, image_id, settings)
+    except QueueUnavailable as exc:
+        exc.message = (
+            f"The image was stored as {image_id}, but the job queue is unavailable; "
+            "it will be processed once the queue is back."
+        )
+        raise
+    try:
+        remember_upload(svc.redis, image_id, int(settings["RECENT_UPLOADS"]))
+    except REDIS_ERRORS:  # the recent list is only an index; the image is safe
+        log.warning("could not record %s in the recent uploads list", image_id)
+    return AcceptedUpload(image_id, job.id, delete_token, manifest)

@@ -1,0 +1,53 @@
+"""The JSON API: ``/api/images``."""
+
+from __future__ import annotations
+
+import contextlib
+
+from flask import Blueprint, Response, jsonify, request
+
+from imgsvc import images
+from imgsvc.errors import Forbidden
+from imgsvc.queue import REDIS_ERRORS, fetch_job, forget_upload
+from imgsvc.uploads import accept_upload
+from imgsvc.web.present import image_view, links, services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.post("/images")
+def upload_image() -> tuple[Response, int, dict[str, str]]:
+    """Accept a multipart upload (field ``file``): 202 with id, job and links."""
+    accepted = accept_upload(services(), request.files.get("file"))
+    body = {
+        "id": accepted.image_id,
+        "status": accepted.manifest["status"],
+        "job_id": accepted.job_id,
+        "delete_token": accepted.delete_token,
+        "links": links(accepted.image_id),
+    }
+    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
+
+
+@bp.get("/images/<image_id>")
+def get_image(image_id: str) -> Response:
+    """The image's status, original and variants."""
+    svc = services()
+    return jsonify(image_view(svc, images.read_manifest(svc.storage, image_id)))
+
+
+@bp.delete("/images/<image_id>")
+def delete_image(image_id: str) -> tuple[str, int]:
+    """Delete every object of the image; needs the ``X-Delete-Token`` header."""
+    svc = services()
+    manifest = images.read_manifest(svc.storage, image_id)
+    if not images.token_matches(manifest, request.headers.get("X-Delete-Token")):
+        raise Forbidden("A valid X-Delete-Token header is required to delete this image.")
+    with contextlib.suppress(*REDIS_ERRORS):
+        svc.redis.set(images.tombstone_key(image_id), "1", ex=86_400)
+        job = fetch_job(svc.queue, images.job_id_for(image_id))
+        if job is not None and job.get_status(refresh=False) != "started":
+            job.delete()
+        forget_upload(svc.redis, image_id)
+    svc.storage.delete_prefix(images.prefix(image_id))
+    return "", 204

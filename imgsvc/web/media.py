@@ -1,0 +1,61 @@
+"""Variant and original bytes at stable URLs: ``/images/<id>/<name>``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from imgsvc import images
+from imgsvc.errors import NotFound
+from imgsvc.imaging import parse_variants
+from imgsvc.web.present import services
+
+bp = Blueprint("media", __name__)
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/tiff": "tif",
+}
+
+
+def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
+    tag = f'"{etag}"'
+    base = {"ETag": tag, "Cache-Control": IMMUTABLE, **headers}
+    if tag in request.if_none_match or "*" in request.if_none_match:
+        return Response(status=304, headers=base)
+    data = services().storage.get(key)
+    return Response(data, status=200, content_type=content_type, headers=base)
+
+
+@bp.get("/images/<image_id>/original")
+def original(image_id: str) -> Response:
+    """The uploaded file, always as an attachment (never rendered inline)."""
+    manifest = images.read_manifest(services().storage, image_id)
+    info = manifest["original"]
+    filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
+    return _send(
+        images.original_key(image_id),
+        info["content_type"],
+        info["etag"],
+        **{"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.get("/images/<image_id>/<name>")
+def variant(image_id: str, name: str) -> Response:
+    """One variant's bytes; 404 with ``Retry-After`` while it is not made yet."""
+    settings = services().settings
+    if name not in {spec.name for spec in parse_variants(settings["VARIANTS"])}:
+        raise NotFound(f"No variant named {name!r}.")
+    manifest = images.read_manifest(services().storage, image_id)
+    entry = manifest.get("variants", {}).get(name)
+    if entry is None:
+        if manifest["status"] == "failed":
+            raise NotFound("This image failed to process; it has no variants.")
+        error = NotFound(f"Variant {name!r} is not ready yet.")
+        error.retry_after = 2
+        raise error
+    return _send(entry["key"], entry["content_type"], entry["etag"])

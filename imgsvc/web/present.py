@@ -1,0 +1,101 @@
+"""Public views of an image: the manifest as clients see it, with live status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from imgsvc import images
+from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
+
+
+def services() -> Services:
+    """The app's shared clients (Redis, queue, storage)."""
+    return current_app.extensions["imgsvc"]
+
+
+def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:
+    """Status, error and progress, refined by the job while the manifest is unfinished.
+
+    The manifest cannot say "failed" when storage itself was down at the last
+    attempt; the job in Redis can. Redis being down only means less detail.
+    """
+    status, error = manifest["status"], manifest.get("error")
+    if status in images.FINAL_STATUSES:
+        return status, error, None
+    try:
+        job = fetch_job(svc.queue, images.job_id_for(manifest["id"]))
+        if job is None:
+            return status, error, None
+        job_status = job.get_status(refresh=False)
+    except REDIS_ERRORS:
+        return status, error, None
+    meta = job.meta or {}
+    progress = None
+    if "variants_total" in meta:
+        progress = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
+    if job_status == "failed":
+        return (
+            "failed",
+            meta.get("error") or {"code": "internal_error", "message": "The job failed."},
+            None,
+        )
+    if job_status == "started":
+        status = "processing"
+    return status, error, progress
+
+
+def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The ``GET /api/images/<id>`` body."""
+    image_id = manifest["id"]
+    status, error, progress = _live_state(svc, manifest)
+    original = manifest["original"]
+    return {
+        "id": image_id,
+        "status": status,
+        "error": error,
+        "progress": progress,
+        "job_id": images.job_id_for(image_id),
+        "original": {
+            "width": original["width"],
+            "height": original["height"],
+            "format": original["format"],
+            "bytes": original["bytes"],
+            "url": f"/images/{image_id}/original",
+        },
+        "variants": {
+            name: {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
+            for name, variant in manifest.get("variants", {}).items()
+        },
+        "created_at": manifest["created_at"],
+        "processed_at": manifest.get("processed_at"),
+        "links": links(image_id),
+    }
+
+
+def links(image_id: str) -> dict[str, str]:
+    return {
+        "self": f"/api/images/{image_id}",
+        "page": f"/images/{image_id}",
+        "original": f"/images/{image_id}/original",
+    }
+
+
+def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
+    """A ready-to-paste ``<img srcset sizes>`` for the width-bound variants."""
+    variants = [v for name, v in manifest.get("variants", {}).items() if name != "thumb"]
+    if not variants:
+        return ""
+    by_width: dict[int, dict[str, Any]] = {}
+    for variant in sorted(variants, key=lambda v: v["width"]):
+        by_width.setdefault(variant["width"], variant)
+    srcset = ", ".join(f"{base_url}{v['url']} {w}w" for w, v in by_width.items())
+    largest = max(variants, key=lambda v: v["width"])
+    return (
+        f'<img src="{base_url}{largest["url"]}"\n'
+        f'     srcset="{srcset}"\n'
+        f'     sizes="(max-width: {largest["width"]}px) 100vw, {largest["width"]}px"\n'
+        f'     width="{largest["width"]}" height="{largest["height"]}" alt=""'
+        ' loading="lazy" decoding="async">'
+    )

@@ -1,0 +1,11 @@
+"""``python worker.py``: an RQ worker on the queue ``default`` with imgsvc's settings.
+
+Plain ``rq worker --url $IMGSVC_REDIS_URL default`` works too: the job
+functions in :mod:`imgsvc.tasks` read their settings from the environment.
+"""
+
+from imgsvc.cli import _setup_logging, run_worker
+
+if __name__ == "__main__":
+    _setup_logging()
+    run_worker()
