@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the system packages imgsvc needs on a fresh Debian/Ubuntu machine:
+# a Python that can make virtualenvs, and redis-server. Idempotent; quiet when
+# everything is already there. Uses sudo when not root.
+set -euo pipefail
+
+need=()
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+for extra in "$@"; do
+  case "$extra" in
+    chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+  esac
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: please install: ${need[*]} (no apt-get on this machine)" >&2
+  exit 1
+fi
+echo "bootstrap: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

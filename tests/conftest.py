@@ -1,0 +1,149 @@
+"""Shared fixtures: a real redis-server, moto's S3 server over HTTP, the app.
+
+Both servers are started once per session on free loopback ports; each test
+gets a clean Redis database and its own storage (a temp folder, or a fresh key
+prefix in the session's bucket). Tests that need the storage backend take
+``storage_url``, which is parametrized over ``file`` and ``s3``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from tests.support import free_port, wait_until
+
+# boto3 must never find real credentials or talk to AWS from the test suite.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+for _name in [name for name in os.environ if name.startswith("IMGSVC_")]:
+    del os.environ[_name]
+
+BUCKET = "imgsvc-test"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server for the whole session; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run the suite with `make test`")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    wait_until(answers, timeout=10, message="redis-server did not answer PING")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's Redis, flushed for this test."""
+    Redis.from_url(redis_server).flushdb()
+    return redis_server
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode on loopback, with the test bucket; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty storage location on each backend."""
+    if request.param == "file":
+        return "file://" + str(tmp_path / "media")
+    request.getfixturevalue("s3_endpoint")
+    return f"s3://{BUCKET}/t-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, storage_url: str, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    """``IMGSVC_*`` settings for this test, also exported for worker subprocesses."""
+    values = {
+        "IMGSVC_REDIS_URL": redis_url,
+        "IMGSVC_STORAGE_URL": storage_url,
+        "IMGSVC_SECRET_KEY": "test-secret",
+        "IMGSVC_JOB_RETRY_INTERVALS": "0",
+        "IMGSVC_LOG_LEVEL": "WARNING",
+    }
+    if storage_url.startswith("s3://"):
+        values["IMGSVC_S3_ENDPOINT_URL"] = request.getfixturevalue("s3_endpoint")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def app(env: dict[str, str]):
+    """The Flask app configured from ``env``."""
+    from imgsvc import create_app
+
+    app = create_app({"TESTING": True})
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def run_worker(env: dict[str, str]):
+    """Run a real forking RQ worker (``imgsvc worker --burst``) until the queue is empty."""
+
+    def run(timeout: float = 120) -> subprocess.CompletedProcess:
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "imgsvc", "worker", "--burst"],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert time.monotonic() - started < timeout
+        return result
+
+    return run
