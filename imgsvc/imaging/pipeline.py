@@ -78,9 +78,14 @@ def render_variants(
     ``ImageTooLarge`` when the image is over ``max_pixels``.
     """
     options = options or EncodeOptions()
-    source = _decode(data, specs, allowed_formats, max_pixels)
-    outputs = _resize_all(source, specs)
+    source, size = _decode(data, specs, allowed_formats, max_pixels)
+    outputs = _resize_all(source, size, specs)
     return [_encode(spec.name, image, options) for spec, image in outputs]
+
+
+def _too_many_pixels(max_pixels: int) -> ImageTooLarge:
+    # Pillow's bomb guard can fire before our check: name our limit, not Pillow's.
+    return ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels:,} pixels.")
 
 
 def _open(data: bytes, allowed_formats: list[str], max_pixels: int) -> Image.Image:
@@ -89,11 +94,12 @@ def _open(data: bytes, allowed_formats: list[str], max_pixels: int) -> Image.Ima
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[f.upper() for f in allowed_formats])
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
+        raise _too_many_pixels(max_pixels) from exc
     except Exception as exc:
         raise InvalidImage(f"The image could not be opened: {exc}") from exc
-    if image.width * image.height > max_pixels:
-        raise ImageTooLarge(f"The image has {image.width * image.height:,} pixels.")
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        raise ImageTooLarge(f"The image has {pixels:,} pixels; the limit is {max_pixels:,}.")
     return image
 
 
@@ -119,29 +125,43 @@ def _needed_scale(specs: list[VariantSpec], width: int, height: int) -> float:
     return min(1.0, scale)
 
 
+def _draft(image: Image.Image, specs: list[VariantSpec]) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when every output allows it."""
+    width, height = image.size
+    if _orientation(image) >= 5:
+        width, height = height, width
+    scale = _needed_scale(specs, width, height)
+    request = (math.ceil(image.width * scale), math.ceil(image.height * scale))
+    image.draft("RGB" if image.mode == "YCbCr" else image.mode, request)
+
+
 def _decode(
     data: bytes, specs: list[VariantSpec], allowed_formats: list[str], max_pixels: int
-) -> Image.Image:
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded, oriented sRGB source and the oriented size of the full image.
+
+    The source may be smaller than that size (JPEG draft), but never smaller
+    than any output needs; output sizes are computed from the full size.
+    """
     image = _open(data, allowed_formats, max_pixels)
-    orientation = _orientation(image)
-    if image.format == "JPEG":
-        width, height = image.size
-        if orientation >= 5:
-            width, height = height, width
-        scale = _needed_scale(specs, width, height)
-        request = (math.ceil(image.width * scale), math.ceil(image.height * scale))
-        mode = "RGB" if image.mode == "YCbCr" else image.mode
-        image.draft(mode, request)
+    width, height = image.size
+    if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra images
+        _draft(image, specs)
     try:
         image.seek(0)
         image.load()
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
+        raise _too_many_pixels(max_pixels) from exc
     except Exception as exc:
         raise InvalidImage(f"The image could not be decoded: {exc}") from exc
+    # Read after loading: Pillow's TIFF plugin applies the orientation itself (its
+    # size is already oriented when opened) and drops the tag; others leave it to us.
+    orientation = _orientation(image)
+    if orientation >= 5:
+        width, height = height, width
     if orientation != 1:
         image = image.transpose(_TRANSPOSE[orientation])
-    return _to_srgb(image)
+    return _to_srgb(image), (width, height)
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -153,8 +173,10 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     elif mode == "P":
         has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
         image = image.convert("RGBA" if has_alpha else "RGB")
-    elif mode in ("LA", "La", "PA", "RGBa"):
-        image = image.convert("RGBA")
+    elif mode in ("LA", "La", "PA", "RGBa") or (
+        mode in ("L", "RGB") and "transparency" in image.info
+    ):
+        image = image.convert("RGBA")  # a tRNS colour key becomes real alpha
     elif mode == "1":
         image = image.convert("L")
     elif mode not in ("L", "RGB", "RGBA", "CMYK"):
@@ -185,6 +207,9 @@ def _apply_icc(image: Image.Image, icc: bytes) -> Image.Image:
 
 def _deep_to_l(image: Image.Image) -> Image.Image:
     """Map 16-bit and float greys to 8 bits by scale, not by clipping."""
+    if image.mode.startswith("I;16"):
+        # The bit depth is known: a dark 16-bit image (all values <= 255) stays dark.
+        return image.convert("I").point(lambda value: value * (255 / 65535)).convert("L")
     image = image.convert("I") if image.mode != "F" else image
     low, high = image.getextrema()
     if high <= 255 and low >= 0:
@@ -217,14 +242,18 @@ def _cascade_source(
 
 
 def _resize_all(
-    source: Image.Image, specs: list[VariantSpec]
+    source: Image.Image, size: tuple[int, int], specs: list[VariantSpec]
 ) -> list[tuple[VariantSpec, Image.Image]]:
-    """Make every output, each from the smallest image at least twice its size."""
+    """Make every output, each from the smallest image at least twice its size.
+
+    ``size`` is the full oriented size: output sizes follow from it, not from a
+    JPEG draft's rounded-up dimensions.
+    """
     made: dict[str, Image.Image] = {}
     pool = [source]
-    by_size = sorted(specs, key=lambda s: s.target_size(*source.size)[0], reverse=True)
+    by_size = sorted(specs, key=lambda s: s.target_size(*size)[0], reverse=True)
     for spec in by_size:
-        out = spec.target_size(*source.size)
+        out = spec.target_size(*size)
         pick = _cascade_source(spec, out, pool)
         if spec.cover:
             box = _crop_box(spec, pick.width, pick.height)

@@ -24,8 +24,15 @@ MIME_TYPES = {
     "TIFF": "image/tiff",
 }
 
-# Recognisable formats we refuse, so the client hears "unsupported", not "broken".
+# Recognisable formats, so a refused one is reported "unsupported", not "broken".
+# The allowable ones are here too: the allowlist may be narrower than MIME_TYPES.
 _KNOWN_SIGNATURES: list[tuple[bytes, str]] = [
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
     (b"%PDF", "PDF"),
     (b"%!PS", "PostScript/EPS"),
     (b"\xc5\xd0\xd3\xc6", "EPS"),
@@ -36,6 +43,10 @@ _KNOWN_SIGNATURES: list[tuple[bytes, str]] = [
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
     (b"\xff\x4f\xff\x51", "JPEG 2000"),
 ]
+
+
+# Enough to see "<svg" past an XML declaration, a doctype or a leading comment.
+_SNIFF_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ def _name_unsupported(head: bytes) -> str | None:
     for signature, name in _KNOWN_SIGNATURES:
         if head.startswith(signature):
             return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
     if head[4:8] == b"ftyp":
         return "HEIF/AVIF" if head[8:12] in (b"heic", b"heix", b"avif", b"mif1") else "ISO media"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -81,7 +94,7 @@ def probe(
     """
     fp = io.BytesIO(stream) if isinstance(stream, bytes) else stream
     fp.seek(0)
-    head = fp.read(64)
+    head = fp.read(_SNIFF_BYTES)
     fp.seek(0)
     if not head:
         raise InvalidImage("The file is empty.")
@@ -99,11 +112,18 @@ def probe(
                     f"the limit is {max_pixels:,} pixels."
                 )
             frames = int(getattr(image, "n_frames", 1) or 1)
+            if fmt == "MPO":
+                # A JPEG carrying extra images (phone depth or gain maps, a stereo
+                # pair): we use the first image, so it is a one-frame JPEG.
+                fmt, frames = "JPEG", 1
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"The image has too many pixels: {exc}") from exc
+        # Pillow's bomb guard fired before our check; report our limit, not Pillow's.
+        raise ImageTooLarge(
+            f"The image has too many pixels; the limit is {max_pixels:,} pixels."
+        ) from exc
     except UnidentifiedImageError as exc:
         other = _name_unsupported(head)
-        if other:
+        if other and other not in allowed:
             raise UnsupportedFormat(
                 f"{other} files are not accepted; send one of: {', '.join(allowed)}."
             ) from exc

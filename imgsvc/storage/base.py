@@ -8,7 +8,10 @@ from typing import Protocol, runtime_checkable
 
 from imgsvc.errors import InvalidKey
 
-_KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+# One part of a key: a plain file name. ``fullmatch`` (not ``$``, which also
+# matches before a trailing newline) so no control byte can slip through.
+_KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+MAX_KEY_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,11 @@ class Storage(Protocol):
         """Every key that starts with ``prefix``, sorted."""
 
     def list_children(self, prefix: str) -> list[str]:
-        """The names of the immediate "folders" under ``prefix`` (S3 common prefixes)."""
+        """The names of the immediate "folders" under ``prefix`` (S3 common prefixes).
+
+        ``prefix`` names a folder: ``images`` and ``images/`` are the same.
+        A folder is listed only while some object lies below it.
+        """
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the backend answers."""
@@ -53,17 +60,30 @@ def check_key(key: str) -> str:
     """Return ``key`` if every part is a plain name; raise ``InvalidKey`` otherwise.
 
     This is what keeps a key like ``images/../../etc/passwd`` from ever reaching
-    a backend: no empty parts, no ``.``/``..``, no backslashes or control bytes.
+    a backend: no empty parts, no ``.``/``..``, no hidden names, no backslashes
+    or control bytes. Parts are at most 200 characters, so every key also fits a
+    file system's name limit (with room for the filesystem backend's metadata).
     """
-    if not isinstance(key, str) or not key or len(key) > 512:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidKey()
-    parts = key.split("/")
-    if not all(_KEY_PART.match(part) for part in parts):
+    if not all(is_key_part(part) for part in key.split("/")):
         raise InvalidKey()
     return key
 
 
+def is_key_part(name: str) -> bool:
+    """Whether ``name`` may be one ``/``-separated part of a key."""
+    return _KEY_PART.fullmatch(name) is not None
+
+
 def check_prefix(prefix: str) -> str:
-    """Validate a listing prefix: a key followed by ``/`` (or a key itself)."""
-    check_key(prefix.rstrip("/"))
+    """Validate a listing prefix: a key, optionally followed by one ``/``."""
+    if not isinstance(prefix, str):
+        raise InvalidKey()
+    check_key(prefix.removesuffix("/"))
     return prefix
+
+
+def folder_prefix(prefix: str) -> str:
+    """Validate ``prefix`` and return it as a "folder": ending in exactly one ``/``."""
+    return check_prefix(prefix).removesuffix("/") + "/"

@@ -3,18 +3,26 @@
 Writes go to a temporary file in the same folder and are renamed into place,
 so a reader never sees half an object. Content types are kept beside each
 object in a small ``.<name>.type`` file, since a file system has none.
+
+Nothing outside the root is read, written or listed: keys are checked by
+``check_key``, and symbolic links below the root are never followed (a key
+whose path crosses one is an ``InvalidKey``; listings skip them). The root
+itself may be a link: it is resolved once, when the backend is built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from imgsvc.errors import ObjectNotFound, StorageUnavailable
-from imgsvc.storage.base import ObjectInfo, check_key, check_prefix
+from imgsvc.errors import InvalidKey, ObjectNotFound, StorageUnavailable
+from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix, is_key_part
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
 class FilesystemStorage:
@@ -24,27 +32,40 @@ class FilesystemStorage:
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
-        path = (self.root / check_key(key)).resolve()
-        # check_key already forbids "..", but resolve() also follows symlinks.
-        if self.root not in path.parents:
-            raise ObjectNotFound()
+        """The file of ``key``; ``InvalidKey`` if a symlink lies on its way."""
+        path = self.root / check_key(key)
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise InvalidKey() from exc
+        # check_key forbids "." and "..", so the only way the resolved path can
+        # differ from the plain one is a symlink somewhere below the root.
+        if resolved != path:
+            raise InvalidKey()
         return path
+
+    def _folder(self, key: str) -> Path:
+        """The folder of a key prefix's leading parts ("" is the root)."""
+        return self._path(key) if key else self.root
 
     @staticmethod
     def _type_path(path: Path) -> Path:
         return path.with_name(f".{path.name}.type")
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any object there."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._write_atomic(self._type_path(path), content_type.encode())
+            # Data first: if it fails, nothing has changed at all.
             self._write_atomic(path, data)
+            self._write_atomic(self._type_path(path), content_type.encode())
         except OSError as exc:
             raise StorageUnavailable(f"Could not write {key}: {exc.strerror}") from exc
 
     @staticmethod
     def _write_atomic(path: Path, data: bytes) -> None:
+        """Write a temp file beside ``path`` and rename it over ``path``."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -59,6 +80,7 @@ class FilesystemStorage:
             raise
 
     def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``."""
         path = self._path(key)
         try:
             return path.read_bytes()
@@ -68,60 +90,97 @@ class FilesystemStorage:
             raise StorageUnavailable(f"Could not read {key}: {exc.strerror}") from exc
 
     def head(self, key: str) -> ObjectInfo:
+        """Size and content type of ``key``."""
         path = self._path(key)
         try:
-            size = path.stat().st_size
-            if not path.is_file():
-                raise ObjectNotFound(f"No object {key}")
-        except FileNotFoundError as exc:
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError) as exc:
             raise ObjectNotFound(f"No object {key}") from exc
+        except OSError as exc:
+            raise StorageUnavailable(f"Could not read {key}: {exc.strerror}") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise ObjectNotFound(f"No object {key}")
         try:
             content_type = self._type_path(path).read_text()
         except OSError:
-            content_type = "application/octet-stream"
-        return ObjectInfo(key=key, size=size, content_type=content_type)
+            content_type = DEFAULT_CONTENT_TYPE
+        return ObjectInfo(key=key, size=info.st_size, content_type=content_type)
 
     def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        path = self._path(key)
         try:
-            return self._path(key).is_file()
-        except ObjectNotFound:
-            return False
+            return path.is_file()
+        except OSError as exc:
+            raise StorageUnavailable(f"Could not read {key}: {exc.strerror}") from exc
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``; return how many."""
         keys = self.list_keys(prefix)
         for key in keys:
             path = self._path(key)
             for victim in (path, self._type_path(path)):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     victim.unlink()
-        folder = self.root / check_prefix(prefix).rstrip("/")
-        if prefix.endswith("/") and folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise StorageUnavailable(f"Could not delete {key}: {exc.strerror}") from exc
+        self._prune(prefix)
         return len(keys)
 
+    def _prune(self, prefix: str) -> None:
+        """Remove the folders under ``prefix`` that are now empty, deepest first."""
+        folder = self._folder(prefix.rpartition("/")[0])
+        for dirpath, _dirs, _files in os.walk(folder, topdown=False):
+            path = Path(dirpath)
+            if path != self.root and f"{path.relative_to(self.root).as_posix()}/".startswith(
+                prefix
+            ):
+                with contextlib.suppress(OSError):  # not empty: someone wrote meanwhile
+                    path.rmdir()
+
+    def _files(self, folder: Path) -> Iterator[Path]:
+        """Every object file below ``folder``: no symlinks, no hidden or odd names."""
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise StorageUnavailable(f"Could not list {folder}: {exc.strerror}") from exc
+        for entry in entries:
+            if not is_key_part(entry.name) or entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._files(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
     def list_keys(self, prefix: str) -> list[str]:
-        check_prefix(prefix)
-        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self.root / base
-        if not start.is_dir():
-            return []
-        keys = []
-        for dirpath, _dirs, files in os.walk(start):
-            for name in files:
-                if name.startswith("."):
-                    continue
-                key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+        """Every key that starts with ``prefix``, sorted."""
+        folder = self._folder(check_prefix(prefix).rpartition("/")[0])
+        keys = (path.relative_to(self.root).as_posix() for path in self._files(folder))
+        return sorted(key for key in keys if key.startswith(prefix))
 
     def list_children(self, prefix: str) -> list[str]:
-        folder = self.root / check_prefix(prefix).rstrip("/")
-        if not folder.is_dir():
+        """The sub-folders of folder ``prefix`` that hold at least one object."""
+        folder = self._folder(folder_prefix(prefix).removesuffix("/"))
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
+        except OSError as exc:
+            raise StorageUnavailable(f"Could not list {prefix}: {exc.strerror}") from exc
+        return sorted(
+            entry.name
+            for entry in entries
+            if is_key_part(entry.name)
+            and entry.is_dir(follow_symlinks=False)
+            and next(self._files(Path(entry.path)), None) is not None
+        )
 
     def ping(self) -> None:
+        """Raise ``StorageUnavailable`` unless the root is a writable folder."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if not os.access(self.root, os.W_OK):

@@ -1,26 +1,46 @@
 """S3 storage through boto3 (AWS, MinIO, moto), in the style of django-storages.
 
-The boto3 client is created on first use, so building the backend costs
-nothing and a forked worker makes its own client. A missing object becomes
-``ObjectNotFound``; network faults and 5xx answers become ``StorageUnavailable``
-(retryable), never a botocore exception.
+The boto3 client is created on first use, once per backend and process, so
+building the backend costs nothing and a forked worker makes its own client.
+A missing object becomes ``ObjectNotFound``; network faults, 5xx answers and a
+missing bucket become ``StorageUnavailable`` (retryable), never a botocore
+exception. Keys are checked before any client is made.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from imgsvc.errors import ObjectNotFound, StorageUnavailable
-from imgsvc.storage.base import ObjectInfo, check_key, check_prefix
+from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_SESSION_LOCK = threading.Lock()
+_SESSION: tuple[int, Any] | None = None
+
+
+def _session() -> Any:
+    """This process's boto3 session: it caches the S3 model, which is slow to load."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None or _SESSION[0] != os.getpid():
+            import boto3
+
+            _SESSION = (os.getpid(), boto3.session.Session())
+        return _SESSION[1]
 
 
 class S3Storage:
     """Objects stored in ``bucket`` under an optional key ``prefix``."""
+
+    #: Keys per ``DeleteObjects`` request (the S3 API's maximum).
+    delete_batch = 1000
+    #: Keys per ``ListObjectsV2`` page (``None``: the server's default, 1000).
+    list_page_size: int | None = None
 
     def __init__(
         self,
@@ -36,60 +56,74 @@ class S3Storage:
         self.region = region
         self.timeout = timeout
         self._client: Any = None
+        self._client_pid = 0
         self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        """The boto3 S3 client, created lazily (once per process)."""
-        if self._client is None:
+        """The boto3 S3 client, created lazily (once per backend and process)."""
+        pid = os.getpid()
+        if self._client is None or self._client_pid != pid:
             with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    self._client = boto3.session.Session().client(
-                        "s3",
-                        endpoint_url=self.endpoint_url,
-                        region_name=self.region,
-                        config=Config(
-                            connect_timeout=self.timeout,
-                            read_timeout=self.timeout,
-                            retries={"max_attempts": 2, "mode": "standard"},
-                        ),
-                    )
+                if self._client is None or self._client_pid != pid:
+                    self._client = self._make_client()
+                    self._client_pid = pid
         return self._client
+
+    def _make_client(self) -> Any:
+        from botocore.config import Config
+
+        session = _session()
+        with _SESSION_LOCK:  # a boto3 session is not thread-safe; its clients are
+            return session.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                config=Config(
+                    connect_timeout=self.timeout,
+                    read_timeout=self.timeout,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                ),
+            )
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
     @contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
+    def _errors(self, key: str, missing: bool = True) -> Iterator[None]:
+        """Turn botocore errors into domain errors (``missing``: 404 is ObjectNotFound)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             yield
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            if str(error.get("Code")) in _MISSING:
+            code = str(error.get("Code"))
+            if missing and code in _MISSING:
                 raise ObjectNotFound(f"No object {key}") from exc
-            raise StorageUnavailable(f"S3 error on {key}: {error.get('Code')}") from exc
+            raise StorageUnavailable(f"S3 error on {key}: {code}") from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(f"S3 unreachable: {exc}") from exc
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``key``, replacing any object there."""
+        full = self._key(key)
         with self._errors(key):
             self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+                Bucket=self.bucket, Key=full, Body=data, ContentType=content_type
             )
 
     def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``."""
+        full = self._key(key)
         with self._errors(key):
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return response["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=full)["Body"].read()
 
     def head(self, key: str) -> ObjectInfo:
+        """Size and content type of ``key``."""
+        full = self._key(key)
         with self._errors(key):
-            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            response = self.client.head_object(Bucket=self.bucket, Key=full)
         return ObjectInfo(
             key=key,
             size=int(response["ContentLength"]),
@@ -97,6 +131,7 @@ class S3Storage:
         )
 
     def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
         try:
             self.head(key)
         except ObjectNotFound:
@@ -104,38 +139,48 @@ class S3Storage:
         return True
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``; return how many."""
         keys = self.list_keys(prefix)
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": self._key(key)} for key in keys[start : start + 1000]]
-            with self._errors(prefix):
-                self.client.delete_objects(
+        for start in range(0, len(keys), self.delete_batch):
+            batch = [{"Key": self.prefix + key} for key in keys[start : start + self.delete_batch]]
+            with self._errors(prefix, missing=False):
+                response = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StorageUnavailable(
+                    f"S3 could not delete {len(response['Errors'])} objects under {prefix}: "
+                    f"{first.get('Code')} on {first.get('Key')}"
                 )
         return len(keys)
 
     def _pages(self, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        with self._errors(prefix):
-            yield from paginator.paginate(
-                Bucket=self.bucket, Prefix=self.prefix + check_prefix(prefix), **kwargs
-            )
+        """The ``ListObjectsV2`` pages under ``prefix`` (already checked)."""
+        if self.list_page_size:
+            kwargs["PaginationConfig"] = {"PageSize": self.list_page_size}
+        with self._errors(prefix, missing=False):
+            paginator = self.client.get_paginator("list_objects_v2")
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, **kwargs)
 
     def list_keys(self, prefix: str) -> list[str]:
+        """Every key that starts with ``prefix``, sorted."""
         strip = len(self.prefix)
-        keys = [
-            item["Key"][strip:] for page in self._pages(prefix) for item in page.get("Contents", [])
-        ]
-        return sorted(keys)
+        pages = self._pages(check_prefix(prefix))
+        return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
     def list_children(self, prefix: str) -> list[str]:
-        base = self.prefix + prefix
-        names = [
-            common["Prefix"][len(base) :].rstrip("/")
-            for page in self._pages(prefix, Delimiter="/")
+        """The "folders" (common prefixes) right under folder ``prefix``."""
+        folder = folder_prefix(prefix)
+        strip = len(self.prefix + folder)
+        pages = self._pages(folder, Delimiter="/")
+        return sorted(
+            common["Prefix"][strip:].rstrip("/")
+            for page in pages
             for common in page.get("CommonPrefixes", [])
-        ]
-        return sorted(names)
+        )
 
     def ping(self) -> None:
-        with self._errors("bucket"):
+        """Raise ``StorageUnavailable`` unless the bucket answers (and exists)."""
+        with self._errors(f"bucket {self.bucket}", missing=False):
             self.client.head_bucket(Bucket=self.bucket)

@@ -24,7 +24,7 @@ _EXTENSIONS = {
 def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
     tag = f'"{etag}"'
     base = {"ETag": tag, "Cache-Control": IMMUTABLE, **headers}
-    if tag in request.if_none_match or "*" in request.if_none_match:
+    if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=base)
     data = services().storage.get(key)
     return Response(data, status=200, content_type=content_type, headers=base)

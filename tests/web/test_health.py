@@ -1,0 +1,40 @@
+"""/healthz names what is down."""
+
+from __future__ import annotations
+
+from imgsvc.queue import Services
+from tests.support import free_port
+
+
+def test_healthy(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"redis": "ok", "storage": "ok"}
+
+
+def test_redis_down_is_503_naming_redis(app, client):
+    app.extensions["imgsvc"] = Services(
+        dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["redis"].startswith("down")
+    assert body["storage"] == "ok"
+
+
+def test_storage_down_is_503_naming_storage(app, client, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    if app.config["STORAGE_URL"].startswith("s3://"):
+        broken = dict(
+            app.config, S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", STORAGE_TIMEOUT=1
+        )
+    else:
+        broken = dict(app.config, STORAGE_URL=f"file://{blocker}/media")
+    app.extensions["imgsvc"] = Services(broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["redis"] == "ok"
+    assert body["storage"].startswith("down")

@@ -1,0 +1,98 @@
+"""Variant and original bytes at stable URLs."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests import factories
+from tests.web.conftest import upload
+
+
+def test_variant_bytes_have_type_etag_and_immutable_caching(client, processed):
+    image_id = processed(factories.jpeg(1500, 1000, gps=True))["id"]
+
+    response = client.get(f"/images/{image_id}/sm")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/jpeg"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    etag = response.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10
+    image = Image.open(io.BytesIO(response.data))
+    assert (image.format, image.size) == ("JPEG", (640, 427))
+    assert not image.getexif()
+
+    again = client.get(f"/images/{image_id}/sm", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == etag
+
+    other = client.get(f"/images/{image_id}/sm", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+
+
+def test_transparent_variants_are_webp(client, processed):
+    image_id = processed(factories.png_alpha(), "alpha.png")["id"]
+    response = client.get(f"/images/{image_id}/xs")
+    assert response.headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(response.data)).mode == "RGBA"
+
+
+def test_variant_not_yet_made_is_404_with_retry_after(client):
+    image_id = upload(client, factories.jpeg()).get_json()["id"]
+    response = client.get(f"/images/{image_id}/md")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_unknown_variant_names_and_ids_are_404(client, processed):
+    image_id = processed(factories.jpeg())["id"]
+    for path in (
+        f"/images/{image_id}/huge",
+        f"/images/{image_id}/manifest.json",
+        f"/images/{image_id}/sm.jpg",
+        "/images/AAAAAAAAAAAAAAAAAAAAAA/sm",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.get_json()["error"]["code"] == "not_found"
+        assert "Retry-After" not in response.headers
+
+
+def test_paths_cannot_reach_outside_storage(client, processed):
+    image_id = processed(factories.jpeg())["id"]
+    for path in (
+        "/images/../x",
+        "/images/%2e%2e/original",
+        f"/images/{image_id}/..%2fmanifest.json",
+        f"/images/{image_id}%2f..%2f..%2fetc/original",
+        "/images/..%2f..%2f..%2fetc%2fpasswd/original",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert b"delete_token" not in response.data
+        assert b"root:" not in response.data
+
+
+def test_original_is_served_only_as_attachment(client):
+    data = factories.jpeg(300, 200)
+    image_id = upload(client, data, "holiday.jpg").get_json()["id"]
+
+    response = client.get(f"/images/{image_id}/original")
+
+    assert response.status_code == 200
+    assert response.data == data
+    assert response.headers["Content-Type"] == "image/jpeg"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{image_id}.jpg"'
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_failed_image_variants_are_404_without_retry_after(client, processed):
+    data = factories.jpeg(800, 600)
+    image_id = processed(data[: len(data) // 3])["id"]
+    response = client.get(f"/images/{image_id}/sm")
+    assert response.status_code == 404
+    assert "Retry-After" not in response.headers
