@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image, ImageCms, ImageDraw
+from PIL import Image, ImageDraw
 
 
 def photo(width: int, height: int, seed: int = 1, mode: str = "RGB") -> Image.Image:
@@ -34,8 +34,14 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
     return buffer.getvalue()
 
 
-def jpeg(width: int = 640, height: int = 480, orientation: int | None = None,
-         gps: bool = False, quality: int = 90, seed: int = 1) -> bytes:
+def jpeg(
+    width: int = 640,
+    height: int = 480,
+    orientation: int | None = None,
+    gps: bool = False,
+    quality: int = 90,
+    seed: int = 1,
+) -> bytes:
     """A JPEG with optional EXIF orientation and GPS/camera metadata."""
     image = photo(width, height, seed)
     exif = Image.Exif()
@@ -78,7 +84,9 @@ def cmyk_jpeg(width: int = 400, height: int = 300) -> bytes:
 def png_alpha(width: int = 500, height: int = 400) -> bytes:
     image = photo(width, height).convert("RGBA")
     alpha = Image.new("L", image.size, 0)
-    ImageDraw.Draw(alpha).ellipse([width // 8, height // 8, width * 7 // 8, height * 7 // 8], fill=255)
+    ImageDraw.Draw(alpha).ellipse(
+        [width // 8, height // 8, width * 7 // 8, height * 7 // 8], fill=255
+    )
     image.putalpha(alpha)
     return encode(image, "PNG")
 
@@ -104,14 +112,45 @@ def animated_gif(width: int = 120, height: int = 90, frames: int = 5) -> bytes:
     return buffer.getvalue()
 
 
-
 def png_header(width: int, height: int) -> bytes:
     """A tiny PNG whose IHDR claims ``width``×``height`` (a decompression bomb header)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def svg_document() -> bytes:
+    """A small SVG drawing (a format we refuse: it is a program, not pixels)."""
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="80">'
+        b'<rect width="100" height="80" fill="red"/></svg>\n'
+    )
+
+
+def pdf_document() -> bytes:
+    """A minimal one-page PDF."""
+    return (
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+        b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+        b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+        b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 80] >>\nendobj\n"
+        b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
+def eps_document() -> bytes:
+    """A minimal Encapsulated PostScript file."""
+    return (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 80\n"
+        b"newpath 0 0 moveto 100 80 lineto stroke\nshowpage\n%%EOF\n"
+    )
