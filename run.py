@@ -13,4 +13,7 @@ __all__ = ["app"]
 
 if __name__ == "__main__":
     bind = f"{os.environ.get('IMGSVC_HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "run:app"])
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "--bind", bind, "--no-control-socket", "run:app"],
+    )

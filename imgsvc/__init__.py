@@ -10,7 +10,9 @@ from flask import Flask
 from PIL import Image
 
 from imgsvc.config import load_settings
+from imgsvc.imaging.variants import parse_variants
 from imgsvc.queue import Services
+from imgsvc.storage import storage_from_settings
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -22,6 +24,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise RuntimeError("IMGSVC_SECRET_KEY must be set (or run `imgsvc dev`).")
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     Image.MAX_IMAGE_PIXELS = int(app.config["MAX_IMAGE_PIXELS"])
+    # Bad settings fail here, at start, rather than in the first request or job.
+    parse_variants(app.config["VARIANTS"])
+    storage_from_settings(app.config)
     app.extensions["imgsvc"] = Services(app.config)
 
     from imgsvc import web

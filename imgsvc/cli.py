@@ -101,6 +101,7 @@ def _start_redis(var: Path) -> tuple[subprocess.Popen, str]:
             "noeviction",
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
@@ -140,28 +141,13 @@ def dev(port: int | None, workers: int) -> None:
     try:
         subprocess.run([sys.executable, "-m", "imgsvc", "reconcile"], env=env, check=False)
         children += [
-            subprocess.Popen([sys.executable, "-m", "imgsvc", "worker"], env=env)
-            for _ in range(workers)
+            _spawn([sys.executable, "-m", "imgsvc", "worker"], env) for _ in range(workers)
         ]
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--bind",
-                    f"{host}:{port}",
-                    "--workers",
-                    "2",
-                    "--access-logfile",
-                    "-",
-                    "imgsvc.wsgi:app",
-                ],
-                env=env,
-            )
-        )
+        web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2"]
+        web += ["--access-logfile", "-", "--no-control-socket", "imgsvc.wsgi:app"]
+        children.append(_spawn(web, env))
         click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)\n")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         raise click.ClickException("a child process exited; stopping")
@@ -169,6 +155,15 @@ def dev(port: int | None, workers: int) -> None:
         click.echo("stopping…")
     finally:
         _stop(children)
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # Own session: Ctrl-C reaches only `imgsvc dev`, which stops the children in order.
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(children: list[subprocess.Popen]) -> None:

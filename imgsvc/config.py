@@ -66,6 +66,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:
         settings["PORT"] = int(os.environ["PORT"])
     if overrides:
         settings.update(overrides)
+    if settings["SECRET_KEY"] is not None:
+        settings["SECRET_KEY"] = str(settings["SECRET_KEY"])  # "123" must not become an int
     return settings
 
 

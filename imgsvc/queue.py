@@ -11,8 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -22,7 +21,8 @@ from imgsvc.errors import QueueUnavailable
 from imgsvc.images import job_id_for
 from imgsvc.storage import Storage, storage_from_settings
 
-REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
+REDIS_ERRORS = (RedisError, OSError)
 LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 RECENT_KEY = "imgsvc:recent"
 

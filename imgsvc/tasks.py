@@ -20,7 +20,7 @@ from imgsvc import images
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout
 from imgsvc.imaging import EncodeOptions, parse_variants, render_variants
-from imgsvc.queue import Services
+from imgsvc.queue import REDIS_ERRORS, Services
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,18 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
 
     manifest.update(status="done", error=None, variants=variants, processed_at=images.now_iso())
     images.write_manifest(storage, manifest)
+    if _deleted_meanwhile(svc, image_id):
+        storage.delete_prefix(images.prefix(image_id))
+        return {"id": image_id, "status": "deleted"}
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
+
+
+def _deleted_meanwhile(svc: Services, image_id: str) -> bool:
+    """Whether ``DELETE`` ran while this job worked (it leaves a tombstone in Redis)."""
+    try:
+        return bool(svc.redis.exists(images.tombstone_key(image_id)))
+    except REDIS_ERRORS:
+        return False
 
 
 def _report_progress(done: int, total: int) -> None:

@@ -67,6 +67,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     try:
         job = enqueue_image(svc.queue, image_id, settings)
     except QueueUnavailable as exc:
+        exc.details = {"id": image_id, "delete_token": delete_token}
         exc.message = (
             f"The image was stored as {image_id}, but the job queue is unavailable; "
             "it will be processed once the queue is back."

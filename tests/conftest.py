@@ -45,8 +45,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -90,7 +101,8 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(params=["file", "s3"])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty storage location on each backend."""
-    if request.param == "file":
+    backend = getattr(request, "param", "file")
+    if backend == "file":
         return "file://" + str(tmp_path / "media")
     request.getfixturevalue("s3_endpoint")
     return f"s3://{BUCKET}/t-{uuid.uuid4().hex}"
@@ -98,7 +110,10 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def env(
-    monkeypatch: pytest.MonkeyPatch, redis_url: str, storage_url: str, request: pytest.FixtureRequest
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    storage_url: str,
+    request: pytest.FixtureRequest,
 ) -> dict[str, str]:
     """``IMGSVC_*`` settings for this test, also exported for worker subprocesses."""
     values = {

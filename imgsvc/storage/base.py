@@ -10,7 +10,7 @@ from imgsvc.errors import InvalidKey
 
 # One part of a key: a plain file name. ``fullmatch`` (not ``$``, which also
 # matches before a trailing newline) so no control byte can slip through.
-_KEY_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+_KEY_PART = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,199}")
 MAX_KEY_LENGTH = 512
 
 

@@ -82,7 +82,7 @@ class S3Storage:
                 config=Config(
                     connect_timeout=self.timeout,
                     read_timeout=self.timeout,
-                    retries={"max_attempts": 2, "mode": "standard"},
+                    retries={"total_max_attempts": 2, "mode": "standard"},
                 ),
             )
 

@@ -37,7 +37,9 @@ def wants_json() -> bool:
 def render_error(error: ImgsvcError) -> Response:
     """The response for ``error`` in the form the client wants."""
     if wants_json():
-        response = jsonify({"error": error.to_dict()})
+        # ``details`` carries what a client needs after a partial success, e.g. the
+        # id and delete token of an image stored while the queue was down.
+        response = jsonify({"error": error.to_dict(), **getattr(error, "details", {})})
     else:
         response = Response(render_template("error.html", error=error))
     response.status_code = error.status

@@ -210,6 +210,11 @@ def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     assert len(keys) == 1  # the original is kept: storage is the system of record
     image_id = keys[0].split("/")[1]
     assert image_id in response.get_json()["error"]["message"]
+    assert response.get_json()["id"] == image_id
+    token = response.get_json()["delete_token"]
+    assert images.token_matches(
+        images.read_manifest(app.extensions["imgsvc"].storage, image_id), token
+    )
 
     report = reconcile(Services(dict(app.config)))
     assert report.requeued == [image_id]

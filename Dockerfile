@@ -1,0 +1,38 @@
+# imgsvc: one image for the web process and the worker.
+#
+#   web (default):  gunicorn on 0.0.0.0:8000, 2 worker processes
+#   worker:         docker run ... imgsvc python -m imgsvc worker
+#   reconcile:      docker run ... imgsvc imgsvc reconcile
+#
+# Configure with IMGSVC_* and AWS_* environment variables (see README.md).
+# IMGSVC_SECRET_KEY is required for the web process.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# An unprivileged user with a home of its own (gunicorn keeps its control
+# socket under $HOME/.gunicorn).
+RUN groupadd --system --gid 10001 imgsvc \
+ && useradd --system --uid 10001 --gid imgsvc --create-home --home-dir /home/imgsvc \
+        --shell /usr/sbin/nologin imgsvc
+
+# Install the package (and its dependencies) into the system site-packages,
+# then drop the sources: the image runs the installed package only.
+COPY pyproject.toml README.md /src/
+COPY imgsvc /src/imgsvc
+RUN pip install /src && rm -rf /src
+
+# The default STORAGE_URL is file://<working directory>/var/media; make that
+# writable for the user so the image also works without S3.
+WORKDIR /app
+RUN mkdir -p /app/var && chown imgsvc:imgsvc /app/var
+
+USER imgsvc
+EXPOSE 8000
+
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", \
+     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--no-control-socket", "imgsvc.wsgi:app"]

@@ -1,0 +1,116 @@
+"""The image job in a real forking worker: idempotence, retries, plain `rq worker`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from imgsvc import images
+from imgsvc.queue import Services, enqueue_image
+from tests import factories
+from tests.s3proxy import FaultyS3Proxy
+from tests.web.conftest import upload
+
+
+def variant_objects(app, image_id: str) -> dict[str, bytes]:
+    storage = app.extensions["imgsvc"].storage
+    keys = [
+        k
+        for k in storage.list_keys(images.prefix(image_id))
+        if "/original" not in k and not k.endswith("manifest.json")
+    ]
+    return {key: storage.get(key) for key in keys}
+
+
+def test_running_the_job_twice_gives_the_same_objects(app, client, run_worker):
+    image_id = upload(client, factories.jpeg(1800, 1200, orientation=3)).get_json()["id"]
+    run_worker()
+    svc = app.extensions["imgsvc"]
+    first = variant_objects(app, image_id)
+    first_manifest = images.read_manifest(svc.storage, image_id)
+
+    svc.queue.fetch_job(images.job_id_for(image_id)).delete()
+    enqueue_image(svc.queue, image_id, svc.settings)
+    run_worker()
+
+    second_manifest = images.read_manifest(svc.storage, image_id)
+    assert variant_objects(app, image_id) == first
+    assert len(first) == 6
+    assert second_manifest["variants"] == first_manifest["variants"]
+    assert second_manifest["status"] == "done"
+
+
+def test_plain_rq_worker_runs_the_job(app, client):
+    response = upload(client, factories.jpeg(900, 600))
+    assert response.status_code == 202, response.get_json()
+    image_id = response.get_json()["id"]
+    result = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "rq"),
+            "worker",
+            "--burst",
+            "--url",
+            app.config["REDIS_URL"],
+            "default",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert client.get(f"/api/images/{image_id}").get_json()["status"] == "done"
+
+
+def _variant_put(method: str, path: str) -> bool:
+    return method == "PUT" and path.split("?")[0].rsplit("/", 1)[-1].startswith(
+        ("thumb.", "xs.", "sm.", "md.", "lg.", "xl.")
+    )
+
+
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_storage_5xx_for_a_while_is_retried_until_done(app, client, run_worker, monkeypatch):
+    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
+    failures_left = [3]
+
+    def fail_first_three(method: str, path: str) -> bool:
+        if _variant_put(method, path) and failures_left[0] > 0:
+            failures_left[0] -= 1
+            return True
+        return False
+
+    with FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], fail_first_three) as proxy:
+        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
+        run_worker()
+
+    assert proxy.failures == 3
+    body = client.get(f"/api/images/{image_id}").get_json()
+    assert body["status"] == "done"
+    assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.retries_left == 2  # one RQ retry: the first run failed (two S3 attempts)
+    assert job.get_status() == "finished"
+
+
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_storage_down_for_good_ends_failed_never_done(app, client, run_worker, monkeypatch):
+    app.config["JOB_RETRIES"] = 2
+    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
+
+    with FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], _variant_put) as proxy:
+        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
+        run_worker()
+
+    assert proxy.failures == 6  # three runs, two S3 attempts each
+    body = client.get(f"/api/images/{image_id}").get_json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "storage_unavailable"
+    assert body["variants"] == {}
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.retries_left == 0
+    assert job.get_status() == "failed"
+    manifest = images.read_manifest(Services(app.config).storage, image_id)
+    assert manifest["status"] == "failed"
