@@ -146,7 +146,8 @@ def dev(port: int | None, workers: int) -> None:
         web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2"]
         web += ["--access-logfile", "-", "--no-control-socket", "imgsvc.wsgi:app"]
         children.append(_spawn(web, env))
-        click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)\n")
+        click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)")
+        click.echo(f"  redis {env['IMGSVC_REDIS_URL']}, storage {env['IMGSVC_STORAGE_URL']}\n")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

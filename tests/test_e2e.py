@@ -1,0 +1,172 @@
+"""End to end over HTTP: gunicorn + `python worker.py` + redis-server (+ moto for S3)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from tests import factories
+from tests.support import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+class Stack:
+    """The running service: base URL plus the processes behind it."""
+
+    def __init__(self, url: str, processes: list[subprocess.Popen]) -> None:
+        self.url = url
+        self.processes = processes
+
+    def wait_final(self, image_id: str, timeout: float = 90) -> dict:
+        def final():
+            body = requests.get(f"{self.url}/api/images/{image_id}", timeout=10).json()
+            return body if body["status"] in ("done", "failed") else None
+
+        return wait_until(final, timeout=timeout, interval=0.1, message="image not processed")
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process_env = dict(os.environ, IMGSVC_MAX_CONTENT_LENGTH=str(8 * 1024 * 1024))
+    logs = [open(tmp_path / name, "w") for name in ("web.log", "worker.log")]  # noqa: SIM115
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--no-control-socket",
+            "run:app",
+        ],
+        cwd=ROOT,
+        env=process_env,
+        stdout=logs[0],
+        stderr=subprocess.STDOUT,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=process_env,
+        stdout=logs[1],
+        stderr=subprocess.STDOUT,
+    )
+    processes = [web, worker]
+
+    def up() -> bool:
+        assert web.poll() is None, (tmp_path / "web.log").read_text()
+        try:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_until(up, timeout=30, message="gunicorn did not come up")
+        yield Stack(url, processes)
+    finally:
+        _stop(processes)
+        for log in logs:
+            log.close()
+
+
+def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: Stack):
+    data = factories.jpeg(4000, 3000, orientation=6, gps=True, quality=80)
+
+    response = requests.post(
+        f"{stack.url}/api/images", files={"file": ("IMG_0001.JPG", data, "image/jpeg")}, timeout=30
+    )
+
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"/api/images/{response.json()['id']}"
+    image_id = response.json()["id"]
+    body = stack.wait_final(image_id)
+    assert body["status"] == "done", body
+    expected = {
+        "thumb": (200, 200),
+        "xs": (320, 427),
+        "sm": (640, 853),
+        "md": (1024, 1365),
+        "lg": (1600, 2133),
+        "xl": (2048, 2731),
+    }
+    for name, size in expected.items():
+        variant = requests.get(f"{stack.url}/images/{image_id}/{name}", timeout=10)
+        assert variant.status_code == 200
+        assert variant.headers["Content-Type"] == "image/jpeg"
+        assert variant.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        image = Image.open(io.BytesIO(variant.content))
+        assert image.size == size, name
+        assert not image.getexif(), f"{name} kept EXIF"
+        assert "exif" not in image.info and "icc_profile" not in image.info
+        etag = variant.headers["ETag"]
+        again = requests.get(
+            f"{stack.url}/images/{image_id}/{name}", headers={"If-None-Match": etag}, timeout=10
+        )
+        assert again.status_code == 304
+        assert again.content == b""
+    assert body["variants"]["xl"]["width"] == 2048
+
+
+def test_byte_limit_is_413_over_real_http(stack: Stack):
+    big = os.urandom(9 * 1024 * 1024)
+    response = requests.post(
+        f"{stack.url}/api/images", files={"file": ("big.jpg", big, "image/jpeg")}, timeout=30
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "file_too_large"
+
+
+def test_form_upload_in_a_browser_session(stack: Stack):
+    session = requests.Session()
+    page = session.get(f"{stack.url}/", timeout=10).text
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+
+    refused = requests.post(
+        f"{stack.url}/",
+        files={"file": ("a.png", factories.png_alpha(), "image/png")},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert refused.status_code == 403
+
+    response = session.post(
+        f"{stack.url}/",
+        data={"csrf_token": token},
+        files={"file": ("a.png", factories.png_alpha(), "image/png")},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.status_code == 303
+    image_id = response.headers["Location"].rsplit("/", 1)[1]
+    assert stack.wait_final(image_id)["status"] == "done"
+    assert (
+        session.get(f"{stack.url}/images/{image_id}/sm", timeout=10).headers["Content-Type"]
+        == "image/webp"
+    )
