@@ -47,6 +47,14 @@ class Defaults:
     RESULT_TTL: int = 86_400
     FAILURE_TTL: int = 7 * 86_400
 
+    # Word counter: what its fetcher may reach, how much and for how long.
+    FETCH_ALLOWLIST: str = ""
+    FETCH_MAX_BYTES: int = 2 * MiB
+    FETCH_TIMEOUT: float = 10.0
+    FETCH_MAX_REDIRECTS: int = 5
+    WORDCOUNT_RESULT_TTL: int = 86_400
+    WORDCOUNT_TOP: int = 20
+
     RECENT_UPLOADS: int = 12
     HOST: str = "127.0.0.1"
     PORT: int = 5000

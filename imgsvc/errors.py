@@ -103,3 +103,29 @@ class InvalidKey(ImgsvcError):
 
     code, status = "not_found", 404
     default_message = "Invalid storage key."
+
+
+class FetchFailed(ImgsvcError):
+    """The page could not be fetched: no such name, refused connection, 4xx/5xx."""
+
+    code, status = "fetch_failed", 502
+    default_message = "The page could not be fetched."
+
+    def __init__(self, message: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class FetchTooLarge(ImgsvcError):
+    code, status = "fetch_too_large", 502
+    default_message = "The page is larger than the fetch limit."
+
+
+class FetchTimeout(ImgsvcError):
+    code, status = "fetch_timeout", 504
+    default_message = "The page took longer than the fetch time limit."
+
+
+class UnsupportedContentType(ImgsvcError):
+    code, status = "unsupported_content_type", 502
+    default_message = "Only HTML and plain-text pages can be counted."

@@ -73,6 +73,24 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
         raise QueueUnavailable() from exc
 
 
+def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Job:
+    """Enqueue ``count_words(url)``; its result is kept ``WORDCOUNT_RESULT_TTL`` seconds."""
+    retries = int(settings["JOB_RETRIES"])
+    try:
+        return queue.enqueue(
+            "imgsvc.tasks.count_words",
+            url,
+            job_timeout=int(float(settings["FETCH_TIMEOUT"])) + 30,
+            result_ttl=int(settings["WORDCOUNT_RESULT_TTL"]),
+            failure_ttl=int(settings["FAILURE_TTL"]),
+            retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
+            meta={"type": "wordcount", "url": url},
+            description=f"count_words({url!r})",
+        )
+    except REDIS_ERRORS as exc:
+        raise QueueUnavailable() from exc
+
+
 def live_job(queue: Queue, image_id: str) -> Job | None:
     """The image's job if it is queued, started, scheduled or deferred."""
     try:

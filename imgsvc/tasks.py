@@ -19,8 +19,11 @@ from rq.timeouts import JobTimeoutException
 from imgsvc import images
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout
+from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.imaging import EncodeOptions, parse_variants, render_variants
+from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.wordcount import count_words_in
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +118,25 @@ def _report_progress(done: int, total: int) -> None:
         job.save_meta()
 
 
+def _note_job_error(error: ImgsvcError) -> bool:
+    """Record ``error`` in the job's meta; return whether this attempt is the last.
+
+    Bad input is never retried: zeroing ``retries_left`` on the running job
+    tells the worker not to schedule the retry given at enqueue time.
+    """
+    job = get_current_job()
+    if job is None:
+        return True
+    if not error.retryable:
+        job.retries_left = 0
+    job.meta["error"] = error.to_dict()
+    job.save_meta()
+    return not job.retries_left
+
+
 def _record_failure(svc: Services, image_id: str, error: ImgsvcError) -> None:
     """Note the error on the job; on the last attempt, mark the manifest failed."""
-    job = get_current_job()
-    final = not error.retryable
-    if job is not None:
-        if not error.retryable:
-            job.retries_left = 0  # bad input: retrying cannot help
-        final = final or not job.retries_left
-        job.meta["error"] = error.to_dict()
-        job.save_meta()
-    if not final:
+    if not _note_job_error(error):
         return
     try:
         manifest = images.read_manifest(svc.storage, image_id)
@@ -133,3 +144,26 @@ def _record_failure(svc: Services, image_id: str, error: ImgsvcError) -> None:
         images.write_manifest(svc.storage, manifest)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
         log.warning("could not mark image %s failed: %s", image_id, exc)
+
+
+def count_words(url: str) -> dict[str, Any]:
+    """Fetch ``url`` safely and count the words of its visible text.
+
+    Refusals, size and type breaches and timeouts end the job ``failed`` at
+    once; connection errors and 5xx answers raise a retryable ``FetchFailed``.
+    """
+    settings = services().settings
+    guard = Guard(csv_list(settings["FETCH_ALLOWLIST"]))
+    limits = FetchLimits(
+        max_bytes=int(settings["FETCH_MAX_BYTES"]),
+        timeout=float(settings["FETCH_TIMEOUT"]),
+        max_redirects=int(settings["FETCH_MAX_REDIRECTS"]),
+    )
+    try:
+        page = fetch_page(url, guard, limits)
+    except ImgsvcError as error:
+        _note_job_error(error)
+        raise
+    return count_words_in(
+        url, page.text, page.content_type != "text/plain", top=int(settings["WORDCOUNT_TOP"])
+    )

@@ -22,6 +22,13 @@ from redis import Redis
 
 from tests.support import free_port, wait_until
 
+# Loopback only, here and in every subprocess the tests start (workers, gunicorn):
+# a connect to any other address fails before a packet leaves the machine.
+_JAIL = str(Path(__file__).parent / "netjail")
+sys.path.insert(0, _JAIL)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_JAIL, os.environ.get("PYTHONPATH")]))
+import tests_netjail  # noqa: E402
+
 # boto3 must never find real credentials or talk to AWS from the test suite.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -34,6 +41,16 @@ for _name in [name for name in os.environ if name.startswith("IMGSVC_")]:
     del os.environ[_name]
 
 BUCKET = "imgsvc-test"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[list[tuple[str, int]]]:
+    """Every test: no connect left loopback (tests that expect a refusal clear the list)."""
+    tests_netjail.attempts.clear()
+    yield tests_netjail.attempts
+    leaked = list(tests_netjail.attempts)
+    tests_netjail.attempts.clear()
+    assert not leaked, f"code under test tried to connect outside loopback: {leaked}"
 
 
 @pytest.fixture(scope="session")

@@ -29,3 +29,43 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+class ConnectionCounter:
+    """Listens on 127.0.0.1 and [::1] at one port and counts every connection made."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.count = 0
+        self._sockets: list[socket.socket] = []
+        v4 = socket.socket(socket.AF_INET)
+        v4.bind(("127.0.0.1", 0))
+        self.port = v4.getsockname()[1]
+        self._sockets.append(v4)
+        try:
+            v6 = socket.socket(socket.AF_INET6)
+            v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            v6.bind(("::1", self.port))
+            self._sockets.append(v6)
+        except OSError:
+            pass  # no IPv6 loopback here: IPv6 attempts then fail to connect at all
+        for sock in self._sockets:
+            sock.listen(16)
+            sock.settimeout(0.2)
+            threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.count += 1
+            conn.close()
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
-from imgsvc.web import api, errors, health, media, pages
+from imgsvc.web import api, errors, health, jobs, media, pages, wordcounts
 
 csrf = CSRFProtect()
 
@@ -21,7 +21,8 @@ def init_app(app: Flask) -> None:
     """Register CSRF protection, the blueprints and the error handlers."""
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-less JSON clients; deletes need X-Delete-Token
-    for blueprint in (pages.bp, api.bp, media.bp, health.bp):
+    csrf.exempt(wordcounts.create_wordcount)
+    for blueprint in (pages.bp, api.bp, media.bp, health.bp, wordcounts.bp, jobs.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     app.after_request(_security_headers)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from wtforms import URLField
+from wtforms.validators import DataRequired, Length
 
 
 class UploadForm(FlaskForm):
     """The upload form on ``/``. The file's type is checked by content, not here."""
 
     file = FileField("Image", validators=[FileRequired("Choose an image to upload.")])
+
+
+class WordCountForm(FlaskForm):
+    """The word counter's form on ``/add-task``. The URL is checked by the SSRF guard."""
+
+    url = URLField("Page URL", validators=[DataRequired("Enter a URL."), Length(max=2048)])

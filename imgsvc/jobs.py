@@ -1,0 +1,84 @@
+"""Job records as clients see them, for both job types, and listings by state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+STATES = ("queued", "started", "finished", "failed")
+_TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_error(job: Job, status: str) -> dict[str, str] | None:
+    """The ``{"code", "message"}`` of a failed job (from its meta, else its traceback)."""
+    if status != "failed":
+        return None
+    error = (job.meta or {}).get("error")
+    if error:
+        return error
+    latest = job.latest_result()
+    last_line = (latest.exc_string or "").strip().splitlines()[-1:] if latest else []
+    if last_line and "JobTimeoutException" in last_line[0]:
+        return {"code": "timeout", "message": "The job ran past its time limit."}
+    return {"code": "internal_error", "message": last_line[0] if last_line else "The job failed."}
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """The ``GET /api/jobs/<id>`` body: the tutorial's attributes plus type and error."""
+    status = job.get_status(refresh=False) or "unknown"
+    status = getattr(status, "value", status)
+    meta = job.meta or {}
+    job_type = meta.get("type") or _TYPES.get(job.func_name, "other")
+    view: dict[str, Any] = {
+        "id": job.id,
+        "type": job_type,
+        "status": status,
+        "func_name": job.func_name,
+        "args": list(job.args),
+        "kwargs": dict(job.kwargs),
+        "result": job.return_value() if status == "finished" else None,
+        "error": job_error(job, status),
+        "enqueued_at": _iso(job.enqueued_at),
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+        "links": {"self": f"/api/jobs/{job.id}"},
+    }
+    if job_type == "image" and meta.get("image_id"):
+        view["links"]["image"] = f"/images/{meta['image_id']}"
+    if "variants_total" in meta:
+        view["progress"] = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
+    return view
+
+
+def job_ids_by_state(queue: Queue, state: str, limit: int = 50) -> list[str]:
+    """The ids of up to ``limit`` jobs in ``state``, newest first where RQ keeps an order."""
+    connection = queue.connection
+    if state == "queued":
+        return queue.get_job_ids(0, limit - 1)
+    registry_class = {
+        "started": StartedJobRegistry,
+        "finished": FinishedJobRegistry,
+        "failed": FailedJobRegistry,
+    }[state]
+    registry = registry_class(queue.name, connection=connection)
+    return registry.get_job_ids(0, limit - 1, desc=True)
+
+
+def jobs_by_state(queue: Queue, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
+    """Every state's jobs as views (jobs that expired meanwhile are skipped)."""
+    listing: dict[str, list[dict[str, Any]]] = {}
+    for state in STATES:
+        ids = job_ids_by_state(queue, state, limit)
+        jobs = Job.fetch_many(ids, connection=queue.connection) if ids else []
+        listing[state] = [job_view(job) for job in jobs if job is not None]
+    return listing

@@ -1,0 +1,143 @@
+"""A local HTTP server with the pages the word-counter tests need."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+KNOWN_HTML = """<!doctype html><html><head><title>Title words are not counted</title>
+<style>body { color: red; } .hidden-css-word {}</style>
+<script>var scriptWord = "not counted";</script></head>
+<body><h1>The Quick Brown Fox</h1>
+<p>The fox jumps over the lazy dog. The dog sleeps; the fox doesn't!</p>
+<p>Ça va? Déjà vu&mdash;déjà VU, naïve café.</p>
+<noscript>noscript words hidden</noscript><!-- a comment word -->
+<ul><li>one</li><li>two</li><li>two</li></ul></body></html>"""
+
+# Worked out by hand from KNOWN_HTML's visible text.
+KNOWN_TOP = [
+    ["the", 5],
+    ["fox", 3],
+    ["dog", 2],
+    ["déjà", 2],
+    ["two", 2],
+    ["vu", 2],
+    ["brown", 1],
+    ["café", 1],
+    ["doesn't", 1],
+    ["jumps", 1],
+    ["lazy", 1],
+    ["naïve", 1],
+    ["one", 1],
+    ["over", 1],
+    ["quick", 1],
+    ["sleeps", 1],
+    ["va", 1],
+    ["ça", 1],
+]
+KNOWN_TOTAL = sum(count for _word, count in KNOWN_TOP)
+
+
+class PageServer:
+    """Serves test pages on 127.0.0.1; counts hits per path."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.bomb = gzip.compress(b" word" * (20 * 1024 * 1024), compresslevel=9)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                server.hits[parts.path] += 1
+                route = getattr(server, "page_" + parts.path.strip("/").replace("-", "_"), None)
+                if route is None:
+                    return self.reply(404, "text/html", b"<p>not found</p>")
+                route(self, parse_qs(parts.query))
+
+            def reply(self, status: int, content_type: str, body: bytes, **headers: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key.replace("_", "-"), value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.allow_entry = f"127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # Routes: page_<path>(handler, query).
+    def page_known(self, h, q) -> None:
+        h.reply(200, "text/html; charset=utf-8", KNOWN_HTML.encode())
+
+    def page_plain(self, h, q) -> None:
+        h.reply(200, "text/plain; charset=utf-8", b"alpha beta beta <b>gamma</b>")
+
+    def page_redirect(self, h, q) -> None:
+        h.reply(302, "text/html", b"", Location=q["to"][0])
+
+    def page_loop(self, h, q) -> None:
+        h.reply(302, "text/html", b"", Location="/loop")
+
+    def page_png(self, h, q) -> None:
+        h.reply(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+
+    def page_error(self, h, q) -> None:
+        h.reply(500, "text/html", b"<p>boom</p>")
+
+    def page_missing(self, h, q) -> None:
+        h.reply(404, "text/html", b"<p>gone</p>")
+
+    def page_gzip_bomb(self, h, q) -> None:
+        h.reply(200, "text/html", self.bomb, Content_Encoding="gzip")
+
+    def page_huge(self, h, q) -> None:
+        """50 MiB without a Content-Length: only the streaming cap can stop it."""
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.end_headers()
+        chunk = b"word " * 13_107
+        try:
+            for _ in range(50 * 1024 * 1024 // len(chunk) + 1):
+                h.wfile.write(chunk)
+        except OSError:
+            pass  # the client hung up at its limit, as it should
+
+    def page_huge_declared(self, h, q) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", str(50 * 1024 * 1024))
+        h.end_headers()
+
+    def page_trickle(self, h, q) -> None:
+        """One byte a second, forever (until the client gives up)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100_000):
+                h.wfile.write(b"a")
+                h.wfile.flush()
+                time.sleep(1)  # the server's pace, not test synchronisation
+        except OSError:
+            pass
