@@ -228,3 +228,37 @@ def test_jobs_take_plain_arguments(app, client):
     assert job.func_name == "imgsvc.tasks.process_image"
     assert job.args == (body["id"],)
     assert job.kwargs == {}
+
+
+def test_every_kind_of_input_ends_done_with_right_sizes_and_modes(app, client, run_worker):
+    from PIL import Image
+
+    cases = {
+        "cmyk.jpg": (factories.cmyk_jpeg(400, 300), (320, 240), "RGB", "image/jpeg"),
+        "alpha.png": (factories.png_alpha(500, 400), (320, 256), "RGBA", "image/webp"),
+        "palette.png": (
+            factories.palette_png_transparent(300, 200),
+            (300, 200),
+            "RGBA",
+            "image/webp",
+        ),
+        "deep.png": (factories.png16(300, 200), (300, 200), "L", "image/jpeg"),
+        "anim.gif": (factories.animated_gif(120, 90), (120, 90), "RGB", "image/jpeg"),
+        "dot.png": (factories.encode(factories.photo(1, 1), "PNG"), (1, 1), "RGB", "image/jpeg"),
+        "pano.jpg": (factories.jpeg(10000, 300), (320, 10), "RGB", "image/jpeg"),
+    }
+    ids = {name: upload(client, data, name).get_json()["id"] for name, (data, *_r) in cases.items()}
+
+    run_worker()
+
+    for name, (_data, xs_size, mode, content_type) in cases.items():
+        body = client.get(f"/api/images/{ids[name]}").get_json()
+        assert body["status"] == "done", (name, body["error"])
+        assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
+        xs = client.get(f"/images/{ids[name]}/xs")
+        assert xs.headers["Content-Type"] == content_type, name
+        image = Image.open(io.BytesIO(xs.data))
+        assert (image.size, image.mode) == (xs_size, mode), name
+        thumb = body["variants"]["thumb"]
+        side = min(200, *xs_size) if name != "pano.jpg" else 200
+        assert (thumb["width"], thumb["height"]) == (side, side), name
