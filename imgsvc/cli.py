@@ -41,18 +41,21 @@ def worker(burst: bool, name: str | None) -> None:
 
 
 def run_worker(burst: bool = False, name: str | None = None) -> None:
-    """Start a forking RQ worker with Pillow and imgsvc preloaded."""
-    from rq import Worker
-
+    """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded."""
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
+    from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
     svc = Services(load_settings())
-    worker = Worker([svc.queue], connection=svc.redis, name=name)
-    worker.work(
-        burst=burst,
-        with_scheduler=True,
-        logging_level=logging.getLevelName(logging.getLogger().level),
+    warn_about_redis(svc)
+    worker = ImgsvcWorker(
+        [svc.queue],
+        connection=svc.redis,
+        name=name,
+        serializer=svc.queue.serializer,
+        settings=svc.settings,
     )
+    level = logging.getLevelName(logging.getLogger().level)
+    worker.work(burst=burst, with_scheduler=True, logging_level=level)
 
 
 @main.command()

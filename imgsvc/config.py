@@ -45,6 +45,11 @@ class Defaults:
     JOB_RETRIES: int = 3
     JOB_RETRY_INTERVALS: str = "2,10,30"
     RESULT_TTL: int = 86_400
+    # Crash recovery: how fast a dead worker's job is noticed and retried.
+    WORKER_MAINTENANCE_INTERVAL: int = 10
+    WORKER_MONITOR_INTERVAL: int = 5
+    HEARTBEAT_GRACE: int = 10
+    RECONCILE_INTERVAL: int = 60
     FAILURE_TTL: int = 7 * 86_400
 
     # Word counter: what its fetcher may reach, how much and for how long.

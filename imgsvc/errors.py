@@ -88,8 +88,16 @@ class StorageUnavailable(ImgsvcError):
 
 
 class JobTimeout(ImgsvcError):
-    code, status = "timeout", 500
+    # Retried (a busy machine can be the cause), but only JOB_RETRIES times.
+    code, status, retryable = "timeout", 500, True
     default_message = "The job ran past its time limit."
+
+
+class WorkerCrashed(ImgsvcError):
+    """The work-horse process died mid-job (a signal such as the OOM killer's)."""
+
+    code, status, retryable = "worker_crashed", 500, True
+    default_message = "The worker process died while running this job."
 
 
 class ObjectNotFound(NotFound):

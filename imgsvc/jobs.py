@@ -70,7 +70,7 @@ def job_ids_by_state(queue: Queue, state: str, limit: int = 50) -> list[str]:
         "finished": FinishedJobRegistry,
         "failed": FailedJobRegistry,
     }[state]
-    registry = registry_class(queue.name, connection=connection)
+    registry = registry_class(queue.name, connection=connection, serializer=queue.serializer)
     return registry.get_job_ids(0, limit - 1, desc=True)
 
 
@@ -79,6 +79,10 @@ def jobs_by_state(queue: Queue, limit: int = 50) -> dict[str, list[dict[str, Any
     listing: dict[str, list[dict[str, Any]]] = {}
     for state in STATES:
         ids = job_ids_by_state(queue, state, limit)
-        jobs = Job.fetch_many(ids, connection=queue.connection) if ids else []
+        jobs = (
+            Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
+            if ids
+            else []
+        )
         listing[state] = [job_view(job) for job in jobs if job is not None]
     return listing

@@ -12,9 +12,10 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from imgsvc.config import retry_intervals
 from imgsvc.errors import QueueUnavailable
@@ -44,7 +45,9 @@ class Services:
 
     @cached_property
     def queue(self) -> Queue:
-        return Queue(self.settings["QUEUE_NAME"], connection=self.redis)
+        # JSON, not pickle: a job's arguments and results are plain data, and a
+        # Redis writer must not be able to run code in the workers.
+        return Queue(self.settings["QUEUE_NAME"], connection=self.redis, serializer=JSONSerializer)
 
     @cached_property
     def storage(self) -> Storage:
@@ -67,6 +70,7 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
             failure_ttl=int(settings["FAILURE_TTL"]),
             retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
             meta={"type": "image", "image_id": image_id},
+            on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"process_image({image_id!r})",
         )
     except REDIS_ERRORS as exc:
@@ -85,6 +89,7 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
             failure_ttl=int(settings["FAILURE_TTL"]),
             retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
             meta={"type": "wordcount", "url": url},
+            on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"count_words({url!r})",
         )
     except REDIS_ERRORS as exc:
@@ -94,7 +99,9 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
 def live_job(queue: Queue, image_id: str) -> Job | None:
     """The image's job if it is queued, started, scheduled or deferred."""
     try:
-        job = Job.fetch(job_id_for(image_id), connection=queue.connection)
+        job = Job.fetch(
+            job_id_for(image_id), connection=queue.connection, serializer=queue.serializer
+        )
     except NoSuchJobError:
         return None
     return job if job.get_status(refresh=False) in LIVE_STATUSES else None
@@ -103,7 +110,7 @@ def live_job(queue: Queue, image_id: str) -> Job | None:
 def fetch_job(queue: Queue, job_id: str) -> Job | None:
     """The job with ``job_id``, or ``None`` if Redis has no such job."""
     try:
-        return Job.fetch(job_id, connection=queue.connection)
+        return Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
         return None
 

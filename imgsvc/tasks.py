@@ -18,7 +18,7 @@ from rq.timeouts import JobTimeoutException
 
 from imgsvc import images
 from imgsvc.config import csv_list, load_settings
-from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout
+from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.imaging import EncodeOptions, parse_variants, render_variants
 from imgsvc.netguard import Guard
@@ -47,8 +47,7 @@ def process_image(image_id: str) -> dict[str, Any]:
     try:
         return _process_image(svc, image_id)
     except JobTimeoutException as exc:
-        error: ImgsvcError = JobTimeout(f"Processing took longer than {exc}.")
-        _record_failure(svc, image_id, error)
+        _record_failure(svc, image_id, JobTimeout(f"Processing took longer than allowed: {exc}"))
         raise
     except ImgsvcError as exc:
         _record_failure(svc, image_id, exc)
@@ -118,6 +117,28 @@ def _report_progress(done: int, total: int) -> None:
         job.save_meta()
 
 
+def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: Any, tb: Any) -> None:
+    """RQ failure callback: gives jobs lost with a dead worker a reason.
+
+    Errors raised inside the job are recorded by the job itself; this only
+    handles ``AbandonedJobError``, which RQ's registry cleanup reports for a
+    job whose worker (work-horse and parent) disappeared mid-run.
+    """
+    if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
+        record_crash(job, "The worker stopped while running this job (killed or lost); retried.")
+
+
+def record_crash(job: Any, reason: str) -> None:
+    """Note a crash on ``job``; once it has no retries left, fail its image too."""
+    error = WorkerCrashed(reason)
+    job.get_meta(refresh=True)
+    job.meta["error"] = error.to_dict()
+    job.save_meta()
+    image_id = (job.meta or {}).get("image_id")
+    if image_id and not job.retries_left:
+        _mark_failed(services(), image_id, error)
+
+
 def _note_job_error(error: ImgsvcError) -> bool:
     """Record ``error`` in the job's meta; return whether this attempt is the last.
 
@@ -136,8 +157,11 @@ def _note_job_error(error: ImgsvcError) -> bool:
 
 def _record_failure(svc: Services, image_id: str, error: ImgsvcError) -> None:
     """Note the error on the job; on the last attempt, mark the manifest failed."""
-    if not _note_job_error(error):
-        return
+    if _note_job_error(error):
+        _mark_failed(svc, image_id, error)
+
+
+def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
     try:
         manifest = images.read_manifest(svc.storage, image_id)
         manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())

@@ -52,6 +52,8 @@ def test_plain_rq_worker_runs_the_job(app, client):
             os.path.join(os.path.dirname(sys.executable), "rq"),
             "worker",
             "--burst",
+            "--serializer",
+            "rq.serializers.JSONSerializer",
             "--url",
             app.config["REDIS_URL"],
             "default",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import zlib
 
 import pytest
-from rq import Queue
 
 from imgsvc import images
 from tests import factories
@@ -224,9 +225,12 @@ def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
 
 def test_jobs_take_plain_arguments(app, client):
     body = upload(client, factories.jpeg()).get_json()
-    job = Queue("default", connection=app.extensions["imgsvc"].redis).fetch_job(body["job_id"])
+    job = app.extensions["imgsvc"].queue.fetch_job(body["job_id"])
+    raw = app.extensions["imgsvc"].redis.hget(f"rq:job:{body['job_id']}", "data")
+    assert json.loads(zlib.decompress(raw)) == [  # JSON, never pickle
+        "imgsvc.tasks.process_image", None, [body["id"]], {}]
     assert job.func_name == "imgsvc.tasks.process_image"
-    assert job.args == (body["id"],)
+    assert list(job.args) == [body["id"]]
     assert job.kwargs == {}
 
 
