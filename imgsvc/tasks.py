@@ -16,7 +16,7 @@ from PIL import Image
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgsvc import images
+from imgsvc import gallery, images, metrics
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.fetch import FetchLimits, fetch_page
@@ -36,6 +36,7 @@ def services() -> Services:
     return Services(settings)
 
 
+@metrics.tracked("image")
 def process_image(image_id: str) -> dict[str, Any]:
     """Make every variant of an image, store them, and mark the manifest ``done``.
 
@@ -50,8 +51,21 @@ def process_image(image_id: str) -> dict[str, Any]:
         _record_failure(svc, image_id, JobTimeout(f"Processing took longer than allowed: {exc}"))
         raise
     except ImgsvcError as exc:
+        if _interrupted_by_timeout(exc):  # the decoder wrapped RQ's timeout as bad input
+            timeout = JobTimeout("Processing took longer than allowed.")
+            _record_failure(svc, image_id, timeout)
+            raise timeout from exc
         _record_failure(svc, image_id, exc)
         raise
+
+
+def _interrupted_by_timeout(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, JobTimeoutException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
@@ -73,7 +87,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
                 transparent_format=str(settings["TRANSPARENT_FORMAT"]),
             ),
         )
-    except ImgsvcError:
+    except (ImgsvcError, JobTimeoutException):
         raise
     except Exception as exc:  # Pillow raises many types on hostile input
         raise InvalidImage(f"The image could not be processed: {exc}") from exc
@@ -82,6 +96,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     for variant in rendered:
         key = images.variant_key(image_id, variant.name, variant.extension)
         storage.put(key, variant.data, variant.content_type)
+        metrics.record_variant(variant.format, len(variant.data))
         variants[variant.name] = {
             "key": key,
             "url": f"/images/{image_id}/{variant.name}",
@@ -99,6 +114,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     if _deleted_meanwhile(svc, image_id):
         storage.delete_prefix(images.prefix(image_id))
         return {"id": image_id, "status": "deleted"}
+    gallery.remember(svc.redis, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
@@ -166,10 +182,12 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
         manifest = images.read_manifest(svc.storage, image_id)
         manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())
         images.write_manifest(svc.storage, manifest)
+        gallery.remember(svc.redis, manifest)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
         log.warning("could not mark image %s failed: %s", image_id, exc)
 
 
+@metrics.tracked("wordcount")
 def count_words(url: str) -> dict[str, Any]:
     """Fetch ``url`` safely and count the words of its visible text.
 

@@ -1,0 +1,247 @@
+"""Guarantees under faults, each injected for real: killed workers, Redis restarts
+and flushes, timeouts, duplicate runs. Real redis-server, real `worker.py`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imgsvc import create_app, images
+from imgsvc.queue import Services
+from tests import factories
+from tests.faults import RedisProcess, WorkerProcess, alive, cpu_seconds
+from tests.support import wait_until
+from tests.web.conftest import upload
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("storage_url", ["file"], indirect=True)]
+VARIANTS = {"thumb", "xs", "sm", "md", "lg", "xl"}
+
+
+@pytest.fixture(scope="module")
+def big_jpeg() -> bytes:
+    """Big enough that a job runs long enough to be caught mid-way."""
+    return factories.jpeg(6000, 4000, quality=85)
+
+
+@pytest.fixture
+def fast_recovery(env, monkeypatch) -> dict[str, str]:
+    values = {
+        "IMGSVC_WORKER_MAINTENANCE_INTERVAL": "1",
+        "IMGSVC_WORKER_MONITOR_INTERVAL": "1",
+        "IMGSVC_HEARTBEAT_GRACE": "2",
+        "IMGSVC_RECONCILE_INTERVAL": "2",
+        "IMGSVC_LOG_LEVEL": "INFO",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def workers(fast_recovery, tmp_path: Path) -> Iterator:
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(dict(os.environ), tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def status(client, image_id: str) -> dict:
+    return client.get(f"/api/images/{image_id}").get_json()
+
+
+def wait_final(client, image_id: str, timeout: float = 90) -> dict:
+    return wait_until(
+        lambda: (body := status(client, image_id))["status"] in ("done", "failed") and body,
+        timeout=timeout,
+        interval=0.1,
+        message=f"image {image_id} did not finish",
+    )
+
+
+def variant_bytes(app, image_id: str) -> dict[str, bytes]:
+    storage = app.extensions["imgsvc"].storage
+    manifest = images.read_manifest(storage, image_id)
+    return {name: storage.get(v["key"]) for name, v in manifest["variants"].items()}
+
+
+def test_worker_and_horse_sigkilled_mid_job_is_retried_to_done(app, client, workers, big_jpeg):
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    reference_id = upload(client, big_jpeg).get_json()["id"]
+    first = workers()
+    first.horse()
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    wait_until(lambda: job.get_status() == "started", timeout=30, interval=0.005)
+    first.kill_all()  # the whole machine dies mid-job
+    assert job.get_status() == "started"  # and nobody knows yet
+
+    killed_at = time.monotonic()
+    workers()
+    body = wait_final(client, image_id, timeout=60)
+    recovery = time.monotonic() - killed_at
+
+    assert body["status"] == "done", body
+    wait_final(client, reference_id)
+    assert variant_bytes(app, image_id) == variant_bytes(app, reference_id)  # same objects
+    assert recovery < 60, f"abandoned job noticed after {recovery:.1f}s"
+
+
+def test_horse_killed_once_is_retried(app, client, workers, big_jpeg):
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    worker = workers()
+    os.kill(worker.horse(), signal.SIGKILL)  # as the OOM killer would
+    body = wait_final(client, image_id)
+    assert body["status"] == "done"
+    assert set(body["variants"]) == VARIANTS
+    assert alive(worker.proc.pid)
+
+
+def test_horse_that_keeps_dying_fails_with_a_clear_reason(app, client, workers, big_jpeg):
+    app.config["JOB_RETRIES"] = 1
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    worker = workers()
+    killed: set[int] = set()
+    for _attempt in range(2):
+        horse = wait_until(lambda: (h := worker.horse()) not in killed and h, timeout=30)
+        os.kill(horse, signal.SIGKILL)
+        killed.add(horse)
+
+    body = wait_final(client, image_id)
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "worker_crashed"
+    assert "signal 9" in body["error"]["message"]
+    manifest = images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    assert manifest["status"] == "failed"  # reconcile will not pick it up forever
+    assert alive(worker.proc.pid)
+
+
+def test_sigterm_mid_job_lets_the_job_finish_first(app, client, workers, big_jpeg):
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    worker = workers()
+    worker.horse()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=90) == 0
+    assert status(client, image_id)["status"] == "done"
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.get_status() == "finished"
+
+
+def test_job_past_its_timeout_fails_with_timeout_after_bounded_retries(
+    app, client, workers, big_jpeg
+):
+    app.config.update(JOB_TIMEOUT=1, JOB_RETRIES=1)
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    worker = workers()
+    seen: set[int] = set()
+    for _attempt in range(2):
+        horse = wait_until(lambda: (h := worker.horse()) not in seen and h, timeout=30)
+        seen.add(horse)
+        # Busy decoding means inside the job, under its time limit (not in RQ's setup).
+        wait_until(
+            lambda h=horse: cpu_seconds(h) >= 0.1 or not alive(h), timeout=30, interval=0.005
+        )
+        os.kill(horse, signal.SIGSTOP)
+        time.sleep(1.5)  # the fault itself: the job is frozen past its 1 s limit
+        os.kill(horse, signal.SIGCONT)
+
+    body = wait_final(client, image_id)
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "timeout"
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.retries_left == 0
+    assert alive(worker.proc.pid)
+
+
+def own_redis_app(redis: RedisProcess, monkeypatch):
+    monkeypatch.setenv("IMGSVC_REDIS_URL", redis.url)
+    app = create_app({"TESTING": True})
+    return app, app.test_client()
+
+
+def test_redis_restart_with_aof_keeps_queued_jobs(tmp_path, monkeypatch, workers, env):
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        app, client = own_redis_app(redis, monkeypatch)
+        queued = [
+            upload(client, factories.jpeg(800, 600, seed=i)).get_json()["id"] for i in range(3)
+        ]
+        redis.stop()
+        redis.start()  # from its append-only file
+        assert len(app.extensions["imgsvc"].queue) == 3
+        worker = workers()
+        after = upload(client, factories.jpeg(640, 480)).get_json()["id"]
+        for image_id in [*queued, after]:
+            assert wait_final(client, image_id)["status"] == "done"
+
+        redis.stop()  # and the running worker rides out a restart too
+        redis.start()
+        late = upload(client, factories.jpeg(500, 400)).get_json()["id"]
+        assert wait_final(client, late)["status"] == "done"
+        assert alive(worker.proc.pid)
+    finally:
+        redis.stop()
+
+
+def test_flushed_redis_heals_through_the_workers_periodic_reconcile(app, client, workers):
+    ids = [upload(client, factories.jpeg(700, 500, seed=i)).get_json()["id"] for i in range(2)]
+    app.extensions["imgsvc"].redis.flushall()  # every job is gone
+    workers()
+    for image_id in ids:
+        assert wait_final(client, image_id, timeout=60)["status"] == "done"
+
+
+def test_redis_down_at_upload_is_processed_once_redis_is_back(tmp_path, monkeypatch, workers, env):
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        app, client = own_redis_app(redis, monkeypatch)
+        redis.stop()
+        response = upload(client, factories.jpeg(640, 480))
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "queue_unavailable"
+        image_id = response.get_json()["id"]
+        redis.start()
+        app.extensions["imgsvc"] = Services(app.config)
+        workers()  # no new upload: the worker's reconcile finds it in storage
+        assert wait_final(client, image_id, timeout=60)["status"] == "done"
+    finally:
+        redis.stop()
+
+
+def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
+    app, client, workers, big_jpeg
+):
+    svc = app.extensions["imgsvc"]
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    svc.queue.enqueue("imgsvc.tasks.process_image", image_id, job_id=f"twin-{image_id}")
+    first, second = workers(), workers()
+    first.horse(), second.horse()  # both run it at once
+
+    def both_finished() -> bool:
+        return all(
+            svc.queue.fetch_job(j).get_status() == "finished"
+            for j in (images.job_id_for(image_id), f"twin-{image_id}")
+        )
+
+    wait_until(both_finished, timeout=90)
+    concurrent = variant_bytes(app, image_id)
+    manifest = images.read_manifest(svc.storage, image_id)
+    assert manifest["status"] == "done" and set(manifest["variants"]) == VARIANTS
+
+    svc.queue.enqueue("imgsvc.tasks.process_image", image_id, job_id=f"again-{image_id}")
+    wait_until(
+        lambda: svc.queue.fetch_job(f"again-{image_id}").get_status() == "finished", timeout=90
+    )
+    assert variant_bytes(app, image_id) == concurrent
+    assert images.read_manifest(svc.storage, image_id)["variants"] == manifest["variants"]
+    keys = svc.storage.list_keys(images.prefix(image_id))
+    assert len(keys) == 8  # original, manifest, six variants: nothing duplicated
