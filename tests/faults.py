@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,10 +21,8 @@ def children(pid: int) -> set[int]:
     """The direct child processes of ``pid`` (Linux /proc)."""
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
     return found
 
 
@@ -89,10 +88,8 @@ class WorkerProcess:
     def kill_all(self) -> None:
         """SIGKILL the worker, its horse and its scheduler at once (a machine dying)."""
         for pid in children(self.proc.pid) | {self.proc.pid}:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -16,9 +17,19 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connectio
 
 
 class FaultyS3Proxy:
-    """Forward to ``upstream``; answer 503 while ``should_fail(method, path)`` is true."""
+    """Forward to ``upstream``; answer 503 while ``should_fail(method, path)`` is true.
 
-    def __init__(self, upstream: str, should_fail: Callable[[str, str], bool]) -> None:
+    When it returns ``"stall"`` instead, the proxy says nothing for
+    ``stall_seconds`` and hangs up: a storage that times out.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        should_fail: Callable[[str, str], bool | str],
+        stall_seconds: float = 3.0,
+    ) -> None:
+        self.stall_seconds = stall_seconds
         self.upstream = urlsplit(upstream)
         self.should_fail = should_fail
         self.failures = 0
@@ -36,7 +47,11 @@ class FaultyS3Proxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy.lock:
                     fail = proxy.should_fail(self.command, self.path)
-                    proxy.failures += fail
+                    proxy.failures += bool(fail)
+                if fail == "stall":
+                    time.sleep(proxy.stall_seconds)  # the fault: a storage that hangs
+                    self.close_connection = True
+                    return
                 if fail:
                     message = b"<Error><Code>ServiceUnavailable</Code></Error>"
                     self.send_response(503)

@@ -116,3 +116,28 @@ def test_storage_down_for_good_ends_failed_never_done(app, client, run_worker, m
     assert job.get_status() == "failed"
     manifest = images.read_manifest(Services(app.config).storage, image_id)
     assert manifest["status"] == "failed"
+
+
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_storage_timing_out_for_a_while_is_retried_until_done(app, client, run_worker, monkeypatch):
+    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
+    stalls_left = [2]
+
+    def stall_first_two(method: str, path: str) -> bool | str:
+        if _variant_put(method, path) and stalls_left[0] > 0:
+            stalls_left[0] -= 1
+            return "stall"
+        return False
+
+    monkeypatch.setenv("IMGSVC_STORAGE_TIMEOUT", "1")
+    proxy = FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], stall_first_two, stall_seconds=3)
+    with proxy:
+        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
+        run_worker()
+
+    assert proxy.failures == 2
+    body = client.get(f"/api/images/{image_id}").get_json()
+    assert body["status"] == "done"
+    assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.retries_left == 2  # one timed-out run (both S3 attempts stalled), then success
