@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from imgsvc.errors import InvalidKey
 
@@ -27,8 +27,9 @@ class ObjectInfo:
 class Storage(Protocol):
     """Keys are ``/``-separated relative paths such as ``images/<id>/original``."""
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Store ``data`` under ``key``, replacing any object there, atomically."""
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+        """Store ``data`` (bytes, or a readable file read from its current position)
+        under ``key``, replacing any object there, atomically."""
 
     def get(self, key: str) -> bytes:
         """Return the bytes under ``key``; raise ``ObjectNotFound`` if absent."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from imgsvc.errors import InvalidKey, ObjectNotFound, StorageUnavailable
 from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix, is_key_part
@@ -52,7 +54,7 @@ class FilesystemStorage:
     def _type_path(path: Path) -> Path:
         return path.with_name(f".{path.name}.type")
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
         """Store ``data`` under ``key`` atomically, replacing any object there."""
         path = self._path(key)
         try:
@@ -64,12 +66,15 @@ class FilesystemStorage:
             raise StorageUnavailable(f"Could not write {key}: {exc.strerror}") from exc
 
     @staticmethod
-    def _write_atomic(path: Path, data: bytes) -> None:
+    def _write_atomic(path: Path, data: bytes | BinaryIO) -> None:
         """Write a temp file beside ``path`` and rename it over ``path``."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    handle.write(data)
+                else:
+                    shutil.copyfileobj(data, handle, 1024 * 1024)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)

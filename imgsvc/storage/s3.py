@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
 from imgsvc.errors import ObjectNotFound, StorageUnavailable
 from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix
@@ -105,7 +105,7 @@ class S3Storage:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"S3 unreachable: {exc}") from exc
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
         """Store ``data`` under ``key``, replacing any object there."""
         full = self._key(key)
         with self._errors(key):

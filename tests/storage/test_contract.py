@@ -215,3 +215,13 @@ def test_rejected_writes_store_nothing(storage: Storage) -> None:
             storage.put(key, b"evil", "text/plain")
     assert storage.list_keys("images") == []
     assert storage.list_children("images/") == []
+
+
+def test_put_streams_from_a_file_object(storage: Storage, tmp_path) -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB, read from the file, not held as bytes
+    source = tmp_path / "upload.bin"
+    source.write_bytes(payload)
+    with open(source, "rb") as stream:
+        storage.put("images/streamed/original", stream, "image/jpeg")
+    assert storage.get("images/streamed/original") == payload
+    assert storage.head("images/streamed/original").size == len(payload)
