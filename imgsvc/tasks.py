@@ -16,7 +16,7 @@ from PIL import Image
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgsvc import gallery, images, metrics
+from imgsvc import gallery, images, manifests, metrics
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.fetch import FetchLimits, fetch_page
@@ -110,9 +110,10 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         _report_progress(len(variants), len(rendered))
 
     manifest.update(status="done", error=None, variants=variants, processed_at=images.now_iso())
-    images.write_manifest(storage, manifest)
+    manifests.save(svc, manifest)
     if _deleted_meanwhile(svc, image_id):
         storage.delete_prefix(images.prefix(image_id))
+        manifests.forget(svc, image_id)
         return {"id": image_id, "status": "deleted"}
     gallery.remember(svc.redis, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
@@ -181,7 +182,7 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
     try:
         manifest = images.read_manifest(svc.storage, image_id)
         manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())
-        images.write_manifest(svc.storage, manifest)
+        manifests.save(svc, manifest)
         gallery.remember(svc.redis, manifest)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
         log.warning("could not mark image %s failed: %s", image_id, exc)

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from imgsvc import images
+from imgsvc import images, manifests
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.imaging import probe
@@ -62,7 +62,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     try:
         # Streamed from Werkzeug's spooled file: the body is never copied into memory.
         storage.put(images.original_key(image_id), stream, info.mime_type)
-        images.write_manifest(storage, manifest)
+        manifests.save(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
             storage.delete_prefix(images.prefix(image_id))

@@ -6,9 +6,11 @@ import contextlib
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import images
+from imgsvc import images, manifests
 from imgsvc.errors import Forbidden
+from imgsvc.logs import note
 from imgsvc.queue import REDIS_ERRORS, fetch_job, forget_upload
+from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
 from imgsvc.web.present import image_view, links, services
 
@@ -16,9 +18,12 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.post("/images")
+@limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
     """Accept a multipart upload (field ``file``): 202 with id, job and links."""
     accepted = accept_upload(services(), request.files.get("file"))
+    original_bytes = accepted.manifest["original"]["bytes"]
+    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
     body = {
         "id": accepted.image_id,
         "status": accepted.manifest["status"],
@@ -33,7 +38,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
 def get_image(image_id: str) -> Response:
     """The image's status, original and variants."""
     svc = services()
-    return jsonify(image_view(svc, images.read_manifest(svc.storage, image_id)))
+    return jsonify(image_view(svc, manifests.load(svc, image_id)))
 
 
 @bp.delete("/images/<image_id>")
@@ -50,4 +55,5 @@ def delete_image(image_id: str) -> tuple[str, int]:
             job.delete()
         forget_upload(svc.redis, image_id)
     svc.storage.delete_prefix(images.prefix(image_id))
+    manifests.forget(svc, image_id)
     return "", 204

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from imgsvc import images
+from imgsvc import images, manifests
 from imgsvc.errors import NotFound
 from imgsvc.imaging import parse_variants
 from imgsvc.web.present import services
@@ -33,7 +33,7 @@ def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
 @bp.get("/images/<image_id>/original")
 def original(image_id: str) -> Response:
     """The uploaded file, always as an attachment (never rendered inline)."""
-    manifest = images.read_manifest(services().storage, image_id)
+    manifest = manifests.load(services(), image_id)
     info = manifest["original"]
     filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
     return _send(
@@ -50,7 +50,7 @@ def variant(image_id: str, name: str) -> Response:
     settings = services().settings
     if name not in {spec.name for spec in parse_variants(settings["VARIANTS"])}:
         raise NotFound(f"No variant named {name!r}.")
-    manifest = images.read_manifest(services().storage, image_id)
+    manifest = manifests.load(services(), image_id)
     entry = manifest.get("variants", {}).get(name)
     if entry is None:
         if manifest["status"] == "failed":

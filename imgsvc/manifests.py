@@ -1,0 +1,78 @@
+"""Manifests through a Redis cache: status polls and media requests skip storage.
+
+Storage stays the system of record; Redis keeps a copy of each manifest as it
+was at upload and once final (``done``/``failed``). While an image is
+unfinished, its live state comes from the job (see ``web.present``), so the
+copy made at upload is enough. A missing or stale copy is rebuilt from storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from imgsvc import images
+from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
+
+CACHE_TTL = 7 * 86_400
+
+
+def cache_key(image_id: str) -> str:
+    return f"imgsvc:manifest:{image_id}"
+
+
+def remember(svc: Services, manifest: dict[str, Any]) -> None:
+    """Keep a copy of ``manifest`` in Redis (best effort: Redis may be down)."""
+    with contextlib.suppress(REDIS_ERRORS):
+        svc.redis.set(cache_key(manifest["id"]), json.dumps(manifest), ex=CACHE_TTL)
+
+
+def forget(svc: Services, image_id: str) -> None:
+    with contextlib.suppress(REDIS_ERRORS):
+        svc.redis.delete(cache_key(image_id))
+
+
+def save(svc: Services, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` to storage, then refresh the cached copy."""
+    images.write_manifest(svc.storage, manifest)
+    remember(svc, manifest)
+
+
+def load(svc: Services, image_id: str) -> dict[str, Any]:
+    """An image's manifest: from Redis when it can answer, else from storage.
+
+    ``NotFound`` for an unknown id, as :func:`images.read_manifest`.
+    """
+    if not images.is_image_id(image_id):
+        return images.read_manifest(svc.storage, image_id)  # raises NotFound
+    cached = _cached(svc, image_id)
+    if cached is not None and not _stale(svc, cached):
+        return cached
+    manifest = images.read_manifest(svc.storage, image_id)
+    remember(svc, manifest)
+    return manifest
+
+
+def _cached(svc: Services, image_id: str) -> dict[str, Any] | None:
+    try:
+        raw = svc.redis.get(cache_key(image_id))
+    except REDIS_ERRORS:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def _stale(svc: Services, manifest: dict[str, Any]) -> bool:
+    """An unfinished copy whose job has ended: the final manifest is in storage."""
+    if manifest.get("status") in images.FINAL_STATUSES:
+        return False
+    try:
+        job = fetch_job(svc.queue, images.job_id_for(manifest["id"]))
+        return job is None or job.get_status(refresh=False) in (
+            "finished",
+            "failed",
+            "stopped",
+            "canceled",
+        )
+    except REDIS_ERRORS:
+        return True
