@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint format bench clean system
+.PHONY: run test test-fast lint format bench bench-load bench-service clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -19,11 +19,20 @@ system:
 run: $(STAMP) system  ## web + worker + embedded Redis on http://127.0.0.1:$${PORT:-5000}/
 	$(BIN)/imgsvc dev
 
-test: $(STAMP) system lint  ## the whole suite, as CI runs it
+test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for the browser tests)
+	@scripts/bootstrap.sh chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+bench-load: $(STAMP) system  ## 200 uploads from 16 clients through gunicorn + 2 workers; JSON in test-output/
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.load --json test-output/bench-load.json
+
+bench-service: $(STAMP) system  ## upload latency, queue overhead, 1 vs 2 workers; JSON in test-output/
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.service --json test-output/bench-service.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

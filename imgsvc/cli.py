@@ -1,4 +1,4 @@
-"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``."""
+"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``stats``."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from imgsvc.queue import REDIS_ERRORS, Services, connect_redis
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("IMGSVC_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from imgsvc.logs import setup_logging
+
+    setup_logging()  # IMGSVC_LOG_FORMAT (json or text) and IMGSVC_LOG_LEVEL
 
 
 @click.group()
@@ -46,6 +45,9 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
     svc = Services(load_settings())
+    if int(svc.settings["WORKER_NICE"]) > 0:
+        # Resizing yields the CPU to the web processes: uploads stay fast when workers are busy.
+        os.nice(int(svc.settings["WORKER_NICE"]))
     warn_about_redis(svc)
     worker = ImgsvcWorker(
         [svc.queue],
@@ -70,6 +72,65 @@ def reconcile() -> None:
     )
     for image_id in report.requeued:
         click.echo(f"requeued {image_id}")
+
+
+@main.command()
+@click.option("--failures", default=10, show_default=True, help="How many recent failures.")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
+def stats(failures: int, as_json: bool) -> None:
+    """Queue depth per state, the workers, and the latest failures with their codes."""
+    import json
+
+    from imgsvc.stats import snapshot
+
+    try:
+        state = snapshot(Services(load_settings()).queue, failures)
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(f"Redis is not answering: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(state, indent=2, default=str))
+        return
+    for name, counts in state["queues"].items():
+        click.echo(f"queue {name}: " + ", ".join(f"{n} {label}" for label, n in counts.items()))
+    click.echo(f"workers: {len(state['workers'])}")
+    for row in state["workers"]:
+        job = row["current_job"] or "-"
+        click.echo(
+            f"  {row['name']}  {row['state']}  {job}  {row['hostname']}:{row['pid']}"
+            f"  (done {row['successful']}, failed {row['failed']})"
+        )
+    click.echo(f"recent failures: {len(state['failures'])}")
+    for job in state["failures"]:
+        error = job["error"] or {}
+        click.echo(
+            f"  {job['ended_at'] or '-'}  {job['id']}  {job['type']}  "
+            f"{error.get('code', '-')}  {error.get('message', '')}"
+        )
+
+
+@main.command("metrics-server")
+@click.option("--port", type=int, default=9100, show_default=True, help="Port to serve on.")
+@click.option("--host", default=None, help="Address to bind (default: $IMGSVC_HOST).")
+def metrics_server(port: int, host: str | None) -> None:
+    """Serve this machine's worker samples on /metrics (for machines without the web app)."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    from imgsvc.metrics import multiprocess_dir
+
+    folder = multiprocess_dir()
+    if folder is None:
+        raise click.ClickException("set PROMETHEUS_MULTIPROC_DIR to the workers' folder")
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)
+    address = host or str(load_settings()["HOST"])
+    start_http_server(port, addr=address, registry=registry)
+    click.echo(f"serving the samples in {folder} on http://{address}:{port}/metrics")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def _free_port() -> int:
@@ -127,6 +188,8 @@ def dev(port: int | None, workers: int) -> None:
     var = Path("var").resolve()
     var.mkdir(exist_ok=True)
     env = dict(os.environ, IMGSVC_DEV="true")
+    env.setdefault("IMGSVC_LOG_FORMAT", "text")
+    metrics_dir = _fresh_metrics_dir(env, var)
     env.setdefault("IMGSVC_STORAGE_URL", "file://" + str(var / "media"))
     secret_file = var / "secret_key"
     if "IMGSVC_SECRET_KEY" not in env:
@@ -147,10 +210,11 @@ def dev(port: int | None, workers: int) -> None:
             _spawn([sys.executable, "-m", "imgsvc", "worker"], env) for _ in range(workers)
         ]
         web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2"]
-        web += ["--access-logfile", "-", "--no-control-socket", "imgsvc.wsgi:app"]
+        web += ["--no-control-socket", "imgsvc.wsgi:app"]  # the app logs each request
         children.append(_spawn(web, env))
         click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)")
-        click.echo(f"  redis {env['IMGSVC_REDIS_URL']}, storage {env['IMGSVC_STORAGE_URL']}\n")
+        click.echo(f"  redis {env['IMGSVC_REDIS_URL']}, storage {env['IMGSVC_STORAGE_URL']}")
+        click.echo(f"  metrics http://{host}:{port}/metrics (samples in {metrics_dir})\n")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -159,6 +223,22 @@ def dev(port: int | None, workers: int) -> None:
         click.echo("stopping…")
     finally:
         _stop(children)
+        if metrics_dir == var / "prometheus":
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _fresh_metrics_dir(env: dict[str, str], var: Path) -> Path:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty ``var/prometheus`` (unless set).
+
+    The web and worker processes write their samples there; a new run starts at zero.
+    """
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        return Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    folder = var / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -50,6 +50,7 @@ class Defaults:
     WORKER_MONITOR_INTERVAL: int = 5
     HEARTBEAT_GRACE: int = 10
     RECONCILE_INTERVAL: int = 60
+    WORKER_NICE: int = 10
     FAILURE_TTL: int = 7 * 86_400
 
     # Word counter: what its fetcher may reach, how much and for how long.
@@ -60,7 +61,19 @@ class Defaults:
     WORDCOUNT_RESULT_TTL: int = 86_400
     WORDCOUNT_TOP: int = 20
 
+    # Rate limits per client, "requests/seconds" ("0" or "" turns one off); see ratelimit.py.
+    RATE_LIMIT_UPLOADS: str = "60/60"
+    RATE_LIMIT_WORDCOUNTS: str = "30/60"
+    # How many proxies in front of the app set X-Forwarded-For (0: use the peer address).
+    TRUSTED_PROXIES: int = 0
+
     RECENT_UPLOADS: int = 12
+
+    # Operators: /ops (and /metrics when METRICS_AUTH) behind HTTP basic auth; unset: /ops is 404.
+    OPS_PASSWORD: str | None = None
+    OPS_USERNAME: str = "ops"
+    METRICS_AUTH: bool = False
+
     HOST: str = "127.0.0.1"
     PORT: int = 5000
 

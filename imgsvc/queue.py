@@ -89,6 +89,8 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
             failure_ttl=int(settings["FAILURE_TTL"]),
             retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
             meta={"type": "wordcount", "url": url},
+            # A page count takes milliseconds: let it pass a backlog of image jobs.
+            at_front=True,
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"count_words({url!r})",
         )

@@ -34,8 +34,22 @@ def test_noeviction_is_quiet(services, caplog):
 
 def test_dead_workers_are_noticed_in_seconds_not_minutes(services):
     worker = ImgsvcWorker([services.queue], connection=services.redis, settings=services.settings)
-    job = services.queue.enqueue("imgsvc.tasks.count_words", "http://example.org/",
-                                 job_timeout=120)
+    job = services.queue.enqueue("imgsvc.tasks.count_words", "http://example.org/", job_timeout=120)
     assert worker.maintenance_interval == 10  # RQ's default is 600 s
     assert worker.get_heartbeat_ttl(job) == 5 + 10  # RQ's default adds 60 s
     assert worker.dequeue_timeout <= worker.maintenance_interval + 1
+
+
+@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
+def test_workers_run_at_lower_priority_than_the_web(env, tmp_path):
+    import os
+    from pathlib import Path
+
+    from tests.faults import WorkerProcess
+
+    worker = WorkerProcess(dict(os.environ, IMGSVC_LOG_LEVEL="INFO"), tmp_path / "worker.log")
+    try:
+        stat = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[16]) == os.nice(0) + 10  # field 19 of /proc/pid/stat: nice
+    finally:
+        worker.stop()

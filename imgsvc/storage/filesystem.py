@@ -61,12 +61,14 @@ class FilesystemStorage:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Data first: if it fails, nothing has changed at all.
             self._write_atomic(path, data)
-            self._write_atomic(self._type_path(path), content_type.encode())
+            # The type file is a hint (media responses take the type from the
+            # manifest), so it skips the fsync that the data needs.
+            self._write_atomic(self._type_path(path), content_type.encode(), durable=False)
         except OSError as exc:
             raise StorageUnavailable(f"Could not write {key}: {exc.strerror}") from exc
 
     @staticmethod
-    def _write_atomic(path: Path, data: bytes | BinaryIO) -> None:
+    def _write_atomic(path: Path, data: bytes | BinaryIO, durable: bool = True) -> None:
         """Write a temp file beside ``path`` and rename it over ``path``."""
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -76,7 +78,8 @@ class FilesystemStorage:
                 else:
                     shutil.copyfileobj(data, handle, 1024 * 1024)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

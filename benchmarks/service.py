@@ -1,0 +1,369 @@
+"""Service-level speed: upload latency, queue overhead, worker scaling.
+
+``make bench-service`` (``python -m benchmarks.service --json out.json``)
+starts the real stack on loopback (gunicorn, redis-server, ``worker.py``
+processes, filesystem storage, or S3 on moto's server with ``--s3``) and
+measures, in one run:
+
+- upload latency p50/p95/p99 for a ~4 MB 12 MP JPEG while every worker is
+  busy, next to the same upload processed synchronously in the request
+  (:mod:`benchmarks.sync_app`, same pipeline and storage);
+- queue overhead: time-to-ready seen by a polling client minus the job's own
+  run time (RQ's started_at → ended_at), p50/p99, with idle workers;
+- throughput (images per second) with 1 and with 2 workers, and the ratio;
+- enqueue-to-start latency of tiny word-count jobs under a backlog of images;
+- the cost of RQ's fork per job, with imgsvc preloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.inputs import jpeg_input  # noqa: E402
+from benchmarks.load import percentiles  # noqa: E402
+from benchmarks.stack import ROOT, Stack, free_port, wait_for  # noqa: E402
+
+
+def camera_jpeg() -> bytes:
+    """A 12 MP photo as a phone saves it: quality 97, no chroma subsampling, ~4 MB."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg_input("jpeg-12mp", 4000, 3000).data)).save(
+        buffer, "JPEG", quality=97, subsampling=0
+    )
+    return buffer.getvalue()
+
+
+def post(url: str, data: bytes, path: str = "/api/images") -> tuple[float, requests.Response]:
+    started = time.perf_counter()
+    response = requests.post(
+        url + path, files={"file": ("photo.jpg", data, "image/jpeg")}, timeout=120
+    )
+    return time.perf_counter() - started, response
+
+
+def job_times(stack: Stack, job_id: str) -> dict[str, float]:
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    job = Job.fetch(job_id, connection=stack.redis(), serializer=JSONSerializer)
+    return {
+        "enqueued": job.enqueued_at.timestamp(),
+        "started": job.started_at.timestamp() if job.started_at else 0.0,
+        "ended": job.ended_at.timestamp() if job.ended_at else 0.0,
+    }
+
+
+def wait_done(stack: Stack, image_id: str, timeout: float = 300, interval: float = 0.005) -> float:
+    """Poll the API until the image is done; the moment it was seen done."""
+
+    def done() -> float | None:
+        body = requests.get(f"{stack.url}/api/images/{image_id}", timeout=30).json()
+        if body["status"] == "failed":
+            raise RuntimeError(f"image failed: {body['error']}")
+        return time.perf_counter() if body["status"] == "done" else None
+
+    return wait_for(done, timeout, f"image {image_id} not done", interval=interval)
+
+
+def busy_workers(stack: Stack) -> int:
+    from rq import Worker
+
+    return sum(1 for w in Worker.all(connection=stack.redis()) if w.get_state() == "busy")
+
+
+def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
+    """Uploads while every worker is busy, then the synchronous baseline."""
+    with Stack(root / "async", queue_workers=2, env=env) as stack:
+        backlog = [post(stack.url, photo)[1].json()["id"] for _ in range(6)]
+        wait_for(lambda: busy_workers(stack) == 2, 60, "workers never got busy")
+        latencies, busy_seen = [], []
+        ids = []
+        for _ in range(samples):
+            elapsed, response = post(stack.url, photo)
+            assert response.status_code == 202, response.text
+            latencies.append(elapsed)
+            ids.append(response.json()["id"])
+            busy_seen.append(busy_workers(stack))
+        for image_id in backlog + ids:
+            wait_done(stack, image_id, interval=0.05)
+    sync = []
+    port = free_port()
+    sync_env = {**os.environ, **env, "IMGSVC_STORAGE_URL": "file://" + str(root / "sync-media")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--no-control-socket",
+            "--timeout",
+            "120",
+            "benchmarks.sync_app:app",
+        ],
+        cwd=ROOT,
+        env=sync_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                requests.get(url + "/", timeout=2)
+                return True
+            except requests.ConnectionError:
+                return False
+
+        wait_for(up, 30, "sync baseline did not start")
+        for _ in range(max(5, samples // 4)):
+            elapsed, response = post(url, photo, "/sync")
+            assert response.status_code == 201, response.text
+            sync.append(elapsed)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    fast, slow = percentiles95(latencies), percentiles95(sync)
+    return {
+        "upload_async": fast,
+        "upload_sync_baseline": slow,
+        "workers_busy_during_uploads": f"{min(busy_seen)}..{max(busy_seen)} of 2",
+        "ratio_sync_over_async_p50": round(slow["p50"] / fast["p50"], 1),
+        "ratio_sync_over_async_p99": round(slow["p99"] / fast["p99"], 1),
+    }
+
+
+def percentiles95(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    result = percentiles(values)
+    result["p95"] = round(ordered[max(0, -(-95 * len(ordered) // 100) - 1)], 4)
+    return {key: round(result[key] * 1000, 1) for key in ("p50", "p95", "p99", "max")}
+
+
+def measure_queue_overhead(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
+    """Time-to-ready seen by a client minus the job's own run time, idle workers."""
+    overheads, waits = [], []
+    with Stack(root / "overhead", queue_workers=1, env=env) as stack:
+        for _ in range(samples):
+            sent = time.perf_counter()
+            _, response = post(stack.url, photo)
+            body = response.json()
+            seen = wait_done(stack, body["id"])
+            times = job_times(stack, body["job_id"])
+            run = times["ended"] - times["started"]
+            overheads.append((seen - sent) - run - _upload_time(sent, response))
+            waits.append(times["started"] - times["enqueued"])
+    ms = {k: round(v * 1000, 1) for k, v in percentiles(overheads).items()}
+    return {
+        "queue_overhead_ms": ms,
+        "enqueue_to_start_ms": {k: round(v * 1000, 1) for k, v in percentiles(waits).items()},
+    }
+
+
+def _upload_time(sent: float, response: requests.Response) -> float:
+    return response.elapsed.total_seconds()
+
+
+def measure_throughput(root: Path, photo: bytes, env: dict[str, str], count: int) -> dict:
+    result: dict[str, Any] = {}
+    for workers in (1, 2):
+        with Stack(root / f"throughput-{workers}", queue_workers=workers, env=env) as stack:
+            started = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                ids = [
+                    r.json()["id"]
+                    for _, r in pool.map(lambda _: post(stack.url, photo), range(count))
+                ]
+            finished = max(wait_done(stack, image_id, interval=0.05) for image_id in ids)
+            result[f"images_per_s_{workers}_worker"] = round(count / (finished - started), 2)
+    result["ratio_2_over_1"] = round(
+        result["images_per_s_2_worker"] / result["images_per_s_1_worker"], 2
+    )
+    return result
+
+
+class _Page(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<html><body><p>one two two three three three</p></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def measure_wordcount_latency(root: Path, photo: bytes, env: dict[str, str], count: int) -> dict:
+    """Word counts submitted while a backlog of image jobs waits in the same queue."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = f"http://127.0.0.1:{server.server_address[1]}/"
+    env = {**env, "IMGSVC_FETCH_ALLOWLIST": f"127.0.0.1:{server.server_address[1]}"}
+    waits = []
+    try:
+        with Stack(root / "wordcount", queue_workers=2, env=env) as stack:
+            backlog = [post(stack.url, photo)[1].json()["id"] for _ in range(4 * count)]
+            wait_for(lambda: busy_workers(stack) == 2, 60, "workers never got busy")
+            jobs = []
+            for _ in range(count):
+                response = requests.post(
+                    f"{stack.url}/api/wordcounts", json={"url": page}, timeout=30
+                )
+                jobs.append(response.json()["job_id"])
+                # Spread submissions over the backlog, as real users would arrive.
+                time.sleep(0.2)
+            for job_id in jobs:
+                wait_for(lambda j=job_id: job_times(stack, j)["ended"], 120, "word count stuck")
+                times = job_times(stack, job_id)
+                waits.append(times["started"] - times["enqueued"])
+            images_left = sum(
+                1
+                for i in backlog
+                if requests.get(f"{stack.url}/api/images/{i}", timeout=30).json()["status"]
+                != "done"
+            )
+    finally:
+        server.shutdown()
+    return {
+        "wordcount_enqueue_to_start_ms": {
+            k: round(v * 1000, 1) for k, v in percentiles(waits).items()
+        },
+        "image_jobs_still_waiting_when_counts_finished": images_left,
+    }
+
+
+def measure_fork_cost(rounds: int = 200) -> dict:
+    """What RQ's fork per job costs, with Pillow and imgsvc already imported."""
+    import imgsvc.tasks  # noqa: F401
+
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        timings.append(time.perf_counter() - started)
+    return {"fork_and_reap_ms": {k: round(v * 1000, 2) for k, v in percentiles(timings).items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--s3", action="store_true", help="store in S3 on moto's server")
+    parser.add_argument("--samples", type=int, default=40, help="uploads per latency figure")
+    parser.add_argument("--count", type=int, default=16, help="images per throughput run")
+    args = parser.parse_args(argv)
+
+    photo = camera_jpeg()
+    figures: dict[str, Any] = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "input": f"12 MP JPEG, {len(photo) / 1e6:.1f} MB",
+        "storage": "s3 (moto server)" if args.s3 else "filesystem",
+    }
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        env = {"IMGSVC_LOG_LEVEL": "WARNING"}
+        if args.s3:
+            env.update(_start_moto(stack))
+        root = Path(tmp)
+        figures["upload"] = measure_upload_latency(root, photo, env, args.samples)
+        print(json.dumps(figures["upload"]), flush=True)
+        small = jpeg_input("jpeg-1mp", 1200, 900).data
+        figures["queue"] = measure_queue_overhead(root, small, env, max(10, args.samples // 2))
+        print(json.dumps(figures["queue"]), flush=True)
+        figures["throughput"] = measure_throughput(root, photo, env, args.count)
+        print(json.dumps(figures["throughput"]), flush=True)
+        figures["wordcount"] = measure_wordcount_latency(root, photo, env, 8)
+        print(json.dumps(figures["wordcount"]), flush=True)
+    figures["fork"] = measure_fork_cost()
+    print(report(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def _start_moto(stack: ExitStack) -> dict[str, str]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    endpoint = f"http://127.0.0.1:{port}"
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    os.environ.update(credentials)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+    return {
+        "IMGSVC_STORAGE_URL": "s3://bench/service",
+        "IMGSVC_S3_ENDPOINT_URL": endpoint,
+        **credentials,
+    }
+
+
+def report(figures: dict[str, Any]) -> str:
+    up, queue, tp, wc = (figures[k] for k in ("upload", "queue", "throughput", "wordcount"))
+    lines = [
+        f"imgsvc service benchmark · {figures['input']} · {figures['storage']} · "
+        f"{figures['cpus']} CPUs",
+        "",
+        f"{'figure':<52}{'p50':>9}{'p95':>9}{'p99':>9}",
+        f"{'upload, workers busy (ms)':<52}{up['upload_async']['p50']:>9}"
+        f"{up['upload_async']['p95']:>9}{up['upload_async']['p99']:>9}",
+        f"{'upload, resized in the request (ms)':<52}{up['upload_sync_baseline']['p50']:>9}"
+        f"{up['upload_sync_baseline']['p95']:>9}{up['upload_sync_baseline']['p99']:>9}",
+        f"{'  ratio sync / async':<52}{up['ratio_sync_over_async_p50']:>9}{'':>9}"
+        f"{up['ratio_sync_over_async_p99']:>9}",
+        f"{'queue overhead: ready − upload − job run (ms)':<52}"
+        f"{queue['queue_overhead_ms']['p50']:>9}{'':>9}{queue['queue_overhead_ms']['p99']:>9}",
+        f"{'enqueue → start, idle workers (ms)':<52}"
+        f"{queue['enqueue_to_start_ms']['p50']:>9}{'':>9}{queue['enqueue_to_start_ms']['p99']:>9}",
+        f"{'word count enqueue → start, image backlog (ms)':<52}"
+        f"{wc['wordcount_enqueue_to_start_ms']['p50']:>9}{'':>9}"
+        f"{wc['wordcount_enqueue_to_start_ms']['p99']:>9}",
+        f"{'fork + reap per job (ms)':<52}{figures['fork']['fork_and_reap_ms']['p50']:>9}"
+        f"{'':>9}{figures['fork']['fork_and_reap_ms']['p99']:>9}",
+        "",
+        f"throughput: {tp['images_per_s_1_worker']} images/s with 1 worker, "
+        f"{tp['images_per_s_2_worker']} with 2 (×{tp['ratio_2_over_1']})",
+        f"workers busy during the timed uploads: {up['workers_busy_during_uploads']}; "
+        f"image jobs still queued when the word counts had finished: "
+        f"{wc['image_jobs_still_waiting_when_counts_finished']}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
