@@ -27,12 +27,19 @@ COPY imgsvc /src/imgsvc
 RUN pip install /src && rm -rf /src
 
 # The default STORAGE_URL is file://<working directory>/var/media; make that
-# writable for the user so the image also works without S3.
+# writable for the user so the image also works without S3. Prometheus samples
+# of every process in the container (gunicorn's and the worker's) go to
+# PROMETHEUS_MULTIPROC_DIR; docker-compose.yml shares it between web and worker.
 WORKDIR /app
-RUN mkdir -p /app/var && chown imgsvc:imgsvc /app/var
+RUN mkdir -p /app/var /var/lib/imgsvc/prometheus \
+ && chown imgsvc:imgsvc /app/var /var/lib/imgsvc /var/lib/imgsvc/prometheus
+ENV PROMETHEUS_MULTIPROC_DIR=/var/lib/imgsvc/prometheus \
+    IMGSVC_LOG_FORMAT=json
 
 USER imgsvc
+# The web UI, the API, /healthz and /metrics (Prometheus) all answer on 8000.
 EXPOSE 8000
 
+# No --access-logfile: the app writes one JSON line per request (IMGSVC_LOG_FORMAT).
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--no-control-socket", "imgsvc.wsgi:app"]
+     "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "imgsvc.wsgi:app"]

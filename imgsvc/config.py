@@ -39,6 +39,10 @@ class Defaults:
     JPEG_QUALITY: int = 85
     WEBP_QUALITY: int = 80
     TRANSPARENT_FORMAT: str = "WEBP"
+    # Each variant also in these formats (webp, avif), comma-separated; "" for none.
+    EXTRA_FORMATS: str = ""
+    AVIF_QUALITY: int = 60
+    AVIF_SPEED: int = 8  # 0 (smallest files, slowest) .. 10; 6 costs ~3x the CPU of 8
 
     # Jobs.
     JOB_TIMEOUT: int = 120

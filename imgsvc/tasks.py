@@ -20,9 +20,16 @@ from imgsvc import gallery, images, manifests, metrics
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.fetch import FetchLimits, fetch_page
-from imgsvc.imaging import EncodeOptions, parse_variants, render_variants
+from imgsvc.imaging import (
+    EncodeOptions,
+    RenderedVariant,
+    parse_extra_formats,
+    parse_variants,
+    render_image,
+)
 from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.storage import Storage
 from imgsvc.wordcount import count_words_in
 
 log = logging.getLogger(__name__)
@@ -76,7 +83,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
 
     original = storage.get(images.original_key(image_id))
     try:
-        rendered = render_variants(
+        rendering = render_image(
             original,
             parse_variants(settings["VARIANTS"]),
             allowed_formats=csv_list(settings["ALLOWED_FORMATS"]),
@@ -85,6 +92,9 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
                 jpeg_quality=int(settings["JPEG_QUALITY"]),
                 webp_quality=int(settings["WEBP_QUALITY"]),
                 transparent_format=str(settings["TRANSPARENT_FORMAT"]),
+                extra_formats=parse_extra_formats(settings["EXTRA_FORMATS"]),
+                avif_quality=int(settings["AVIF_QUALITY"]),
+                avif_speed=int(settings["AVIF_SPEED"]),
             ),
         )
     except (ImgsvcError, JobTimeoutException):
@@ -93,7 +103,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         raise InvalidImage(f"The image could not be processed: {exc}") from exc
 
     variants: dict[str, Any] = {}
-    for variant in rendered:
+    for variant in rendering.variants:
         key = images.variant_key(image_id, variant.name, variant.extension)
         storage.put(key, variant.data, variant.content_type)
         metrics.record_variant(variant.format, len(variant.data))
@@ -106,10 +116,17 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             "content_type": variant.content_type,
             "bytes": len(variant.data),
             "etag": hashlib.sha256(variant.data).hexdigest()[:32],
+            "formats": _store_formats(storage, image_id, variant, key),
         }
-        _report_progress(len(variants), len(rendered))
+        _report_progress(len(variants), len(rendering.variants))
 
-    manifest.update(status="done", error=None, variants=variants, processed_at=images.now_iso())
+    manifest.update(
+        status="done",
+        error=None,
+        variants=variants,
+        placeholder=rendering.placeholder.to_dict(),
+        processed_at=images.now_iso(),
+    )
     manifests.save(svc, manifest)
     if _deleted_meanwhile(svc, image_id):
         storage.delete_prefix(images.prefix(image_id))
@@ -117,6 +134,27 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         return {"id": image_id, "status": "deleted"}
     gallery.remember(svc.redis, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
+
+
+def _store_formats(
+    storage: Storage, image_id: str, variant: RenderedVariant, primary_key: str
+) -> dict[str, Any]:
+    """Store a variant's extra formats; one that is the primary format reuses its object."""
+    formats: dict[str, Any] = {}
+    for extension, file in variant.alternates.items():
+        key = primary_key
+        if file.format != variant.format:
+            key = images.variant_key(image_id, variant.name, extension)
+            storage.put(key, file.data, file.content_type)
+            metrics.record_variant(file.format, len(file.data))
+        formats[extension] = {
+            "key": key,
+            "url": f"/images/{image_id}/{variant.name}.{extension}",
+            "content_type": file.content_type,
+            "bytes": len(file.data),
+            "etag": hashlib.sha256(file.data).hexdigest()[:32],
+        }
+    return formats
 
 
 def _deleted_meanwhile(svc: Services, image_id: str) -> bool:

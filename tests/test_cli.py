@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -63,6 +64,9 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path):
             timeout=60,
         )
         assert (tmp_path / "var" / "media" / "images" / image_id / "xl.jpg").exists()
+        metrics = requests.get(f"{url}/metrics", timeout=5).text
+        assert 'imgsvc_job_duration_seconds_count{outcome="success",type="image"} 1.0' in metrics
+        assert any((tmp_path / "var" / "prometheus").glob("*.db"))
         redis_port = int(log.read_text().split("redis redis://127.0.0.1:")[1].split("/")[0])
     finally:
         proc.send_signal(signal.SIGINT)
@@ -71,3 +75,53 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path):
     assert not listening(port)
     assert not listening(redis_port)
     assert (tmp_path / "var" / "redis").is_dir()
+    assert not (tmp_path / "var" / "prometheus").exists()  # samples do not outlive the run
+
+
+@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
+def test_stats_shows_queues_workers_and_recent_failures(client, run_worker, env):
+    from redis import Redis
+    from rq import Worker
+
+    from tests.web.conftest import upload
+
+    data = factories.jpeg(400, 300)
+    bad = upload(client, data[: len(data) // 3]).get_json()
+    upload(client, factories.jpeg(300, 200))
+    run_worker()
+    upload(client, factories.jpeg(300, 200, seed=3))  # stays queued: no worker yet
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "imgsvc", "worker", "--name", "stats-test-worker"],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        redis = Redis.from_url(env["IMGSVC_REDIS_URL"])
+        wait_until(lambda: [w for w in Worker.all(connection=redis) if w.name.startswith("stats")])
+        wait_until(lambda: redis.llen("rq:queue:default") == 0, timeout=60)
+
+        def idle() -> str | None:
+            command = [sys.executable, "-m", "imgsvc", "stats"]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            return out if "stats-test-worker  idle  -" in out and "0 started" in out else None
+
+        text = wait_until(idle, timeout=60)
+        as_json = subprocess.run(
+            [sys.executable, "-m", "imgsvc", "stats", "--json", "--failures", "5"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+
+    assert "queue default: 0 queued, 0 started" in text and "1 failed" in text
+    assert "workers: 1" in text
+    assert "recent failures: 1" in text
+    assert f"{bad['job_id']}  image  invalid_image  " in text
+    state = json.loads(as_json)
+    assert state["queues"]["default"]["finished"] == 2
+    assert [w["name"] for w in state["workers"]] == ["stats-test-worker"]
+    assert state["failures"][0]["error"]["code"] == "invalid_image"

@@ -84,7 +84,7 @@ def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         assert web.poll() is None, (tmp_path / "web.log").read_text()
         try:
             return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # booting under load
             return False
 
     try:

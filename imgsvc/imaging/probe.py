@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from imgsvc.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
+from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage, UnsupportedFormat
 
 MIME_TYPES = {
     "JPEG": "image/jpeg",
@@ -47,6 +47,9 @@ _KNOWN_SIGNATURES: list[tuple[bytes, str]] = [
 
 # Enough to see "<svg" past an XML declaration, a doctype or a leading comment.
 _SNIFF_BYTES = 1024
+# JPEG's largest side. A narrow image keeps its height in the width-bound
+# variants (they are never upscaled), so a longer side could not be written.
+MAX_SIDE = 65_500
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,11 @@ def probe(
                 f"{other} files are not accepted; send one of: {', '.join(allowed)}."
             ) from exc
         raise InvalidImage("The file is not an image in a format we recognise.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except ImgsvcError:
+        raise
+    except Exception as exc:
+        # Hostile headers make Pillow's plugins raise almost anything (struct.error,
+        # IndexError from a cut GIF, TypeError from a TIFF without dimensions).
         raise InvalidImage(f"The image header could not be read: {exc}") from exc
     finally:
         fp.seek(0)
@@ -138,4 +145,8 @@ def probe(
         raise InvalidImage("The image has no pixels.")
     if frames > max_frames:
         raise ImageTooLarge(f"The image has {frames} frames; the limit is {max_frames}.")
+    if max(width, height) > MAX_SIDE:
+        raise ImageTooLarge(
+            f"The image is {width}×{height}; no side may be longer than {MAX_SIDE:,} pixels."
+        )
     return ProbeResult(format=fmt, width=width, height=height, frames=frames)

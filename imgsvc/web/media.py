@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from imgsvc import images, manifests
 from imgsvc.errors import NotFound
-from imgsvc.imaging import parse_variants
+from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
 from imgsvc.web.present import services
 
 bp = Blueprint("media", __name__)
@@ -46,8 +46,13 @@ def original(image_id: str) -> Response:
 
 @bp.get("/images/<image_id>/<name>")
 def variant(image_id: str, name: str) -> Response:
-    """One variant's bytes; 404 with ``Retry-After`` while it is not made yet."""
+    """One variant's bytes; 404 with ``Retry-After`` while it is not made yet.
+
+    ``<name>.<ext>`` is the same variant in an extra format (``EXTRA_FORMATS``),
+    e.g. ``/images/<id>/md.avif``; an extension that was not made is a 404.
+    """
     settings = services().settings
+    name, dot, extension = name.partition(".")
     if name not in {spec.name for spec in parse_variants(settings["VARIANTS"])}:
         raise NotFound(f"No variant named {name!r}.")
     manifest = manifests.load(services(), image_id)
@@ -55,7 +60,21 @@ def variant(image_id: str, name: str) -> Response:
     if entry is None:
         if manifest["status"] == "failed":
             raise NotFound("This image failed to process; it has no variants.")
+        if dot and extension not in _extra_extensions(settings):
+            raise NotFound(f"Variants are not made as {extension!r}.")
         error = NotFound(f"Variant {name!r} is not ready yet.")
         error.retry_after = 2
         raise error
+    if dot:
+        entry = entry.get("formats", {}).get(extension)
+        if entry is None:
+            raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
     return _send(entry["key"], entry["content_type"], entry["etag"])
+
+
+def _extra_extensions(settings: dict) -> set[str]:
+    """The extensions ``EXTRA_FORMATS`` asks for (none if the setting is malformed)."""
+    try:
+        return {file_extension(fmt) for fmt in parse_extra_formats(settings["EXTRA_FORMATS"])}
+    except ValueError:
+        return set()

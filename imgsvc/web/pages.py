@@ -3,53 +3,112 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
-from imgsvc import images
+from imgsvc import manifests
+from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile
-from imgsvc.queue import REDIS_ERRORS, recent_uploads
+from imgsvc.gallery import recent_tiles
+from imgsvc.logs import note
+from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
+from imgsvc.web.errors import wants_json
 from imgsvc.web.forms import UploadForm
-from imgsvc.web.present import image_view, services, srcset_snippet
+from imgsvc.web.present import image_view, links, services, srcset_snippet, variant_formats
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
 
+# What to do about a failed image, by error code; anything else gets the default.
+FAILURE_ADVICE = {
+    "invalid_image": "The file looks damaged or is not really an image. Open it in an image "
+    "editor, save it again as JPEG or PNG, and upload that.",
+    "unsupported_format": "Save the image as JPEG, PNG, WebP, GIF or TIFF and upload it again.",
+    "image_too_large": "The image has too many pixels or frames. Scale it down (for example "
+    "to 8000 pixels on the longest side) and upload it again.",
+    "timeout": "Processing took too long. Try again later, or upload a smaller version.",
+    "storage_unavailable": "Storage was unavailable. This is on our side: upload the image "
+    "again in a few minutes.",
+}
+DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and upload it again."
 
-def _recent() -> list[str]:
-    svc = services()
-    try:
-        return recent_uploads(svc.redis, int(svc.settings["RECENT_UPLOADS"]))
-    except REDIS_ERRORS:
-        return []
+
+def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
+    settings = services().settings
+    return render_template(
+        "index.html",
+        form=form,
+        error=error,
+        tiles=recent_tiles(services(), int(settings["RECENT_UPLOADS"])),
+        formats=csv_list(settings["ALLOWED_FORMATS"]),
+    )
 
 
 @bp.route("/", methods=["GET", "POST"])
-def index() -> Response | tuple[str, int] | str:
-    """Show the upload form; on POST accept the file and go to its page (303)."""
+@limited("uploads")
+def index() -> Response | tuple[str, int] | tuple[Response, int, dict[str, str]] | str:
+    """Show the upload form; on POST accept the file and go to its page (303).
+
+    The page's script sends the same form with ``Accept: application/json`` to
+    show a progress bar, and gets the new image's id and links (or the error) as JSON.
+    """
     form = UploadForm()
-    if request.method == "POST":
-        try:
-            if not form.validate_on_submit():
-                raise MissingFile("Choose an image to upload.")
-            accepted = accept_upload(services(), form.file.data)
-        except ImgsvcError as error:
-            page = render_template("index.html", form=form, error=error, recent=_recent())
-            return page, error.status
-        return redirect(url_for("pages.image_page", image_id=accepted.image_id), code=303)
-    return render_template("index.html", form=form, error=None, recent=_recent())
+    if request.method == "GET":
+        return _index_page(form)
+    try:
+        if not form.validate_on_submit():
+            raise MissingFile("Choose an image to upload.")
+        accepted = accept_upload(services(), form.file.data)
+    except ImgsvcError as error:
+        if wants_json():
+            raise
+        note(error_code=error.code)
+        return _index_page(form, error), error.status
+    original = accepted.manifest["original"]
+    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original["bytes"])
+    page = url_for("pages.image_page", image_id=accepted.image_id)
+    if wants_json():
+        body = {
+            "id": accepted.image_id,
+            "status": accepted.manifest["status"],
+            "job_id": accepted.job_id,
+            "links": links(accepted.image_id),
+        }
+        return jsonify(body), 202, {"Location": page}
+    return redirect(page, code=303)
 
 
 @bp.get("/images/<image_id>")
 def image_page(image_id: str) -> str:
-    """An image's page: live status, every variant, and a srcset snippet."""
+    """An image's page: live status and progress, every variant, a srcset snippet."""
     svc = services()
-    manifest = images.read_manifest(svc.storage, image_id)
+    manifest = manifests.load(svc, image_id)
     view = image_view(svc, manifest)
+    error = view.get("error") or {}
+    variants = manifest.get("variants") or {}
     return render_template(
         "image.html",
         image=view,
+        preview=_preview(variants),
+        extra_formats={name: sorted(variant_formats(v)) for name, v in variants.items()},
         snippet=srcset_snippet(manifest, request.host_url.rstrip("/")),
+        advice=FAILURE_ADVICE.get(error.get("code", ""), DEFAULT_ADVICE),
     )
+
+
+def _preview(variants: dict[str, Any]) -> dict[str, Any] | None:
+    """``src``, ``srcset`` and size of a responsive preview from the width-bound variants."""
+    widths = sorted(
+        (v for name, v in variants.items() if name != "thumb"), key=lambda v: v["width"]
+    ) or list(variants.values())
+    if not widths:
+        return None
+    largest = widths[-1]
+    return {
+        "src": largest["url"],
+        "srcset": ", ".join(f"{v['url']} {v['width']}w" for v in widths),
+        "width": largest["width"],
+        "height": largest["height"],
+    }

@@ -68,6 +68,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
             name: {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
             for name, variant in manifest.get("variants", {}).items()
         },
+        "placeholder": manifest.get("placeholder"),
         "created_at": manifest["created_at"],
         "processed_at": manifest.get("processed_at"),
         "links": links(image_id),
@@ -92,10 +93,52 @@ def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
         by_width.setdefault(variant["width"], variant)
     srcset = ", ".join(f"{base_url}{v['url']} {w}w" for w, v in by_width.items())
     largest = max(variants, key=lambda v: v["width"])
-    return (
+    sizes = f"(max-width: {largest['width']}px) 100vw, {largest['width']}px"
+    img = (
         f'<img src="{base_url}{largest["url"]}"\n'
         f'     srcset="{srcset}"\n'
-        f'     sizes="(max-width: {largest["width"]}px) 100vw, {largest["width"]}px"\n'
+        f'     sizes="{sizes}"\n'
         f'     width="{largest["width"]}" height="{largest["height"]}" alt=""'
         ' loading="lazy" decoding="async">'
     )
+    sources = _format_sources(list(by_width.items()), base_url, sizes)
+    if not sources:
+        return img
+    return "<picture>\n" + sources + "  " + img.replace("\n", "\n  ") + "\n</picture>"
+
+
+def variant_formats(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A variant's extra encodings as ``{format: {"url", "content_type", ...}}``.
+
+    Accepts ``formats`` as a mapping by format name or as a list of entries
+    with a ``format`` key; entries without a URL are left out.
+    """
+    raw = variant.get("formats") or {}
+    if isinstance(raw, list):
+        raw = {str(entry.get("format", "")): entry for entry in raw if isinstance(entry, dict)}
+    if not isinstance(raw, dict):
+        return {}
+    found = {}
+    for name, entry in raw.items():
+        if isinstance(entry, dict) and entry.get("url") and name:
+            fmt = str(name).lower()
+            found[fmt] = {**entry, "content_type": entry.get("content_type") or f"image/{fmt}"}
+    return found
+
+
+def _format_sources(by_width: list[tuple[int, dict[str, Any]]], base_url: str, sizes: str) -> str:
+    """``<source>`` lines for the extra formats every listed width has (best first)."""
+    per_width = [variant_formats(variant) for _width, variant in by_width]
+    common = set.intersection(*(set(formats) for formats in per_width)) if per_width else set()
+    lines = []
+    for fmt in sorted(common, key=lambda name: (name != "avif", name)):
+        srcset = ", ".join(
+            f"{base_url}{formats[fmt]['url']} {width}w"
+            for (width, _variant), formats in zip(by_width, per_width, strict=True)
+        )
+        content_type = per_width[0][fmt]["content_type"]
+        lines.append(
+            f'  <source type="{content_type}"\n          srcset="{srcset}"\n'
+            f'          sizes="{sizes}">\n'
+        )
+    return "".join(lines)

@@ -8,9 +8,10 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
-from imgsvc.jobs import jobs_by_state
+from imgsvc.jobs import job_view, jobs_by_state
 from imgsvc.netguard import Guard
-from imgsvc.queue import REDIS_ERRORS, enqueue_wordcount
+from imgsvc.queue import REDIS_ERRORS, enqueue_wordcount, fetch_job
+from imgsvc.ratelimit import limited
 from imgsvc.web.forms import WordCountForm
 from imgsvc.web.present import services
 
@@ -26,16 +27,31 @@ def submit(url: object) -> str:
     return enqueue_wordcount(svc.queue, url.strip(), svc.settings).id
 
 
-def _page(form: WordCountForm, message: str | None = None, error: ImgsvcError | None = None):
+def _page(
+    form: WordCountForm,
+    message: str | None = None,
+    error: ImgsvcError | None = None,
+    job_id: str | None = None,
+) -> str:
     svc = services()
+    job_id = job_id or request.args.get("job", "")[:128] or None
     try:
         listing = jobs_by_state(svc.queue, limit=20)
+        job = fetch_job(svc.queue, job_id) if job_id else None
     except REDIS_ERRORS:
-        listing = None
-    return render_template("add_task.html", form=form, message=message, error=error, jobs=listing)
+        listing, job = None, None
+    return render_template(
+        "add_task.html",
+        form=form,
+        message=message,
+        error=error,
+        jobs=listing,
+        job=job_view(job) if job is not None else None,
+    )
 
 
 @bp.route("/add-task", methods=["GET", "POST"])
+@limited("wordcounts")
 def add_task() -> Response | tuple[str, int] | str:
     """The word counter form and the job queue; POST enqueues a count."""
     form = WordCountForm()
@@ -50,10 +66,11 @@ def add_task() -> Response | tuple[str, int] | str:
     queued = len(services().queue)
     when = datetime.now(UTC).strftime("%H:%M:%S UTC")
     message = f"Task ({job_id}) added to queue at {when}. {queued} tasks in the queue."
-    return _page(WordCountForm(formdata=None), message=message)
+    return _page(WordCountForm(formdata=None), message=message, job_id=job_id)
 
 
 @bp.post("/api/wordcounts")
+@limited("wordcounts")
 def create_wordcount() -> tuple[Response, int, dict[str, str]]:
     """``{"url": ...}`` → 202 with the job id and its link."""
     body = request.get_json(silent=True)

@@ -15,6 +15,9 @@ from imgsvc.imaging import EncodeOptions, RenderedVariant, parse_variants, rende
 from tests import factories
 from tests.imaging.icc import display_p3_icc, p3_to_srgb
 
+# Every golden test runs with both JPEG decoders (simplejpeg's M/8 scaling, Pillow's draft).
+pytestmark = pytest.mark.usefixtures("jpeg_decoder")
+
 SPECS = parse_variants(Defaults.VARIANTS)
 ALLOWED = csv_list(Defaults.ALLOWED_FORMATS)
 NAMES = ["thumb", "xs", "sm", "md", "lg", "xl"]

@@ -228,7 +228,11 @@ def test_jobs_take_plain_arguments(app, client):
     job = app.extensions["imgsvc"].queue.fetch_job(body["job_id"])
     raw = app.extensions["imgsvc"].redis.hget(f"rq:job:{body['job_id']}", "data")
     assert json.loads(zlib.decompress(raw)) == [  # JSON, never pickle
-        "imgsvc.tasks.process_image", None, [body["id"]], {}]
+        "imgsvc.tasks.process_image",
+        None,
+        [body["id"]],
+        {},
+    ]
     assert job.func_name == "imgsvc.tasks.process_image"
     assert list(job.args) == [body["id"]]
     assert job.kwargs == {}

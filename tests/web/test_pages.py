@@ -1,11 +1,33 @@
-"""HTML pages and the upload form (CSRF included)."""
+"""HTML pages and the upload form (CSRF included), error pages, gallery, live regions."""
 
 from __future__ import annotations
 
 import io
+import json
+import re
+from html import unescape
 
+import pytest
+from flask import Flask
+
+from imgsvc import gallery
+from imgsvc.errors import (
+    FileTooLarge,
+    Forbidden,
+    ImgsvcError,
+    InvalidUrl,
+    NotFound,
+    RateLimited,
+)
+from imgsvc.queue import fetch_job
+from imgsvc.web.errors import render_error
+from imgsvc.web.present import srcset_snippet
 from tests import factories
 from tests.web.conftest import csrf_token, upload
+
+# Storage does not matter to these pages; the storage-backend suites cover both.
+FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 def post_form(client, data: bytes | None, token: str | None, filename: str = "photo.jpg"):
@@ -83,7 +105,9 @@ def test_failed_image_page_says_what_to_do(client, processed):
     image_id = processed(data[: len(data) // 3])["id"]
     html = client.get(f"/images/{image_id}").get_data(as_text=True)
     assert "invalid_image" in html
-    assert "Try a different file" in html
+    assert "We could not process this image" in html
+    assert "save it again as JPEG or PNG" in html
+    assert "Upload another image" in html
 
 
 def test_recent_uploads_appear_on_the_index(client):
@@ -101,3 +125,200 @@ def test_unknown_page_is_a_friendly_404_for_browsers_and_json_for_clients(client
     assert api.get_json()["error"]["code"] == "not_found"
     missing_image = client.get("/images/AAAAAAAAAAAAAAAAAAAAAA", headers={"Accept": "text/html"})
     assert missing_image.status_code == 404
+
+
+@FILE_ONLY
+def test_script_upload_gets_json_with_the_page_link(client):
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = client.post(
+        "/",
+        data={"csrf_token": token, "file": (io.BytesIO(factories.jpeg()), "a.jpg")},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["links"]["page"] == f"/images/{body['id']}" == response.headers["Location"]
+    assert body["status"] == "queued"
+
+    refused = client.post(
+        "/",
+        data={"csrf_token": token, "file": (io.BytesIO(b"%PDF-1.4"), "a.jpg")},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 415
+    assert refused.get_json()["error"]["code"] == "unsupported_format"
+
+
+@FILE_ONLY
+@pytest.mark.parametrize(
+    ("error", "title"),
+    [
+        (InvalidUrl(), "That didn't work"),
+        (Forbidden(), "Not allowed"),
+        (NotFound(), "Page not found"),
+        (FileTooLarge(), "That file is too large"),
+        (RateLimited(), "Slow down a little"),
+        (ImgsvcError(), "Something went wrong on our side"),
+    ],
+)
+def test_error_pages_are_friendly_for_browsers_and_json_for_clients(app, error, title):
+    with app.test_request_context("/somewhere", headers=HTML):
+        page = render_error(error)
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == error.status
+    assert page.mimetype == "text/html"
+    assert f'<h1 id="error-title" class="h3">{title}</h1>' in html
+    assert error.code in html and "Go to the upload page" in html
+    with app.test_request_context("/somewhere", headers={"Accept": "application/json"}):
+        api = render_error(error)
+    assert api.get_json() == {"error": {"code": error.code, "message": error.message}}
+
+
+@FILE_ONLY
+def test_413_page_names_the_limit(app):
+    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
+    with app.test_request_context("/", method="POST", headers=HTML):
+        html = render_error(FileTooLarge()).get_data(as_text=True)
+    assert "Uploads can be up to 8 MiB" in html
+
+
+@FILE_ONLY
+def test_unexpected_exception_is_a_friendly_500_with_the_request_id(env):
+    from imgsvc import create_app
+
+    app: Flask = create_app({"TESTING": True, "PROPAGATE_EXCEPTIONS": False})
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaboom")
+
+    response = app.test_client().get("/boom", headers={**HTML, "X-Request-ID": "req-42"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in html and "kaboom" not in html
+    assert "req-42" in html
+
+
+def _pages_html(client, image_id: str) -> list[str]:
+    return [
+        client.get(path, headers=HTML).get_data(as_text=True)
+        for path in ("/", f"/images/{image_id}", "/add-task", "/jobs", "/nope")
+    ]
+
+
+@FILE_ONLY
+def test_pages_need_no_inline_script_or_style(client, processed):
+    image_id = processed(factories.jpeg(900, 600))["id"]
+    for html in _pages_html(client, image_id):
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline <script>"
+        assert "<style" not in html
+        assert not re.search(r"\sstyle=", html), "style attribute"
+        assert not re.search(r"\son[a-z]+=", html), "event handler attribute"
+        assert "http://" not in html.split("<main")[0] and "https://" not in html.split("<main")[0]
+        assert "/static/vendor/bootstrap.min.css" in html
+
+
+@FILE_ONLY
+def test_image_page_shows_the_jobs_progress(app, client):
+    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
+    job = fetch_job(app.extensions["imgsvc"].queue, f"image-{image_id}")
+    job.meta.update(variants_done=3, variants_total=6)
+    job.save_meta()
+
+    html = client.get(f"/images/{image_id}").get_data(as_text=True)
+
+    assert "Made 3 of 6 variants" in html
+    assert 'aria-valuenow="50"' in html and 'data-width="50"' in html
+    assert 'data-refresh="800"' in html  # the page keeps itself up to date
+
+
+@FILE_ONLY
+def test_done_image_page_stops_refreshing_and_orders_variants_by_width(client, processed):
+    image_id = processed(factories.jpeg(2500, 1600))["id"]
+    html = client.get(f"/images/{image_id}").get_data(as_text=True)
+    assert "data-refresh" not in html.split('id="image-body"')[1].split(">")[0]
+    order = [html.index(f'id="variant-{name}"') for name in ("thumb", "xs", "sm", "md", "lg", "xl")]
+    assert order == sorted(order)
+    assert 'id="copy-snippet"' in html and "2500×1600 px" in html
+
+
+def test_snippet_becomes_a_picture_when_variants_have_extra_formats():
+    def variant(name: str, width: int, formats: bool) -> dict:
+        entry = {"url": f"/images/x/{name}", "width": width, "height": width // 2}
+        if formats:
+            entry["formats"] = {
+                "avif": {"url": f"/images/x/{name}.avif"},
+                "webp": {"url": f"/images/x/{name}.webp", "content_type": "image/webp"},
+            }
+        return entry
+
+    plain = {"variants": {"xs": variant("xs", 320, False), "sm": variant("sm", 640, False)}}
+    assert srcset_snippet(plain).startswith("<img ")
+    rich = {"variants": {"xs": variant("xs", 320, True), "sm": variant("sm", 640, True)}}
+    snippet = srcset_snippet(rich, "https://cdn.example")
+    assert snippet.startswith("<picture>") and snippet.endswith("</picture>")
+    assert snippet.index('type="image/avif"') < snippet.index('type="image/webp"')
+    assert (
+        "https://cdn.example/images/x/xs.avif 320w, https://cdn.example/images/x/sm.avif 640w"
+        in snippet
+    )
+    assert 'srcset="https://cdn.example/images/x/xs 320w' in snippet  # the <img> fallback
+
+
+@FILE_ONLY
+def test_gallery_uses_the_cached_tile_colour_and_marks_pending_uploads(app, client, processed):
+    done_id = processed(factories.jpeg(seed=3))["id"]
+    pending_id = upload(client, factories.jpeg(seed=4)).get_json()["id"]
+    redis = app.extensions["imgsvc"].redis
+    record = json.loads(redis.get(gallery.tile_key(done_id)))
+    assert record["status"] == "done" and record["thumb"] == "thumb"
+    record["color"] = "#336699"  # as the worker stores a manifest's placeholder colour
+    redis.set(gallery.tile_key(done_id), json.dumps(record))
+
+    html = client.get("/").get_data(as_text=True)
+
+    assert f'src="/images/{done_id}/thumb"' in html
+    assert 'data-color="#336699"' in html
+    assert f'src="/images/{pending_id}/thumb"' not in html  # not made yet: no 404 to load
+    assert f'Processing<span class="visually-hidden"> upload {pending_id}' in html
+    assert 'id="gallery" aria-labelledby="recent-title" data-refresh="2000"' in html
+
+
+@FILE_ONLY
+def test_gallery_tile_is_rebuilt_from_the_manifest_when_redis_lost_it(app, client, processed):
+    image_id = processed(factories.jpeg(seed=5))["id"]
+    redis = app.extensions["imgsvc"].redis
+    redis.delete(gallery.tile_key(image_id))
+    redis.delete(f"rq:job:image-{image_id}")
+
+    html = client.get("/").get_data(as_text=True)
+
+    assert f'src="/images/{image_id}/thumb"' in html
+    assert json.loads(redis.get(gallery.tile_key(image_id)))["status"] == "done"
+
+
+@FILE_ONLY
+def test_word_count_card_shows_the_result(app, client, run_worker, monkeypatch):
+    from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
+
+    server = PageServer()
+    try:
+        monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", server.allow_entry)
+        app.config["FETCH_ALLOWLIST"] = server.allow_entry
+        token = csrf_token(client.get("/add-task").get_data(as_text=True))
+        page = client.post("/add-task", data={"csrf_token": token, "url": f"{server.base}/known"})
+        job_id = re.search(r'data-job="([^"]+)"', page.get_data(as_text=True)).group(1)
+        assert 'data-refresh="1000"' in page.get_data(as_text=True)
+        run_worker()
+    finally:
+        server.close()
+
+    html = client.get(f"/add-task?job={job_id}").get_data(as_text=True)
+
+    card = html.split('id="wordcount"')[1].split("</section>")[0]
+    assert f'<div class="stat-value" id="total-words">{KNOWN_TOTAL}</div>' in card
+    assert card.count('<td class="word">') == len(KNOWN_TOP)
+    assert '<td class="word">the</td><td class="text-end count">5</td>' in card
+    assert 'data-width="100.0"' in card and "data-refresh" not in card.split(">")[0]

@@ -1,0 +1,254 @@
+"""Benchmark of the image job: imgsvc's pipeline against naive Pillow and libvips.
+
+    python -m benchmarks.pipeline [--json PATH] [--repeats N] [--simd-python PATH]
+
+Makes its own inputs (``benchmarks/inputs.py``), then per input runs every
+strategy (``benchmarks/strategies.py``) in a process of its own, interleaved
+round by round, and prints per input: median CPU and wall ms per job, the
+speed-up over naive and the ratio to libvips (CPU), peak RSS, and the lowest
+SSIM of any output against the naive reference. Also: peak RSS on a 50 MP
+JPEG, and the encoder settings measured. ``make bench`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from benchmarks import encoders, report
+from benchmarks.inputs import BenchInput, make_inputs, mega_jpeg
+from benchmarks.ssim import ssim
+from benchmarks.strategies import vips_available
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUT_CACHE = ROOT / "var" / "bench-inputs"
+SIMD = "imgsvc-simd"
+# The extra formats cost seconds per job (AVIF): two timed rounds, and no SSIM
+# (the pixels are imgsvc's).
+FEWER_ROUNDS = {"imgsvc+webp,avif"}
+
+
+class Child:
+    """One strategy on one input, in its own process (see ``benchmarks/worker.py``)."""
+
+    def __init__(self, strategy: str, path: Path, simd_python: str | None = None) -> None:
+        python = simd_python if strategy == SIMD and simd_python else sys.executable
+        name = "imgsvc" if strategy == SIMD else strategy
+        self.process = subprocess.Popen(
+            [python, "-m", "benchmarks.worker", "--strategy", name, "--input", str(path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, command: str) -> dict:
+        """Send one command, return its JSON answer."""
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker died (exit {self.process.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.ask_quietly("quit")
+            self.process.wait(timeout=30)
+
+    def ask_quietly(self, command: str) -> None:
+        assert self.process.stdin
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.close()
+
+
+def time_input(
+    path: Path, strategies: list[str], repeats: int, work: Path, simd: str | None
+) -> dict:
+    """Interleaved rounds (the first a warm-up) of every strategy on one input.
+
+    Then each process reports its peak RSS and dumps its outputs for SSIM.
+    """
+    children = {name: Child(name, path, simd) for name in strategies}
+    runs: dict[str, list[dict]] = {name: [] for name in strategies}
+    results: dict[str, dict] = {}
+    try:
+        for round_number in range(repeats + 1):
+            for name, child in children.items():
+                if name in FEWER_ROUNDS and round_number > min(repeats, 2):
+                    continue
+                result = child.ask("run")
+                if round_number:
+                    runs[name].append(result)
+        for name, child in children.items():
+            results[name] = {
+                "cpu_ms": statistics.median(r["cpu_ms"] for r in runs[name]),
+                "wall_ms": statistics.median(r["wall_ms"] for r in runs[name]),
+                "cpu_ms_runs": [round(r["cpu_ms"], 1) for r in runs[name]],
+                "bytes": runs[name][0]["bytes"],
+                **child.ask("rss"),
+            }
+            if name not in FEWER_ROUNDS:
+                child.ask(f"dump {work / f'{path.stem}-{name}'}")
+    finally:
+        for child in children.values():
+            child.close()
+    return results
+
+
+def fidelity(path: Path, strategies: list[str], work: Path) -> dict:
+    """SSIM of every output of every strategy against naive (pixels before encoding).
+
+    Also imgsvc's delivered files against naive's, and naive's own delivered
+    files against its pixels: what q85 encoding alone does to the score.
+    """
+    folder = {name: work / f"{path.stem}-{name}" for name in strategies}
+    reference = {p.stem: Image.open(p) for p in folder["naive"].glob("*.png")}
+    scores: dict[str, dict[str, float]] = {}
+    for name in strategies:
+        if name != "naive" and name not in FEWER_ROUNDS:
+            scores[name] = {
+                n: ssim(Image.open(folder[name] / f"{n}.png"), r) for n, r in reference.items()
+            }
+    naive_files, our_files = _delivered(folder["naive"]), _delivered(folder["imgsvc"])
+    scores["imgsvc (delivered q85)"] = {
+        n: ssim(Image.open(our_files[n]), Image.open(naive_files[n])) for n in reference
+    }
+    scores["naive q85 vs own pixels"] = {
+        n: ssim(Image.open(naive_files[n]), r) for n, r in reference.items()
+    }
+    return scores
+
+
+def _delivered(folder: Path) -> dict[str, Path]:
+    return {p.name.removeprefix("delivered-").split(".")[0]: p for p in folder.glob("delivered-*")}
+
+
+def memory_50mp(work: Path, strategies: list[str]) -> dict:
+    """Peak RSS of one job on a 50 MP JPEG (just under the default pixel limit)."""
+    bench_input = mega_jpeg(INPUT_CACHE)
+    path = work / "jpeg-50mp.jpg"
+    path.write_bytes(bench_input.data)
+    results: dict = {
+        "width": bench_input.width,
+        "height": bench_input.height,
+        "bytes": len(bench_input.data),
+    }
+    for name in strategies:
+        child = Child(name, path)
+        try:
+            results[name] = {**child.ask("run"), **child.ask("rss")}
+        finally:
+            child.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark; see ``--help``."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed rounds per input (after one warm-up)"
+    )
+    parser.add_argument("--simd-python", help="a Python with Pillow-SIMD: also run imgsvc under it")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    strategies = ["naive", "imgsvc", "imgsvc-2x", "imgsvc-pillow-decode", "imgsvc+webp,avif"]
+    vips_missing = vips_available()
+    if vips_missing:
+        print(f"libvips: not measured ({vips_missing}); `pip install -e '.[bench]'` adds it.")
+    else:
+        strategies.append("libvips")
+    if args.simd_python:
+        strategies.append(SIMD)
+    figures: dict = {"machine": _machine(args.simd_python), "strategies": strategies}
+    print(json.dumps(figures["machine"]))
+
+    with tempfile.TemporaryDirectory(prefix="imgsvc-bench-") as tmp:
+        work = Path(tmp)
+        inputs = make_inputs(INPUT_CACHE)
+        _phase(started, "inputs made")
+        figures["inputs"] = {}
+        for bench_input in inputs:
+            path = work / f"{bench_input.name}.{bench_input.format.lower()}"
+            path.write_bytes(bench_input.data)
+            timing = time_input(path, strategies, args.repeats, work, args.simd_python)
+            entry = _input_figures(bench_input, timing, fidelity(path, strategies, work))
+            figures["inputs"][bench_input.name] = entry
+            print(report.input_table(bench_input.name, entry), flush=True)
+            _phase(started, bench_input.name)
+        figures["memory_50mp"] = memory_50mp(work, ["imgsvc", "imgsvc-pillow-decode"])
+        print(report.memory_table(figures["memory_50mp"]), flush=True)
+        _phase(started, "50 MP")
+        figures["encoders"] = encoders.measure(inputs)
+        print(report.encoder_table(figures["encoders"]), flush=True)
+    figures["elapsed_s"] = round(time.monotonic() - started, 1)
+    print(f"\nbenchmark took {figures['elapsed_s']} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"figures written to {args.json}")
+
+
+def _phase(started: float, what: str) -> None:
+    print(f"[{time.monotonic() - started:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
+def _input_figures(bench_input: BenchInput, timing: dict, scores: dict) -> dict:
+    naive, vips = timing["naive"], timing.get("libvips")
+    for name, row in timing.items():
+        row["speedup_cpu"] = naive["cpu_ms"] / row["cpu_ms"]
+        row["speedup_wall"] = naive["wall_ms"] / row["wall_ms"]
+        row["vs_libvips_cpu"] = row["cpu_ms"] / vips["cpu_ms"] if vips else None
+        if name in scores:
+            row["ssim"] = {k: round(v, 5) for k, v in scores[name].items()}
+            row["ssim_min"] = round(min(scores[name].values()), 5)
+    return {
+        "width": bench_input.width,
+        "height": bench_input.height,
+        "format": bench_input.format,
+        "bytes": len(bench_input.data),
+        "strategies": timing,
+        "ssim_notes": {
+            k: {n: round(v, 5) for n, v in scores[k].items()} for k in scores if k not in timing
+        },
+    }
+
+
+def _machine(simd_python: str | None) -> dict:
+    import PIL
+
+    machine = {
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg()[0],
+    }
+    if simd_python:
+        machine["pillow_simd"] = subprocess.run(
+            [simd_python, "-c", "import PIL; print(PIL.__version__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    return machine
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Plain-text tables of the benchmark's figures."""
+
+from __future__ import annotations
+
+_HEADER = (
+    f"{'strategy':22} {'CPU ms':>8} {'wall ms':>8} {'speed-up':>9} {'(wall)':>7} "
+    f"{'x libvips':>9} {'peak RSS':>9} {'job RSS':>8} {'min SSIM':>9}"
+)
+
+
+def _fmt(value: float | None, spec: str, width: int) -> str:
+    return f"{value:{width}{spec}}" if value is not None else f"{'-':>{width}}"
+
+
+def input_table(name: str, entry: dict) -> str:
+    """One input: a row per strategy, SSIM per output, and output bytes."""
+    lines = [
+        f"\n== {name}: {entry['width']}x{entry['height']} {entry['format']}, "
+        f"{entry['bytes'] / 1e6:.2f} MB",
+        "   speed-up = naive CPU / CPU (wall: naive wall / wall); x libvips = CPU / libvips CPU;",
+        "   RSS in MB (job RSS = peak - the worker's RSS before its first job);",
+        "   SSIM of the pixels before encoding, against naive's",
+        _HEADER,
+    ]
+    for strategy, row in entry["strategies"].items():
+        lines.append(
+            f"{strategy:22} {row['cpu_ms']:8.1f} {row['wall_ms']:8.1f} "
+            f"{row['speedup_cpu']:8.2f}x {row['speedup_wall']:6.2f}x "
+            f"{_fmt(row['vs_libvips_cpu'], '.2f', 8)}x {row['peak_rss_mb']:9.1f} "
+            f"{row['peak_rss_mb'] - row['baseline_rss_mb']:8.1f} "
+            f"{_fmt(row.get('ssim_min'), '.4f', 9)}"
+        )
+    lines.append("   SSIM per output:")
+    scored = {s: r["ssim"] for s, r in entry["strategies"].items() if "ssim" in r}
+    scored.update(entry["ssim_notes"])
+    for strategy, scores in scored.items():
+        cells = " ".join(f"{output} {value:.4f}" for output, value in scores.items())
+        lines.append(f"   {strategy:26} {cells}")
+    lines.append("   bytes of the six outputs:")
+    for strategy, row in entry["strategies"].items():
+        cells = ", ".join(f"{ext} {size / 1024:,.0f} KiB" for ext, size in row["bytes"].items())
+        lines.append(f"   {strategy:26} {cells}")
+    return "\n".join(lines)
+
+
+def memory_table(figures: dict) -> str:
+    """Peak RSS of one job on the 50 MP JPEG."""
+    lines = [
+        f"\n== jpeg-50mp: {figures['width']}x{figures['height']} JPEG, "
+        f"{figures['bytes'] / 1e6:.1f} MB: one job",
+        f"{'strategy':22} {'CPU ms':>8} {'peak RSS MB':>12} {'job RSS MB':>11}",
+    ]
+    for strategy, row in figures.items():
+        if isinstance(row, dict):
+            lines.append(
+                f"{strategy:22} {row['cpu_ms']:8.1f} {row['peak_rss_mb']:12.1f} "
+                f"{row['peak_rss_mb'] - row['baseline_rss_mb']:11.1f}"
+            )
+    return "\n".join(lines)
+
+
+def encoder_table(figures: dict) -> str:
+    """CPU and bytes per encoder setting, for the six outputs of an input."""
+    lines = ["\n== encoder settings: the six outputs of imgsvc, encoded once"]
+    for name, rows in figures.items():
+        lines.append(f"   {name}")
+        for row in rows:
+            lines.append(
+                f"   {row['setting']:24} {row['cpu_ms']:8.1f} ms {row['bytes'] / 1024:9,.0f} KiB"
+            )
+    return "\n".join(lines)

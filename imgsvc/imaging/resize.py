@@ -1,0 +1,80 @@
+"""Resizing: every output from one source, in a cascade, with premultiplied alpha.
+
+Each output is made with Lanczos from the smallest image already made that is
+at least ``CASCADE_RATIO`` (1.25) times its width, else from the source. Each
+step then reads fewer pixels than a resize from the source would. The ratio
+was chosen by measurement (``make bench`` shows both): the usual rule of 2x
+costs ~50 ms more per 12 MP job, and 1.25x still matches a resize of the full
+image (SSIM >= 0.997 against it, sharpness within 2 %, pinned by a test).
+
+Pillow's ``resize`` premultiplies RGBA on every call and un-premultiplies the
+result. Here RGBA is premultiplied once, every resize works on ``RGBa``, and
+each output is un-premultiplied once, at the end: fewer passes, and no
+rounding loss compounding along the cascade.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from imgsvc.imaging.variants import VariantSpec
+
+_LANCZOS = Image.Resampling.LANCZOS
+CASCADE_RATIO = 1.25
+# Lanczos after an integer box reduction only when the ratio is 3x past it:
+# Pillow documents the result as indistinguishable from plain Lanczos.
+_REDUCING_GAP = 3.0
+
+
+def crop_box(spec: VariantSpec, width: int, height: int) -> tuple[float, float, float, float]:
+    """The centred box of a ``cover`` variant's aspect ratio in a ``width``×``height`` image."""
+    box_w, box_h = spec.width, spec.height or spec.width
+    crop_w = min(width, height * box_w / box_h)
+    crop_h = min(height, width * box_h / box_w)
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return (left, top, left + crop_w, top + crop_h)
+
+
+def _cascade_source(
+    spec: VariantSpec, out: tuple[int, int], pool: list[Image.Image]
+) -> Image.Image:
+    """The smallest image in ``pool`` at least ``CASCADE_RATIO`` x the output, else the source."""
+    for candidate in sorted(pool, key=lambda image: image.width):
+        span = candidate.width
+        if spec.cover:
+            left, _top, right, _bottom = crop_box(spec, candidate.width, candidate.height)
+            span = right - left
+        if span >= CASCADE_RATIO * out[0]:
+            return candidate
+    return pool[0]
+
+
+def resize_all(
+    source: Image.Image, size: tuple[int, int], specs: list[VariantSpec]
+) -> list[tuple[VariantSpec, Image.Image]]:
+    """Make every output of ``specs`` from ``source``, in the order of ``specs``.
+
+    ``size`` is the full oriented size of the image: output sizes follow from
+    it, not from a scaled decode's rounded dimensions. Outputs that come out
+    the same size as their input are the same object (encode them once).
+    """
+    premultiplied = source.mode == "RGBA"
+    pool = [source.convert("RGBa") if premultiplied else source]
+    made: dict[str, Image.Image] = {}
+    for spec in sorted(specs, key=lambda s: s.target_size(*size)[0], reverse=True):
+        out = spec.target_size(*size)
+        pick = _cascade_source(spec, out, pool)
+        if spec.cover:
+            box = crop_box(spec, pick.width, pick.height)
+            image = pick.resize(out, _LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+        elif out == pick.size:
+            image = pick
+        else:
+            image = pick.resize(out, _LANCZOS, reducing_gap=_REDUCING_GAP)
+        made[spec.name] = image
+        if not spec.cover and image is not pick:
+            pool.append(image)
+    if premultiplied:
+        straight = {id(image): image.convert("RGBA") for image in made.values()}
+        made = {name: straight[id(image)] for name, image in made.items()}
+    return [(spec, made[spec.name]) for spec in specs]

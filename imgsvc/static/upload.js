@@ -1,0 +1,156 @@
+// The upload form: drag and drop or pick a file, check its type and size here,
+// send it with a progress bar, then go to the image's page.
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form) return;
+  var input = document.getElementById("file");
+  var zone = document.getElementById("dropzone");
+  var errorBox = document.getElementById("upload-error");
+  var statusBox = document.getElementById("upload-status");
+  var progress = document.getElementById("upload-progress");
+  var bar = document.getElementById("upload-bar");
+  var percent = document.getElementById("upload-percent");
+  var nameLabel = document.getElementById("upload-name");
+  var maxBytes = parseInt(form.dataset.maxBytes, 10) || 0;
+  var allowed = (form.dataset.formats || "").toUpperCase().split(",").filter(Boolean);
+  var sniffable = ["JPEG", "PNG", "GIF", "WEBP", "TIFF"];
+  var busy = false;
+
+  // With this script, choosing a file starts the upload; the button is for pages without it.
+  document.getElementById("upload-submit").classList.add("d-none");
+
+  function mib(bytes) {
+    return (bytes / 1048576).toFixed(1) + " MiB";
+  }
+
+  function showError(code, message) {
+    busy = false;
+    errorBox.textContent = "";
+    var strong = document.createElement("strong");
+    strong.textContent = code;
+    errorBox.append(strong, ": " + message);
+    errorBox.dataset.code = code;
+    errorBox.classList.remove("d-none");
+    statusBox.classList.add("d-none");
+    zone.classList.remove("busy");
+    input.value = "";
+  }
+
+  function setProgress(value) {
+    var rounded = Math.round(value);
+    bar.style.width = rounded + "%";
+    progress.setAttribute("aria-valuenow", String(rounded));
+    percent.textContent = rounded + "%";
+  }
+
+  // The format from the file's first bytes, as the server checks it (the name can lie).
+  function sniff(bytes) {
+    function at(offset, text) {
+      for (var i = 0; i < text.length; i++) {
+        if (bytes[offset + i] !== text.charCodeAt(i)) return false;
+      }
+      return true;
+    }
+    if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "JPEG";
+    if (bytes[0] === 0x89 && at(1, "PNG\r\n\x1a\n")) return "PNG";
+    if (at(0, "GIF87a") || at(0, "GIF89a")) return "GIF";
+    if (at(0, "RIFF") && at(8, "WEBP")) return "WEBP";
+    if (at(0, "II*\x00") || at(0, "MM\x00*")) return "TIFF";
+    return null;
+  }
+
+  function problemWith(file) {
+    if (maxBytes && file.size > maxBytes - 8192) {
+      return Promise.resolve(["file_too_large",
+        "“" + file.name + "” is " + mib(file.size) + "; the limit is " + mib(maxBytes) +
+        ". Export a smaller version and upload that."]);
+    }
+    if (file.size === 0) return Promise.resolve(["invalid_image", "“" + file.name + "” is empty."]);
+    return file.slice(0, 16).arrayBuffer().then(function (buffer) {
+      var format = sniff(new Uint8Array(buffer));
+      var known = allowed.every(function (name) { return sniffable.indexOf(name) >= 0; });
+      if ((format && allowed.indexOf(format) < 0) || (!format && known)) {
+        return ["unsupported_format",
+          "“" + file.name + "” is not a " + allowed.join(", ") + " image. Choose an image file."];
+      }
+      return null;
+    });
+  }
+
+  function send(file) {
+    var data = new FormData(form);
+    data.set("file", file, file.name);
+    var request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) setProgress((event.loaded / event.total) * 100);
+    });
+    request.addEventListener("load", function () {
+      var body = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch (error) {
+        body = null;
+      }
+      if (request.status >= 200 && request.status < 300 && body && body.links) {
+        setProgress(100);
+        window.location.assign(body.links.page);
+        return;
+      }
+      var error = (body && body.error) || {
+        code: "upload_failed",
+        message: "The upload failed (HTTP " + request.status + "). Try again.",
+      };
+      showError(error.code, error.message);
+    });
+    request.addEventListener("error", function () {
+      showError("upload_failed", "The upload was interrupted. Check the connection and the file's size, then try again.");
+    });
+    request.send(data);
+  }
+
+  function handle(file) {
+    if (!file || busy) return;
+    busy = true;
+    errorBox.classList.add("d-none");
+    problemWith(file).then(function (problem) {
+      if (problem) return showError(problem[0], problem[1]);
+      nameLabel.textContent = "Uploading " + file.name + " (" + mib(file.size) + ")";
+      setProgress(0);
+      statusBox.classList.remove("d-none");
+      zone.classList.add("busy");
+      send(file);
+    });
+  }
+
+  input.addEventListener("change", function () {
+    if (input.files.length) handle(input.files[0]);
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (input.files.length) handle(input.files[0]);
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("dragover");
+    });
+  });
+  ["dragleave", "dragend", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function () {
+      zone.classList.remove("dragover");
+    });
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    if (event.dataTransfer && event.dataTransfer.files.length) handle(event.dataTransfer.files[0]);
+  });
+  // A file dropped next to the zone must not replace the page with the file.
+  ["dragover", "drop"].forEach(function (name) {
+    window.addEventListener(name, function (event) {
+      if (!zone.contains(event.target)) event.preventDefault();
+    });
+  });
+})();

@@ -1,0 +1,101 @@
+"""For operators: ``/ops`` (queues, workers, failures) and ``/metrics`` (Prometheus).
+
+``/ops`` and ``/ops.json`` exist only when ``IMGSVC_OPS_PASSWORD`` is set, and
+ask for it with HTTP basic auth (user ``IMGSVC_OPS_USERNAME``). ``/metrics``
+is open unless ``IMGSVC_METRICS_AUTH`` is true; either way it is meant for the
+scraper on the private network, not for the public internet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from flask import Blueprint, Flask, Response, g, jsonify, render_template, request
+
+from imgsvc import metrics
+from imgsvc.errors import ImgsvcError, NotFound
+from imgsvc.logs import request_fields
+from imgsvc.queue import REDIS_ERRORS
+from imgsvc.stats import snapshot
+from imgsvc.web.present import services
+
+bp = Blueprint("ops", __name__)
+FAILURES_SHOWN = 20
+
+
+class Unauthorized(ImgsvcError):
+    code, status = "unauthorized", 401
+    default_message = "This page is for operators: sign in with the operator password."
+
+
+def _password() -> str | None:
+    value = services().settings.get("OPS_PASSWORD")
+    return str(value) if value not in (None, "") else None
+
+
+def _authorized(password: str) -> bool:
+    auth = request.authorization
+    if auth is None or auth.type != "basic":
+        return False
+    username = str(services().settings.get("OPS_USERNAME") or "ops")
+    user_ok = hmac.compare_digest((auth.username or "").encode(), username.encode())
+    password_ok = hmac.compare_digest((auth.password or "").encode(), password.encode())
+    return user_ok and password_ok
+
+
+def require_operator() -> None:
+    """404 when no operator password is configured; 401 with a challenge when it is wrong."""
+    password = _password()
+    if password is None:
+        raise NotFound("No such page.")
+    if not _authorized(password):
+        error = Unauthorized()
+        error.headers = {"WWW-Authenticate": 'Basic realm="imgsvc operators", charset="UTF-8"'}
+        raise error
+
+
+@bp.get("/ops")
+def ops_page() -> str:
+    """Queues by state, workers with their current job, the latest failures."""
+    require_operator()
+    try:
+        state = snapshot(services().queue, FAILURES_SHOWN)
+    except REDIS_ERRORS:
+        state = None
+    return render_template("ops.html", state=state)
+
+
+@bp.get("/ops.json")
+def ops_json() -> Response:
+    """The same as ``/ops``, for scripts."""
+    require_operator()
+    return jsonify(snapshot(services().queue, FAILURES_SHOWN))
+
+
+@bp.get("/metrics")
+def metrics_page() -> Response:
+    """Prometheus text format: this machine's web and worker processes, plus the queues."""
+    svc = services()
+    if svc.settings.get("METRICS_AUTH"):
+        require_operator()
+    body = metrics.render(svc.redis, svc.settings["QUEUE_NAME"])
+    return Response(body, content_type=metrics.CONTENT_TYPE)
+
+
+def _count_request(response: Response) -> Response:
+    started = g.get("log_started")
+    seconds = time.perf_counter() - started if started else 0.0
+    metrics.record_request(request.method, request.endpoint, response.status_code, seconds)
+    if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST":
+        fields = request_fields()
+        if response.status_code < 400:
+            metrics.record_upload("accepted", int(fields.get("upload_bytes") or 0))
+        else:
+            metrics.record_upload(str(fields.get("error_code") or response.status_code))
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Count every request and upload (``/metrics`` reports them)."""
+    app.after_request(_count_request)
