@@ -123,9 +123,9 @@ class Stack:
         return self.media / "images"
 
     def env(self) -> dict[str, str]:
-        """The environment of the web and worker processes."""
+        """The environment of the web and worker processes (no inherited ``IMGSVC_*``)."""
         return {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if not name.startswith("IMGSVC_")},
             "IMGSVC_REDIS_URL": self.redis_url or "",
             "IMGSVC_STORAGE_URL": "file://" + str(self.media),
             "IMGSVC_SECRET_KEY": secrets.token_hex(16),
