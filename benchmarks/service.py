@@ -259,6 +259,38 @@ def measure_wordcount_latency(root: Path, photo: bytes, env: dict[str, str], cou
     }
 
 
+def measure_redis_ops(root: Path, photo: bytes, env: dict[str, str], count: int = 10) -> dict:
+    """Redis commands per image, web and worker together (for sizing Redis)."""
+    from rq.registry import FinishedJobRegistry
+
+    with Stack(root / "redis-ops", queue_workers=1, env=env) as stack:
+        redis = stack.redis()
+        wait_for(lambda: busy_workers(stack) == 0, 30, "worker not idle")
+        before = redis.info("stats")["total_commands_processed"]
+        for _ in range(count):
+            post(stack.url, photo)
+        polls = 0
+
+        def finished() -> bool:
+            nonlocal polls
+            polls += 1
+            return FinishedJobRegistry("default", connection=redis).count >= count
+
+        wait_for(finished, 300, "images not processed", interval=0.1)
+        after = redis.info("stats")["total_commands_processed"]
+        workers_idle_rate = _idle_commands_per_second(redis)
+    return {
+        "redis_commands_per_image": round((after - before - 2 * polls) / count, 1),
+        "redis_commands_per_second_idle_worker": workers_idle_rate,
+    }
+
+
+def _idle_commands_per_second(redis: Any, seconds: float = 5.0) -> float:
+    start = redis.info("stats")["total_commands_processed"]
+    time.sleep(seconds)  # measuring a rate: the wait is the measurement
+    return round((redis.info("stats")["total_commands_processed"] - start - 2) / seconds, 1)
+
+
 def measure_fork_cost(rounds: int = 200) -> dict:
     """What RQ's fork per job costs, with Pillow and imgsvc already imported."""
     import imgsvc.tasks  # noqa: F401
@@ -303,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(figures["throughput"]), flush=True)
         figures["wordcount"] = measure_wordcount_latency(root, photo, env, 8)
         print(json.dumps(figures["wordcount"]), flush=True)
+        figures["redis"] = measure_redis_ops(root, small, env)
+        print(json.dumps(figures["redis"]), flush=True)
     figures["fork"] = measure_fork_cost()
     print(report(figures))
     if args.json:
@@ -356,6 +390,8 @@ def report(figures: dict[str, Any]) -> str:
         f"{'fork + reap per job (ms)':<52}{figures['fork']['fork_and_reap_ms']['p50']:>9}"
         f"{'':>9}{figures['fork']['fork_and_reap_ms']['p99']:>9}",
         "",
+        f"redis: {figures['redis']['redis_commands_per_image']} commands per image; "
+        f"{figures['redis']['redis_commands_per_second_idle_worker']}/s from an idle worker",
         f"throughput: {tp['images_per_s_1_worker']} images/s with 1 worker, "
         f"{tp['images_per_s_2_worker']} with 2 (×{tp['ratio_2_over_1']})",
         f"workers busy during the timed uploads: {up['workers_busy_during_uploads']}; "
