@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
+# A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
+SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-load bench-service clean system
+.PHONY: run test test-fast lint format bench bench-simd bench-load bench-service clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -25,6 +28,27 @@ test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for th
 
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## image pipeline vs naive Pillow and libvips (< 5 min); JSON in test-output/
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.pipeline --json test-output/bench-pipeline.json \
+		$(if $(SIMD_PYTHON),--simd-python $(SIMD_PYTHON))
+
+# Pillow-SIMD compiles from source: needs a C compiler and the libjpeg, zlib,
+# libwebp and lcms2 headers (Debian: libjpeg-dev zlib1g-dev libwebp-dev liblcms2-dev).
+$(SIMD_VENV)/.built:
+	$(PYTHON) -m venv $(SIMD_VENV)
+	$(SIMD_VENV)/bin/python -m pip install -q -e .
+	$(SIMD_VENV)/bin/python -m pip uninstall -q -y pillow
+	CC="cc -mavx2" $(SIMD_VENV)/bin/python -m pip install -q --no-binary pillow-simd pillow-simd
+	@touch $@
+
+bench-simd: $(BENCH_STAMP) $(SIMD_VENV)/.built  ## `make bench`, plus imgsvc under Pillow-SIMD
+	$(MAKE) bench SIMD_PYTHON=$(SIMD_VENV)/bin/python
 
 bench-load: $(STAMP) system  ## 200 uploads from 16 clients through gunicorn + 2 workers; JSON in test-output/
 	@mkdir -p test-output

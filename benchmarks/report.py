@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 _HEADER = (
-    f"{'strategy':22} {'CPU ms':>8} {'wall ms':>8} {'speed-up':>9} {'(wall)':>7} "
+    f"{'strategy':22} {'CPU ms':>8} {'(min)':>7} {'wall ms':>8} {'speed-up':>9} {'(wall)':>7} "
     f"{'x libvips':>9} {'peak RSS':>9} {'job RSS':>8} {'min SSIM':>9}"
 )
 
@@ -12,11 +12,16 @@ def _fmt(value: float | None, spec: str, width: int) -> str:
     return f"{value:{width}{spec}}" if value is not None else f"{'-':>{width}}"
 
 
+def _times(value: float | None) -> str:
+    return f"{value:8.2f}x" if value is not None else f"{'-':>9}"
+
+
 def input_table(name: str, entry: dict) -> str:
     """One input: a row per strategy, SSIM per output, and output bytes."""
     lines = [
         f"\n== {name}: {entry['width']}x{entry['height']} {entry['format']}, "
         f"{entry['bytes'] / 1e6:.2f} MB",
+        "   medians of the timed rounds (and the fastest CPU);",
         "   speed-up = naive CPU / CPU (wall: naive wall / wall); x libvips = CPU / libvips CPU;",
         "   RSS in MB (job RSS = peak - the worker's RSS before its first job);",
         "   SSIM of the pixels before encoding, against naive's",
@@ -24,9 +29,10 @@ def input_table(name: str, entry: dict) -> str:
     ]
     for strategy, row in entry["strategies"].items():
         lines.append(
-            f"{strategy:22} {row['cpu_ms']:8.1f} {row['wall_ms']:8.1f} "
+            f"{strategy:22} {row['cpu_ms']:8.1f} {row['cpu_ms_min']:7.1f} {row['wall_ms']:8.1f} "
             f"{row['speedup_cpu']:8.2f}x {row['speedup_wall']:6.2f}x "
-            f"{_fmt(row['vs_libvips_cpu'], '.2f', 8)}x {row['peak_rss_mb']:9.1f} "
+            f"{_times(row['vs_libvips_cpu'])} "
+            f"{row['peak_rss_mb']:9.1f} "
             f"{row['peak_rss_mb'] - row['baseline_rss_mb']:8.1f} "
             f"{_fmt(row.get('ssim_min'), '.4f', 9)}"
         )

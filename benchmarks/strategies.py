@@ -31,6 +31,7 @@ MAX_PIXELS = Defaults.MAX_IMAGE_PIXELS
 OPTIONS = EncodeOptions(
     jpeg_quality=Defaults.JPEG_QUALITY,
     webp_quality=Defaults.WEBP_QUALITY,
+    webp_method=Defaults.WEBP_METHOD,
     transparent_format=Defaults.TRANSPARENT_FORMAT,
 )
 _LANCZOS = Image.Resampling.LANCZOS
@@ -96,7 +97,10 @@ def _imgsvc_pixels(data: bytes) -> Pixels:
     from imgsvc.imaging.resize import resize_all
 
     source = decode(data, SPECS, ALLOWED, MAX_PIXELS)
-    return {spec.name: image for spec, image in resize_all(source.image, source.size, SPECS)}
+    return {
+        spec.name: image
+        for spec, image in resize_all(source.image, source.size, SPECS, source.area)
+    }
 
 
 def _cascade_2x() -> None:
@@ -166,6 +170,7 @@ def _vips_setup() -> None:
 EXTRA = EncodeOptions(
     jpeg_quality=OPTIONS.jpeg_quality,
     webp_quality=OPTIONS.webp_quality,
+    webp_method=OPTIONS.webp_method,
     transparent_format=OPTIONS.transparent_format,
     extra_formats=parse_extra_formats("webp,avif"),
 )

@@ -9,7 +9,7 @@ JSON line on stdout:
   worker modules first, so the baseline is that of a real worker and peak RSS
   compares jobs, not imports;
 - ``dump DIR``: write each variant's pixels before encoding (PNG, lossless)
-  and its delivered files into DIR → ``{"dumped": DIR}``;
+  and its delivered files (the last run's) into DIR → ``{"dumped": DIR}``;
 - ``quit``: exit.
 """
 
@@ -53,6 +53,7 @@ def _bytes_by_extension(files: dict[str, bytes]) -> dict[str, int]:
 
 def _serve(job, pixels, data: bytes) -> None:
     baseline = _status_mb("VmRSS")
+    files: dict[str, bytes] = {}
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "quit":
@@ -60,7 +61,7 @@ def _serve(job, pixels, data: bytes) -> None:
         if command == "rss":
             _reply({"peak_rss_mb": _status_mb("VmHWM"), "baseline_rss_mb": baseline})
         elif command == "dump":
-            _dump(job, pixels, data, Path(argument))
+            _dump(files or job(data), pixels, data, Path(argument))
         else:
             started_cpu, started_wall = time.process_time(), time.perf_counter()
             files = job(data)
@@ -69,11 +70,11 @@ def _serve(job, pixels, data: bytes) -> None:
             _reply({"cpu_ms": cpu * 1000, "wall_ms": wall * 1000, "bytes": sizes})
 
 
-def _dump(job, pixels, data: bytes, folder: Path) -> None:
+def _dump(files: dict[str, bytes], pixels, data: bytes, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, image in pixels(data).items():
         image.save(folder / f"{name}.png", compress_level=1)
-    for name, payload in job(data).items():
+    for name, payload in files.items():
         (folder / f"delivered-{name}").write_bytes(payload)
     _reply({"dumped": str(folder)})
 

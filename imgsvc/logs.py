@@ -27,6 +27,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_IN_REQUEST_MESSAGE = {"method", "path", "status"}  # a request's text line starts with them
 
 request_log = logging.getLogger("imgsvc.request")
 job_log = logging.getLogger("imgsvc.job")
@@ -67,7 +68,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as text, extras last."""
         line = super().format(record)
-        extras = " ".join(f"{key}={value}" for key, value in _extras(record).items())
+        skip = _IN_REQUEST_MESSAGE if record.name == request_log.name else set()
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k not in skip)
         return f"{line} {extras}" if extras else line
 
 

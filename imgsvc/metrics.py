@@ -86,24 +86,36 @@ VARIANTS = Counter("imgsvc_variants", "Variants written, by format.", ["format"]
 UPLOAD_ENDPOINTS = {"pages.index", "api.upload_image"}
 
 
+def _safely(update: Callable[[], None]) -> None:
+    """Apply a metric update; a metrics problem must never fail a request or a job."""
+    try:
+        update()
+    except OSError as exc:  # e.g. the samples folder was removed under a running process
+        try:
+            os.makedirs(multiprocess_dir() or ".", exist_ok=True)
+            update()
+        except OSError:
+            log.warning("metrics: could not record a sample: %s", exc)
+
+
 def record_upload(outcome: str, size: int = 0) -> None:
     """Count one upload: ``accepted`` (with its size in bytes) or an error code."""
-    UPLOADS.labels(outcome=outcome).inc()
+    _safely(lambda: UPLOADS.labels(outcome=outcome).inc())
     if size:
-        UPLOAD_BYTES.inc(size)
+        _safely(lambda: UPLOAD_BYTES.inc(size))
 
 
 def record_request(method: str, endpoint: str | None, status: int, seconds: float) -> None:
     """Count one HTTP request and its duration."""
     name = endpoint or "unmatched"
-    HTTP_REQUESTS.labels(method=method, endpoint=name, status=str(status)).inc()
-    HTTP_DURATION.labels(endpoint=name).observe(seconds)
+    _safely(lambda: HTTP_REQUESTS.labels(method=method, endpoint=name, status=str(status)).inc())
+    _safely(lambda: HTTP_DURATION.labels(endpoint=name).observe(seconds))
 
 
 def record_variant(fmt: str, size: int) -> None:
     """Count one variant written to storage."""
-    VARIANT_BYTES.labels(format=fmt.lower()).inc(size)
-    VARIANTS.labels(format=fmt.lower()).inc()
+    _safely(lambda: VARIANT_BYTES.labels(format=fmt.lower()).inc(size))
+    _safely(lambda: VARIANTS.labels(format=fmt.lower()).inc())
 
 
 def _error_code(exc: BaseException) -> str:
@@ -124,14 +136,14 @@ def track_job(job_type: str, **fields: Any) -> Iterator[None]:
         code = _error_code(exc)
         outcome = "retry" if job is not None and job.retries_left else "failure"
         seconds = time.perf_counter() - started
-        JOB_FAILURES.labels(type=job_type, code=code).inc()
-        JOB_DURATION.labels(type=job_type, outcome=outcome).observe(seconds)
+        _safely(lambda: JOB_FAILURES.labels(type=job_type, code=code).inc())
+        _safely(lambda: JOB_DURATION.labels(type=job_type, outcome=outcome).observe(seconds))
         entry.update(status="failed", error_code=code, will_retry=outcome == "retry")
         entry["duration_ms"] = round(seconds * 1000, 2)
         job_log.warning("job %s failed: %s", entry["job_id"], code, extra=entry)
         raise
     seconds = time.perf_counter() - started
-    JOB_DURATION.labels(type=job_type, outcome="success").observe(seconds)
+    _safely(lambda: JOB_DURATION.labels(type=job_type, outcome="success").observe(seconds))
     entry.update(status="finished", duration_ms=round(seconds * 1000, 2))
     job_log.info("job %s finished", entry["job_id"], extra=entry)
 

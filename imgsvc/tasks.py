@@ -91,6 +91,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             options=EncodeOptions(
                 jpeg_quality=int(settings["JPEG_QUALITY"]),
                 webp_quality=int(settings["WEBP_QUALITY"]),
+                webp_method=int(settings["WEBP_METHOD"]),
                 transparent_format=str(settings["TRANSPARENT_FORMAT"]),
                 extra_formats=parse_extra_formats(settings["EXTRA_FORMATS"]),
                 avif_quality=int(settings["AVIF_QUALITY"]),

@@ -170,3 +170,24 @@ def test_several_gunicorn_processes_and_the_worker_add_up(redis_url, tmp_path):
     uploads = [e for e in lines if e.get("path") == "/api/images" and e.get("status") == 202]
     assert sorted(e["image_id"] for e in uploads) == sorted(ids)
     assert all(e["request_id"] and e["duration_ms"] > 0 for e in uploads)
+
+
+def test_a_vanished_samples_folder_never_fails_the_work(tmp_path):
+    folder = tmp_path / "prometheus"
+    script = (
+        "import shutil, sys\n"
+        "from imgsvc import metrics\n"
+        "metrics.record_variant('JPEG', 10)\n"
+        "shutil.rmtree(sys.argv[1])  # e.g. a second `imgsvc dev` emptied it\n"
+        "metrics.record_variant('WEBP', 20)\n"
+        "with metrics.track_job('image', image_id='x'):\n"
+        "    pass\n"
+    )
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    subprocess.run([sys.executable, "-c", script, str(folder)], env=env, check=True)
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))
+    found = samples(generate_latest(registry).decode())
+    # Samples kept in files deleted under the process are lost; new files work again.
+    assert value(found, "imgsvc_job_duration_seconds_count", type="image", outcome="success") == 1

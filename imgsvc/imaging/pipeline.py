@@ -48,7 +48,7 @@ def render_image(
     """
     options = options or EncodeOptions()
     source = decode(data, specs, allowed_formats, max_pixels)
-    outputs = resize_all(source.image, source.size, specs)
+    outputs = resize_all(source.image, source.size, specs, source.area)
     del source  # the decoded source is the largest buffer: free it before encoding
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
     return Rendering(variants, make_placeholder(_smallest(outputs)))

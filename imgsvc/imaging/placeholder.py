@@ -1,7 +1,7 @@
 """Placeholders a page can paint before the image arrives: a BlurHash and a colour.
 
-Both come from the smallest output, shrunk to 32 px: well under a millisecond,
-and no second decode. Transparent images are composited on white first,
+Both come from the smallest output, shrunk to 32 px: about a millisecond, and
+no second decode. Transparent images are composited on white first,
 the background a page most often has. The BlurHash encoder follows the
 reference implementation (https://github.com/woltapp/blurhash), so any
 BlurHash decoder (JavaScript, Swift, Kotlin) paints it.

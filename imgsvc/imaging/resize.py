@@ -26,8 +26,11 @@ CASCADE_RATIO = 1.25
 _REDUCING_GAP = 3.0
 
 
-def crop_box(spec: VariantSpec, width: int, height: int) -> tuple[float, float, float, float]:
-    """The centred box of a ``cover`` variant's aspect ratio in a ``width``×``height`` image."""
+Box = tuple[float, float, float, float]
+
+
+def crop_box(spec: VariantSpec, width: float, height: float) -> Box:
+    """The centred box of a ``cover`` variant's aspect ratio in a ``width``×``height`` area."""
     box_w, box_h = spec.width, spec.height or spec.width
     crop_w = min(width, height * box_w / box_h)
     crop_h = min(height, width * box_h / box_w)
@@ -35,45 +38,58 @@ def crop_box(spec: VariantSpec, width: int, height: int) -> tuple[float, float, 
     return (left, top, left + crop_w, top + crop_h)
 
 
+def _within(box: Box, area: Box) -> Box:
+    """``box`` (relative to ``area``'s corner) in the coordinates of ``area``'s image."""
+    return (area[0] + box[0], area[1] + box[1], area[0] + box[2], area[1] + box[3])
+
+
 def _cascade_source(
-    spec: VariantSpec, out: tuple[int, int], pool: list[Image.Image]
-) -> Image.Image:
+    spec: VariantSpec, out: tuple[int, int], pool: list[tuple[Image.Image, Box]]
+) -> tuple[Image.Image, Box]:
     """The smallest image in ``pool`` at least ``CASCADE_RATIO`` x the output, else the source."""
-    for candidate in sorted(pool, key=lambda image: image.width):
-        span = candidate.width
+    for image, area in sorted(pool, key=lambda entry: entry[1][2] - entry[1][0]):
+        span = area[2] - area[0]
         if spec.cover:
-            left, _top, right, _bottom = crop_box(spec, candidate.width, candidate.height)
+            left, _top, right, _bottom = crop_box(spec, span, area[3] - area[1])
             span = right - left
         if span >= CASCADE_RATIO * out[0]:
-            return candidate
+            return image, area
     return pool[0]
 
 
 def resize_all(
-    source: Image.Image, size: tuple[int, int], specs: list[VariantSpec]
+    source: Image.Image,
+    size: tuple[int, int],
+    specs: list[VariantSpec],
+    area: Box | None = None,
 ) -> list[tuple[VariantSpec, Image.Image]]:
     """Make every output of ``specs`` from ``source``, in the order of ``specs``.
 
     ``size`` is the full oriented size of the image: output sizes follow from
-    it, not from a scaled decode's rounded dimensions. Outputs that come out
-    the same size as their input are the same object (encode them once).
+    it, not from a scaled decode's rounded dimensions. ``area`` is the part of
+    ``source`` that shows the whole image: a JPEG decoded at M/8 has a partial
+    last block, so 4095 px at 3/8 are 1535.6 px, not 1536 (default: all of it).
+    Outputs that come out the same size as their input are the same object
+    (encode them once).
     """
     premultiplied = source.mode == "RGBA"
-    pool = [source.convert("RGBa") if premultiplied else source]
+    whole: Box = (0, 0, source.width, source.height)
+    pool = [(source.convert("RGBa") if premultiplied else source, area or whole)]
     made: dict[str, Image.Image] = {}
     for spec in sorted(specs, key=lambda s: s.target_size(*size)[0], reverse=True):
         out = spec.target_size(*size)
-        pick = _cascade_source(spec, out, pool)
+        pick, pick_area = _cascade_source(spec, out, pool)
+        box = pick_area
         if spec.cover:
-            box = crop_box(spec, pick.width, pick.height)
-            image = pick.resize(out, _LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
-        elif out == pick.size:
+            width, height = pick_area[2] - pick_area[0], pick_area[3] - pick_area[1]
+            box = _within(crop_box(spec, width, height), pick_area)
+        if box == (0, 0, *out) and out == pick.size:
             image = pick
         else:
-            image = pick.resize(out, _LANCZOS, reducing_gap=_REDUCING_GAP)
+            image = pick.resize(out, _LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
         made[spec.name] = image
         if not spec.cover and image is not pick:
-            pool.append(image)
+            pool.append((image, (0, 0, *out)))
     if premultiplied:
         straight = {id(image): image.convert("RGBA") for image in made.values()}
         made = {name: straight[id(image)] for name, image in made.items()}

@@ -14,7 +14,6 @@ from imgsvc.gallery import recent_tiles
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
-from imgsvc.web.errors import wants_json
 from imgsvc.web.forms import UploadForm
 from imgsvc.web.present import image_view, links, services, srcset_snippet, variant_formats
 
@@ -31,6 +30,8 @@ FAILURE_ADVICE = {
     "timeout": "Processing took too long. Try again later, or upload a smaller version.",
     "storage_unavailable": "Storage was unavailable. This is on our side: upload the image "
     "again in a few minutes.",
+    "worker_crashed": "The worker stopped while making it. Upload it again; if that fails "
+    "too, upload a smaller version.",
 }
 DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and upload it again."
 
@@ -62,14 +63,14 @@ def index() -> Response | tuple[str, int] | tuple[Response, int, dict[str, str]]
             raise MissingFile("Choose an image to upload.")
         accepted = accept_upload(services(), form.file.data)
     except ImgsvcError as error:
-        if wants_json():
+        if _from_script():
             raise
         note(error_code=error.code)
         return _index_page(form, error), error.status
     original = accepted.manifest["original"]
     note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original["bytes"])
     page = url_for("pages.image_page", image_id=accepted.image_id)
-    if wants_json():
+    if _from_script():
         body = {
             "id": accepted.image_id,
             "status": accepted.manifest["status"],
@@ -78,6 +79,12 @@ def index() -> Response | tuple[str, int] | tuple[Response, int, dict[str, str]]
         }
         return jsonify(body), 202, {"Location": page}
     return redirect(page, code=303)
+
+
+def _from_script() -> bool:
+    """Whether the page's script sent the form (it asks for JSON; a plain form post does not)."""
+    accept = request.accept_mimetypes
+    return accept["application/json"] > accept["text/html"]
 
 
 @bp.get("/images/<image_id>")

@@ -1,12 +1,13 @@
 """Browser tests: Playwright driving Debian's Chromium against a real stack.
 
 The stack (gunicorn + ``worker.py`` + the session's redis-server, filesystem
-storage, a local page server for the word counter) starts once for the
-browser tests. Chromium is ``/usr/bin/chromium`` (``scripts/bootstrap.sh
-chromium`` installs it; Playwright never downloads a browser), headless, with
-a fresh profile and its background networking switched off. Every page's
-console errors, page errors and CSP violations fail the test; a failed test
-leaves a screenshot in ``test-output/``.
+storage, a local page server for the word counter) starts once per test
+module and stops with it, so no idle stack outlives the browser tests.
+Chromium is ``/usr/bin/chromium`` (``scripts/bootstrap.sh chromium`` installs
+it; Playwright never downloads a browser), headless, with a fresh profile
+and its background networking switched off. Every page's console errors,
+page errors and CSP violations fail the test; a failed test leaves a
+screenshot in ``test-output/``.
 """
 
 from __future__ import annotations
@@ -54,14 +55,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page_server() -> Iterator[PageServer]:
     server = PageServer()
     yield server
     server.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(
     redis_server: str, page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
@@ -79,7 +80,7 @@ def stack(
     live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(stack: LiveStack):
     if shutil.which(CHROMIUM) is None:
         pytest.fail("chromium is not installed: run the suite with `make test`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -56,6 +57,45 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
     page.wait_for_function(
         "[...document.querySelectorAll('.variants img')].every(i => i.complete && i.naturalWidth)"
     )
+
+
+def test_image_page_follows_the_jobs_progress_live(page, stack: LiveStack):
+    from rq.job import JobStatus
+
+    from imgsvc.config import load_settings
+    from imgsvc.queue import Services, enqueue_image
+    from imgsvc.uploads import accept_upload
+
+    settings = {
+        "REDIS_URL": stack.env["IMGSVC_REDIS_URL"],
+        "STORAGE_URL": stack.env["IMGSVC_STORAGE_URL"],
+    }
+    # Parked on a queue no worker listens to, so the test decides when work happens.
+    parked = Services(load_settings({**settings, "QUEUE_NAME": "parked"}))
+    accepted = accept_upload(parked, io.BytesIO(factories.jpeg(1800, 1200)))
+    job = parked.queue.fetch_job(accepted.job_id)
+    page.goto(f"/images/{accepted.image_id}")
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#status")).to_have_text("queued")
+    expect(page.locator("#progress-text")).to_contain_text("Waiting for a worker")
+
+    job.set_status(JobStatus.STARTED)
+    job.meta.update(variants_done=2, variants_total=6)
+    job.save_meta()
+    expect(page.locator("#status")).to_have_text("processing")
+    expect(page.locator("#progress-text")).to_contain_text("Made 2 of 6 variants")
+    expect(page.locator("#progress")).to_have_attribute("aria-valuenow", "33")
+    job.meta.update(variants_done=5)
+    job.save_meta()
+    expect(page.locator("#progress")).to_have_attribute("aria-valuenow", "83")
+    bar_width = page.locator("#progress .progress-bar").evaluate("e => e.style.width")
+    assert bar_width == "83%"
+
+    job.delete()
+    enqueue_image(Services(load_settings(settings)).queue, accepted.image_id, parked.settings)
+    expect(page.locator("#status")).to_have_text("done", timeout=60_000)
+    expect(page.locator(".variants figure")).to_have_count(6)
+    assert page.evaluate("window.__sameDocument") is True
 
 
 def test_copy_button_puts_the_srcset_snippet_on_the_clipboard(page, done_image):

@@ -11,13 +11,14 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from benchmarks.inputs import photo, with_alpha
 from benchmarks.ssim import ssim
 from benchmarks.strategies import ALLOWED, MAX_PIXELS, SPECS, STRATEGIES
-from imgsvc.imaging import render_variants
+from imgsvc.imaging import VariantSpec, parse_variants, render_variants
 from imgsvc.imaging.decode import decode
+from imgsvc.imaging.resize import resize_all
 from tests import factories
 
 SSIM_FLOOR = 0.995
@@ -31,6 +32,14 @@ def naive(data: bytes) -> dict[str, Image.Image]:
 def ours(data: bytes) -> dict[str, Image.Image]:
     _setup, _job, pixels = STRATEGIES["imgsvc"]
     return pixels(data)
+
+
+def render_pixels(data: bytes, specs: list[VariantSpec]) -> list[tuple[str, Image.Image]]:
+    source = decode(data, specs, ALLOWED, MAX_PIXELS)
+    return [
+        (spec.name, image)
+        for spec, image in resize_all(source.image, source.size, specs, source.area)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +56,41 @@ def test_twelve_megapixel_jpeg_matches_the_naive_reference(camera_jpeg: bytes) -
     assert min(scores.values()) >= SSIM_FLOOR, scores
 
 
-def test_the_source_is_decoded_at_five_eighths(camera_jpeg: bytes) -> None:
-    # 2500 px is the smallest M/8 decode that covers the 2048 px output.
-    source = decode(camera_jpeg, SPECS, ALLOWED, MAX_PIXELS)
-    assert source.image.size == (2500, 1875)
-    assert source.size == (4000, 3000)
+@pytest.mark.parametrize(
+    ("stored", "decoded"),
+    [
+        ((4000, 3000), (2500, 1875)),  # 5/8: 2500 >= 1.2 x 2048
+        ((6000, 4000), (3000, 2000)),  # 4/8: 3/8 would be 2250 < 1.2 x 2048
+        ((3200, 2400), (3200, 2400)),  # 7/8 decodes slower than whole
+        ((1200, 900), (1200, 900)),  # the largest output is the whole image
+    ],
+)
+def test_jpegs_are_decoded_at_the_cheapest_faithful_scale(
+    stored: tuple[int, int], decoded: tuple[int, int]
+) -> None:
+    ramp = Image.linear_gradient("L").resize(stored)
+    data = factories.encode(Image.merge("RGB", (ramp, ramp, ramp)), "JPEG")
+    assert decode(data, SPECS, ALLOWED, MAX_PIXELS).image.size == decoded
 
 
 def test_rotated_jpeg_matches_the_naive_reference() -> None:
-    # Shown 2400x3200: the 2048 px output needs a 7/8 decode of the stored 3200x2400.
+    # Shown 1200x1600; 1.2x the 700 px output needs a 6/8 decode of the stored 1600x1200.
+    specs = parse_variants("a:700,b:500,c:210,box:150x100:cover")
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = factories.encode(photo(3200, 2400, seed=4), "JPEG", quality=92, exif=exif.tobytes())
-    assert decode(data, SPECS, ALLOWED, MAX_PIXELS).image.size == (2100, 2800)
-    reference, fast = naive(data), ours(data)
-    assert fast["xl"].size == reference["xl"].size == (2048, 2731)
-    for name in reference:
-        assert ssim(fast[name], reference[name]) >= SSIM_FLOOR, name
+    data = factories.encode(photo(1600, 1200, seed=4), "JPEG", quality=92, exif=exif.tobytes())
+    assert decode(data, specs, ALLOWED, MAX_PIXELS).image.size == (900, 1200)
+
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    fast = dict(render_pixels(data, specs))
+    for spec in specs:
+        size = spec.target_size(*shown.size)
+        if spec.cover:
+            reference = ImageOps.fit(shown, size, Image.Resampling.LANCZOS)
+        else:
+            reference = shown.resize(size, Image.Resampling.LANCZOS)
+        assert fast[spec.name].size == size
+        assert ssim(fast[spec.name], reference) >= SSIM_FLOOR, spec.name
 
 
 def test_transparent_png_matches_the_naive_reference() -> None:
@@ -90,3 +117,22 @@ def test_ssim_scores_identical_images_one_and_different_ones_lower() -> None:
     assert ssim(image, Image.fromarray(noisy)) < 0.99
     shifted = image.transform(image.size, Image.Transform.AFFINE, (1, 0, 3, 0, 1, 0))
     assert ssim(image, shifted) < SSIM_FLOOR
+
+
+@pytest.mark.usefixtures("jpeg_decoder")
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_partial_blocks_of_a_scaled_decode_are_not_stretched(orientation: int) -> None:
+    # 803x601 at 5/8 is 501.875x375.625 px of picture in a 502x376 decode (at 6/8
+    # when shown upright: 602.25x450.75); after orientation the partial column or
+    # row may sit on any side. Stretching the whole decode to the output would
+    # shift it by a fraction of a pixel.
+    specs = parse_variants("a:350,box:150x150:cover")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = factories.encode(photo(803, 601, seed=2), "JPEG", quality=92, exif=exif.tobytes())
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    fast = dict(render_pixels(data, specs))
+    size = specs[0].target_size(*shown.size)
+    assert ssim(fast["a"], shown.resize(size, Image.Resampling.LANCZOS)) >= SSIM_FLOOR
+    box = ImageOps.fit(shown, (150, 150), Image.Resampling.LANCZOS)
+    assert ssim(fast["box"], box) >= SSIM_FLOOR

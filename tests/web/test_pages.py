@@ -8,19 +8,9 @@ import re
 from html import unescape
 
 import pytest
-from flask import Flask
 
 from imgsvc import gallery
-from imgsvc.errors import (
-    FileTooLarge,
-    Forbidden,
-    ImgsvcError,
-    InvalidUrl,
-    NotFound,
-    RateLimited,
-)
 from imgsvc.queue import fetch_job
-from imgsvc.web.errors import render_error
 from imgsvc.web.present import srcset_snippet
 from tests import factories
 from tests.web.conftest import csrf_token, upload
@@ -151,56 +141,6 @@ def test_script_upload_gets_json_with_the_page_link(client):
     assert refused.get_json()["error"]["code"] == "unsupported_format"
 
 
-@FILE_ONLY
-@pytest.mark.parametrize(
-    ("error", "title"),
-    [
-        (InvalidUrl(), "That didn't work"),
-        (Forbidden(), "Not allowed"),
-        (NotFound(), "Page not found"),
-        (FileTooLarge(), "That file is too large"),
-        (RateLimited(), "Slow down a little"),
-        (ImgsvcError(), "Something went wrong on our side"),
-    ],
-)
-def test_error_pages_are_friendly_for_browsers_and_json_for_clients(app, error, title):
-    with app.test_request_context("/somewhere", headers=HTML):
-        page = render_error(error)
-    html = unescape(page.get_data(as_text=True))
-    assert page.status_code == error.status
-    assert page.mimetype == "text/html"
-    assert f'<h1 id="error-title" class="h3">{title}</h1>' in html
-    assert error.code in html and "Go to the upload page" in html
-    with app.test_request_context("/somewhere", headers={"Accept": "application/json"}):
-        api = render_error(error)
-    assert api.get_json() == {"error": {"code": error.code, "message": error.message}}
-
-
-@FILE_ONLY
-def test_413_page_names_the_limit(app):
-    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
-    with app.test_request_context("/", method="POST", headers=HTML):
-        html = render_error(FileTooLarge()).get_data(as_text=True)
-    assert "Uploads can be up to 8 MiB" in html
-
-
-@FILE_ONLY
-def test_unexpected_exception_is_a_friendly_500_with_the_request_id(env):
-    from imgsvc import create_app
-
-    app: Flask = create_app({"TESTING": True, "PROPAGATE_EXCEPTIONS": False})
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("kaboom")
-
-    response = app.test_client().get("/boom", headers={**HTML, "X-Request-ID": "req-42"})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 500
-    assert "Something went wrong on our side" in html and "kaboom" not in html
-    assert "req-42" in html
-
-
 def _pages_html(client, image_id: str) -> list[str]:
     return [
         client.get(path, headers=HTML).get_data(as_text=True)
@@ -322,3 +262,21 @@ def test_word_count_card_shows_the_result(app, client, run_worker, monkeypatch):
     assert card.count('<td class="word">') == len(KNOWN_TOP)
     assert '<td class="word">the</td><td class="text-end count">5</td>' in card
     assert 'data-width="100.0"' in card and "data-refresh" not in card.split(">")[0]
+
+
+@FILE_ONLY
+def test_image_page_offers_a_picture_snippet_with_the_extra_formats(
+    app, client, run_worker, monkeypatch
+):
+    monkeypatch.setenv("IMGSVC_EXTRA_FORMATS", "webp")
+    image_id = upload(client, factories.jpeg(1200, 800)).get_json()["id"]
+    run_worker()
+
+    html = unescape(client.get(f"/images/{image_id}").get_data(as_text=True))
+
+    snippet = html.split('<code id="snippet">')[1].split("</code>")[0]
+    assert snippet.startswith("<picture>") and snippet.endswith("</picture>")
+    assert '<source type="image/webp"' in snippet
+    assert f"/images/{image_id}/xl.webp" not in snippet  # 1200 px wide: no 2048 variant
+    assert f"/images/{image_id}/lg.webp 1200w" in snippet
+    assert '<span class="badge text-bg-light ms-1">webp</span>' in html
