@@ -10,6 +10,7 @@ from flask import Flask
 from PIL import Image
 
 from imgsvc.config import load_settings
+from imgsvc.imaging.encode import parse_extra_formats
 from imgsvc.imaging.variants import parse_variants
 from imgsvc.queue import Services
 from imgsvc.storage import storage_from_settings
@@ -26,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = int(app.config["MAX_IMAGE_PIXELS"])
     # Bad settings fail here, at start, rather than in the first request or job.
     parse_variants(app.config["VARIANTS"])
+    parse_extra_formats(app.config["EXTRA_FORMATS"])
     storage_from_settings(app.config)
     app.extensions["imgsvc"] = Services(app.config)
 

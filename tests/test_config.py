@@ -53,6 +53,7 @@ def test_secret_key_is_required_outside_dev_mode():
         {"VARIANTS": ""},
         {"STORAGE_URL": "ftp://example/x"},
         {"STORAGE_URL": "file://relative/path"},
+        {"EXTRA_FORMATS": "webp,jxl"},
     ],
 )
 def test_bad_settings_fail_at_start(override):

@@ -65,14 +65,23 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
             "url": f"/images/{image_id}/original",
         },
         "variants": {
-            name: {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
-            for name, variant in manifest.get("variants", {}).items()
+            name: _public_variant(variant) for name, variant in manifest.get("variants", {}).items()
         },
         "placeholder": manifest.get("placeholder"),
         "created_at": manifest["created_at"],
         "processed_at": manifest.get("processed_at"),
         "links": links(image_id),
     }
+
+
+def _public_variant(variant: dict[str, Any]) -> dict[str, Any]:
+    public = {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
+    if variant.get("formats"):  # IMGSVC_EXTRA_FORMATS: the same pixels as WebP/AVIF
+        public["formats"] = {
+            ext: {key: entry[key] for key in ("url", "bytes", "content_type") if key in entry}
+            for ext, entry in variant["formats"].items()
+        }
+    return public
 
 
 def links(image_id: str) -> dict[str, str]:

@@ -42,6 +42,12 @@ def test_each_variant_is_served_in_each_extra_format(app, client, processed):
             assert listed["content_type"] == f"image/{extension}"
             assert len(response.data) == listed["bytes"]
             assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            public = client.get(f"/api/images/{image_id}").get_json()["variants"][name]
+            assert public["formats"][extension] == {
+                "url": listed["url"],
+                "bytes": listed["bytes"],
+                "content_type": listed["content_type"],
+            }
             image = Image.open(io.BytesIO(response.data))
             assert (image.format, image.size) == (
                 extension.upper(),
