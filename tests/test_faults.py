@@ -222,18 +222,18 @@ def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
     app, client, workers, big_jpeg
 ):
     svc = app.extensions["imgsvc"]
+    workers(), workers()  # both idle and waiting, so each takes one of the twins
     image_id = upload(client, big_jpeg).get_json()["id"]
     svc.queue.enqueue("imgsvc.tasks.process_image", image_id, job_id=f"twin-{image_id}")
-    first, second = workers(), workers()
-    first.horse(), second.horse()  # both run it at once
+    twins = (images.job_id_for(image_id), f"twin-{image_id}")
 
     def both_finished() -> bool:
-        return all(
-            svc.queue.fetch_job(j).get_status() == "finished"
-            for j in (images.job_id_for(image_id), f"twin-{image_id}")
-        )
+        return all(svc.queue.fetch_job(j).get_status() == "finished" for j in twins)
 
     wait_until(both_finished, timeout=90)
+    one, other = (svc.queue.fetch_job(j) for j in twins)
+    assert one.worker_name != other.worker_name
+    assert one.started_at < other.ended_at and other.started_at < one.ended_at  # overlapped
     concurrent = variant_bytes(app, image_id)
     manifest = images.read_manifest(svc.storage, image_id)
     assert manifest["status"] == "done" and set(manifest["variants"]) == VARIANTS
