@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,12 +41,24 @@ def worker(burst: bool, name: str | None) -> None:
     run_worker(burst=burst, name=name)
 
 
+def worker_services(settings: Mapping[str, Any]) -> Services:
+    """The clients of a worker process.
+
+    A worker blocks in BLMOVE for up to WORKER_MAINTENANCE_INTERVAL seconds; a
+    shorter socket timeout would abandon that call while Redis hands it a job,
+    stranding the job in RQ's intermediate queue and wedging the worker.
+    """
+    return Services(
+        settings, redis_socket_timeout=int(settings["WORKER_MAINTENANCE_INTERVAL"]) + 30
+    )
+
+
 def run_worker(burst: bool = False, name: str | None = None) -> None:
     """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded."""
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
-    svc = Services(load_settings())
+    svc = worker_services(load_settings())
     if int(svc.settings["WORKER_NICE"]) > 0:
         # Resizing yields the CPU to the web processes: uploads stay fast when workers are busy.
         os.nice(int(svc.settings["WORKER_NICE"]))

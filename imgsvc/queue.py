@@ -28,20 +28,21 @@ LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobSt
 RECENT_KEY = "imgsvc:recent"
 
 
-def connect_redis(url: str) -> Redis:
+def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
     """A Redis client that fails fast when the server is down."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=socket_timeout)
 
 
 class Services:
     """The shared clients of one process, each created lazily."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(self, settings: Mapping[str, Any], redis_socket_timeout: float = 10) -> None:
         self.settings = settings
+        self.redis_socket_timeout = redis_socket_timeout
 
     @cached_property
     def redis(self) -> Redis:
-        return connect_redis(self.settings["REDIS_URL"])
+        return connect_redis(self.settings["REDIS_URL"], self.redis_socket_timeout)
 
     @cached_property
     def queue(self) -> Queue:

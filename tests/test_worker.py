@@ -53,3 +53,12 @@ def test_workers_run_at_lower_priority_than_the_web(env, tmp_path):
         assert int(stat[16]) == os.nice(0) + 10  # field 19 of /proc/pid/stat: nice
     finally:
         worker.stop()
+
+
+def test_the_worker_connection_outlives_its_blocking_dequeue(redis_url):
+    from imgsvc.cli import worker_services
+
+    services = worker_services(load_settings({"REDIS_URL": redis_url}))
+    worker = ImgsvcWorker([services.queue], connection=services.redis, settings=services.settings)
+    socket_timeout = services.redis.connection_pool.connection_kwargs["socket_timeout"]
+    assert socket_timeout > worker.dequeue_timeout + 5
