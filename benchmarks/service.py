@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["fork"] = measure_fork_cost()
     print(report(figures))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
