@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from tests.pageserver import PageServer
 from tests.support import free_port, wait_until
 
 # Loopback only, here and in every subprocess the tests start (workers, gunicorn):
@@ -90,6 +91,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def pages() -> Iterator[PageServer]:
+    """The word counter's test pages on a local HTTP server (see tests/pageserver.py)."""
+    server = PageServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

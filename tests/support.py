@@ -7,14 +7,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from benchmarks.stack import free_port as free_port  # one definition for tests and benchmarks
+
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(

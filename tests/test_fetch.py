@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,13 +17,6 @@ from imgsvc.errors import (
 from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.netguard import Guard
 from tests.pageserver import KNOWN_HTML, PageServer
-
-
-@pytest.fixture(scope="module")
-def pages() -> Iterator[PageServer]:
-    server = PageServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -15,13 +15,6 @@ from tests.web.conftest import csrf_token, upload
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 
 
-@pytest.fixture(scope="module")
-def pages() -> Iterator[PageServer]:
-    server = PageServer()
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def allowlisted(pages, app, monkeypatch) -> PageServer:
     monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
