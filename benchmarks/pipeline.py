@@ -5,8 +5,10 @@
 Makes its own inputs (``benchmarks/inputs.py``), then per input runs every
 strategy (``benchmarks/strategies.py``) in a process of its own, interleaved
 round by round, and prints per input: median CPU and wall ms per job, the
-speed-up over naive and the ratio to libvips (CPU), peak RSS, and the lowest
-SSIM of any output against the naive reference. Also: peak RSS on a 50 MP
+speed-up over naive and the ratio to libvips (CPU), peak RSS, the lowest
+SSIM (luma) of any output against the naive reference, and the colour against
+it: the lowest chroma SSIM and the largest mean Cb/Cr difference of any output
+(4:2:0 planes, ``benchmarks/ssim.py``). Also: peak RSS on a 50 MP
 JPEG, and the encoder settings measured. ``make bench`` runs it.
 """
 
@@ -27,7 +29,7 @@ from PIL import Image
 
 from benchmarks import encoders, report
 from benchmarks.inputs import BenchInput, make_inputs, mega_jpeg
-from benchmarks.ssim import ssim
+from benchmarks.ssim import chroma, ssim
 from benchmarks.strategies import vips_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,7 @@ BIG_JPEGS = {"jpeg-12mp", "jpeg-24mp"}  # the goals' inputs; the others get 3 ti
 ONLY_ON = {
     "imgsvc-2x": BIG_JPEGS,
     "imgsvc-pillow-decode": BIG_JPEGS,
+    "imgsvc-rgb-resize": BIG_JPEGS,
     "imgsvc+webp,avif": {"jpeg-12mp", "png-alpha-3mp"},
 }
 
@@ -117,20 +120,22 @@ def time_input(
     return results
 
 
-def fidelity(path: Path, strategies: list[str], work: Path) -> dict:
-    """SSIM of every output of every strategy against naive (pixels before encoding).
+def fidelity(path: Path, strategies: list[str], work: Path) -> tuple[dict, dict]:
+    """SSIM of every output of every strategy against naive (pixels before encoding),
+    and the colour: (chroma SSIM, mean Cb/Cr difference) of each output.
 
     Also imgsvc's delivered files against naive's, and naive's own delivered
-    files against its pixels: what q85 encoding alone does to the score.
+    files against its pixels: what q85 encoding alone does to the scores.
     """
     folder = {name: work / f"{path.stem}-{name}" for name in strategies}
     reference = {p.stem: Image.open(p) for p in folder["naive"].glob("*.png")}
     scores: dict[str, dict[str, float]] = {}
+    colour: dict[str, dict[str, tuple[float, float]]] = {}
     for name in strategies:
         if name != "naive" and name not in FEWER_ROUNDS:
-            scores[name] = {
-                n: ssim(Image.open(folder[name] / f"{n}.png"), r) for n, r in reference.items()
-            }
+            ours = {n: Image.open(folder[name] / f"{n}.png") for n in reference}
+            scores[name] = {n: ssim(ours[n], r) for n, r in reference.items()}
+            colour[name] = {n: chroma(ours[n], r) for n, r in reference.items()}
     naive_files, our_files = _delivered(folder["naive"]), _delivered(folder["imgsvc"])
     scores["imgsvc (delivered q85)"] = {
         n: ssim(Image.open(our_files[n]), Image.open(naive_files[n])) for n in reference
@@ -138,7 +143,14 @@ def fidelity(path: Path, strategies: list[str], work: Path) -> dict:
     scores["naive q85 vs own pixels"] = {
         n: ssim(Image.open(naive_files[n]), r) for n, r in reference.items()
     }
-    return scores
+    for note in ("imgsvc (delivered q85)", "naive q85 vs own pixels"):
+        first = our_files if note.startswith("imgsvc") else naive_files
+        second = naive_files if note.startswith("imgsvc") else None
+        colour[note] = {
+            n: chroma(Image.open(first[n]), Image.open(second[n]) if second else r)
+            for n, r in reference.items()
+        }
+    return scores, colour
 
 
 def _delivered(folder: Path) -> dict[str, Path]:
@@ -180,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
 
-    strategies = ["naive", "imgsvc", "imgsvc-2x", "imgsvc-pillow-decode", "imgsvc+webp,avif"]
+    strategies = ["naive", "imgsvc", "imgsvc-rgb-resize", "imgsvc-2x", "imgsvc-pillow-decode"]
+    strategies.append("imgsvc+webp,avif")
     vips_missing = vips_available()
     if vips_missing:
         print(f"libvips: not measured ({vips_missing}); `pip install -e '.[bench]'` adds it.")
@@ -202,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
             here = [s for s in strategies if bench_input.name in ONLY_ON.get(s, {bench_input.name})]
             repeats = args.repeats if bench_input.name in BIG_JPEGS else min(args.repeats, 3)
             timing = time_input(path, here, repeats, work, args.simd_python)
-            entry = _input_figures(bench_input, timing, fidelity(path, here, work))
+            entry = _input_figures(bench_input, timing, *fidelity(path, here, work))
             figures["inputs"][bench_input.name] = entry
             print(report.input_table(bench_input.name, entry), flush=True)
             _phase(started, bench_input.name)
@@ -223,7 +236,7 @@ def _phase(started: float, what: str) -> None:
     print(f"[{time.monotonic() - started:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
-def _input_figures(bench_input: BenchInput, timing: dict, scores: dict) -> dict:
+def _input_figures(bench_input: BenchInput, timing: dict, scores: dict, colour: dict) -> dict:
     naive, vips = timing["naive"], timing.get("libvips")
     for name, row in timing.items():
         row["speedup_cpu"] = naive["cpu_ms"] / row["cpu_ms"]
@@ -232,6 +245,8 @@ def _input_figures(bench_input: BenchInput, timing: dict, scores: dict) -> dict:
         if name in scores:
             row["ssim"] = {k: round(v, 5) for k, v in scores[name].items()}
             row["ssim_min"] = round(min(scores[name].values()), 5)
+        if name in colour:
+            row.update(_colour_figures(colour[name]))
     return {
         "width": bench_input.width,
         "height": bench_input.height,
@@ -241,6 +256,16 @@ def _input_figures(bench_input: BenchInput, timing: dict, scores: dict) -> dict:
         "ssim_notes": {
             k: {n: round(v, 5) for n, v in scores[k].items()} for k in scores if k not in timing
         },
+        "chroma_notes": {k: _colour_figures(colour[k]) for k in colour if k not in timing},
+    }
+
+
+def _colour_figures(per_output: dict[str, tuple[float, float]]) -> dict:
+    return {
+        "chroma_ssim": {n: round(s, 5) for n, (s, _mad) in per_output.items()},
+        "chroma_mad": {n: round(m, 3) for n, (_s, m) in per_output.items()},
+        "chroma_ssim_min": round(min(s for s, _mad in per_output.values()), 5),
+        "chroma_mad_max": round(max(m for _s, m in per_output.values()), 3),
     }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 _HEADER = (
     f"{'strategy':22} {'CPU ms':>8} {'(min)':>7} {'wall ms':>8} {'speed-up':>9} {'(wall)':>7} "
-    f"{'x libvips':>9} {'peak RSS':>9} {'job RSS':>8} {'min SSIM':>9}"
+    f"{'x libvips':>9} {'peak RSS':>9} {'job RSS':>8} {'min SSIM':>9} {'CbCr SSIM':>9} "
+    f"{'CbCr MAD':>8}"
 )
 
 
@@ -24,7 +25,8 @@ def input_table(name: str, entry: dict) -> str:
         "   medians of the timed rounds (and the fastest CPU);",
         "   speed-up = naive CPU / CPU (wall: naive wall / wall); x libvips = CPU / libvips CPU;",
         "   RSS in MB (job RSS = peak - the worker's RSS before its first job);",
-        "   SSIM of the pixels before encoding, against naive's",
+        "   SSIM of the pixels before encoding, against naive's (luma); CbCr: colour as",
+        "   4:2:0 keeps it, lowest chroma SSIM and largest mean |difference| (of 255)",
         _HEADER,
     ]
     for strategy, row in entry["strategies"].items():
@@ -34,13 +36,24 @@ def input_table(name: str, entry: dict) -> str:
             f"{_times(row['vs_libvips_cpu'])} "
             f"{row['peak_rss_mb']:9.1f} "
             f"{row['peak_rss_mb'] - row['baseline_rss_mb']:8.1f} "
-            f"{_fmt(row.get('ssim_min'), '.4f', 9)}"
+            f"{_fmt(row.get('ssim_min'), '.4f', 9)} "
+            f"{_fmt(row.get('chroma_ssim_min'), '.4f', 9)} "
+            f"{_fmt(row.get('chroma_mad_max'), '.2f', 8)}"
         )
     lines.append("   SSIM per output:")
     scored = {s: r["ssim"] for s, r in entry["strategies"].items() if "ssim" in r}
     scored.update(entry["ssim_notes"])
     for strategy, scores in scored.items():
         cells = " ".join(f"{output} {value:.4f}" for output, value in scores.items())
+        lines.append(f"   {strategy:26} {cells}")
+    lines.append("   chroma SSIM / mean |Cb, Cr difference| per output:")
+    colour = {s: r for s, r in entry["strategies"].items() if "chroma_ssim" in r}
+    colour.update(entry.get("chroma_notes", {}))
+    for strategy, row in colour.items():
+        cells = " ".join(
+            f"{output} {value:.4f}/{row['chroma_mad'][output]:.2f}"
+            for output, value in row["chroma_ssim"].items()
+        )
         lines.append(f"   {strategy:26} {cells}")
     lines.append("   bytes of the six outputs:")
     for strategy, row in entry["strategies"].items():

@@ -5,6 +5,10 @@ computed on luma (BT.601), mean over the valid region. Transparent images are
 compared on premultiplied luma and on alpha, and the lower score counts, so
 colours hidden under alpha 0 cannot make a difference.
 
+Luma SSIM does not see colour, so ``chroma`` compares Cb and Cr as a 4:2:0
+JPEG stores them (JFIF weights, then the mean of each 2x2 block): SSIM and
+the mean absolute difference in levels of 255.
+
 Shared by the benchmark and tests/imaging (scikit-image is not a dependency).
 """
 
@@ -19,6 +23,7 @@ _C2 = (0.03 * 255) ** 2
 _RADIUS = 5
 _SIGMA = 1.5
 _LUMA = np.array([0.299, 0.587, 0.114])
+_CHROMA = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
 def _window() -> np.ndarray:
@@ -72,3 +77,23 @@ def ssim(first: Image.Image, second: Image.Image) -> float:
         first, second = first.convert("RGBA"), second.convert("RGBA")
     planes = zip(_planes(first), _planes(second), strict=True)
     return min(ssim_planes(a, b) for a, b in planes)
+
+
+def _chroma_planes(image: Image.Image) -> np.ndarray:
+    """Cb and Cr (premultiplied when there is alpha), each 2x2 block averaged."""
+    rgba = np.asarray(image.convert("RGBA")).astype(np.float64)
+    rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)
+    planes = np.moveaxis(rgb @ _CHROMA.T, -1, 0) + 128.0
+    height, width = planes.shape[1:]
+    planes = np.pad(planes, ((0, 0), (0, height % 2), (0, width % 2)), mode="edge")
+    return planes.reshape(2, planes.shape[1] // 2, 2, planes.shape[2] // 2, 2).mean(axis=(2, 4))
+
+
+def chroma(first: Image.Image, second: Image.Image) -> tuple[float, float]:
+    """Colour of two images of the same size, as a 4:2:0 JPEG keeps it: the lower
+    SSIM of Cb and Cr, and their mean absolute difference (levels of 255)."""
+    if first.size != second.size:
+        raise ValueError(f"sizes differ: {first.size} and {second.size}")
+    a, b = _chroma_planes(first), _chroma_planes(second)
+    score = min(ssim_planes(x, y) for x, y in zip(a, b, strict=True))
+    return score, float(np.abs(a - b).mean())

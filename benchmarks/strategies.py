@@ -3,14 +3,16 @@
 Each strategy turns the original's bytes into the variants, twice over:
 ``job`` returns the delivered files (what is timed), ``pixels`` returns the
 images just before encoding (what SSIM compares, so that q85 encoding noise,
-the same for every strategy, does not drown the differences of the resizing).
+the same for every strategy, does not drown the differences of the resizing;
+imgsvc's YCbCr outputs as RGB).
 
 - ``naive``: the reference. Pillow, whole decode, Lanczos from the full image
   for every size, ``ImageOps.fit`` for the crop: what a first version does.
 - ``imgsvc``: the service's pipeline (``imgsvc.imaging``), default settings.
   Variations: ``imgsvc-2x`` (cascade rule 2x instead of 1.25x),
-  ``imgsvc-pillow-decode`` (no simplejpeg: Pillow's draft + load), and
-  ``imgsvc+webp,avif`` (``EXTRA_FORMATS=webp,avif``).
+  ``imgsvc-pillow-decode`` (no simplejpeg: Pillow's draft + load),
+  ``imgsvc-rgb-resize`` (opaque photos resized as RGB, not as YCbCr planes),
+  and ``imgsvc+webp,avif`` (``EXTRA_FORMATS=webp,avif``).
 - ``libvips``: pyvips with shrink-on-load, one decode, the rest from memory.
 """
 
@@ -94,12 +96,13 @@ def _imgsvc_job(options: EncodeOptions) -> Callable[[bytes], Files]:
 
 def _imgsvc_pixels(data: bytes) -> Pixels:
     from imgsvc.imaging.decode import decode
-    from imgsvc.imaging.resize import resize_all
+    from imgsvc.imaging.pipeline import resize_outputs
 
     source = decode(data, SPECS, ALLOWED, MAX_PIXELS)
+    # Opaque photos come out as YCbCr (chroma at 4:2:0): compared as RGB.
     return {
-        spec.name: image
-        for spec, image in resize_all(source.image, source.size, SPECS, source.area)
+        spec.name: image.convert("RGB") if image.mode == "YCbCr" else image
+        for spec, image in resize_outputs(source, SPECS)
     }
 
 
@@ -107,6 +110,12 @@ def _cascade_2x() -> None:
     from imgsvc.imaging import resize
 
     resize.CASCADE_RATIO = 2.0
+
+
+def _rgb_resize() -> None:
+    from imgsvc.imaging import pipeline
+
+    pipeline.PLANE_MODES = ()
 
 
 def _pillow_decode() -> None:
@@ -180,6 +189,7 @@ STRATEGIES: dict[str, tuple[Callable[[], None] | None, Callable[[bytes], Files],
     "imgsvc": (None, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc-2x": (_cascade_2x, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc-pillow-decode": (_pillow_decode, _imgsvc_job(OPTIONS), _imgsvc_pixels),
+    "imgsvc-rgb-resize": (_rgb_resize, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc+webp,avif": (None, _imgsvc_job(EXTRA), None),
     "libvips": (_vips_setup, _vips_job, _vips_pixels),
 }

@@ -1,4 +1,4 @@
-"""Colour: every decoded image ends as L, RGB or RGBA with sRGB values.
+"""Colour: every decoded image ends as L, RGB (or RGBX) or RGBA with sRGB values.
 
 ICC profiles are applied (Display P3, Adobe RGB, CMYK press profiles), CMYK
 without a profile is converted naively, 16-bit and float greys are scaled to
@@ -21,9 +21,12 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Return ``image`` as L, RGB or RGBA with sRGB colours and no metadata.
 
     ``icc`` is the embedded profile, if any. Images already in the right mode
-    are returned as they are (no copy).
+    are returned as they are (no copy), RGBX too when there is no profile.
     """
     mode = image.mode
+    if mode == "RGBX" and not icc:
+        image.info = {}
+        return image  # opaque sRGB as decoded: read as it is, not repacked
     if mode in _DEEP_MODES:
         image = _deep_to_l(image)
     elif mode == "P":

@@ -1,6 +1,7 @@
 """Encoding: each output without metadata, in its format and the extra formats.
 
-Opaque outputs become progressive JPEG; outputs with transparency become WebP
+Opaque outputs become progressive JPEG (from YCbCr as it is: the planes were
+made at the encoder's sizes, see ``planes``); outputs with transparency become WebP
 (or PNG). ``EXTRA_FORMATS`` adds the same pixels as WebP and/or AVIF. Settings
 were chosen by measurement (``make bench`` prints the figures):
 
@@ -107,7 +108,7 @@ def parse_extra_formats(text: str | list[str] | tuple[str, ...]) -> tuple[str, .
 
 
 def encode_file(image: Image.Image, fmt: str, options: EncodeOptions) -> EncodedFile:
-    """Encode ``image`` (L, RGB or RGBA) as ``fmt`` with no metadata at all."""
+    """Encode ``image`` (L, RGB or RGBA; YCbCr as JPEG) as ``fmt`` with no metadata at all."""
     buffer = io.BytesIO()
     image.info = {}
     if fmt == "JPEG":
@@ -164,6 +165,8 @@ def _encode_all(
 ) -> tuple[EncodedFile, dict[str, EncodedFile]]:
     primary = encode_file(image, primary_format(image, options), options)
     alternates: dict[str, EncodedFile] = {}
+    if options.extra_formats and image.mode == "YCbCr":
+        image = image.convert("RGB")  # WebP and AVIF encoders take RGB
     for fmt in options.extra_formats:
         if fmt == primary.format:
             alternates[primary.extension] = primary

@@ -5,10 +5,12 @@ Order of work (each step in its module):
 1. ``decode``: open (allowed formats only) → check pixels → decode, JPEGs
    already scaled to the smallest M/8 that covers the largest output → apply
    EXIF orientation → ``colour``: sRGB (ICC/CMYK), 8 bits, alpha kept or dropped;
-2. ``resize``: each output from the smallest image at least twice its width
-   (a Lanczos cascade), RGBA premultiplied once;
-3. ``encode``: progressive JPEG, or WebP/PNG with alpha, plus extra formats;
-   no metadata;
+2. ``resize``: each output from the smallest image at least 1.25 times its
+   width (a Lanczos cascade). Opaque colour images (every output a JPEG) are
+   resized as ``planes``: luma at the output size, chroma at half of it, what
+   a 4:2:0 JPEG keeps; grey images as their one plane; RGBA premultiplied once;
+3. ``encode``: progressive JPEG (from YCbCr or L), or WebP/PNG with alpha,
+   plus extra formats (from RGB); no metadata;
 4. ``placeholder``: BlurHash and dominant colour from the smallest output.
 """
 
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from imgsvc.imaging.decode import decode
+from imgsvc.imaging.decode import Decoded, decode
 from imgsvc.imaging.encode import EncodeOptions, RenderedVariant, encode_variants
 from imgsvc.imaging.placeholder import Placeholder, make_placeholder
+from imgsvc.imaging.planes import PLANE_MODES, resize_planes
 from imgsvc.imaging.resize import resize_all
 from imgsvc.imaging.variants import VariantSpec
 
@@ -48,7 +51,7 @@ def render_image(
     """
     options = options or EncodeOptions()
     source = decode(data, specs, allowed_formats, max_pixels)
-    outputs = resize_all(source.image, source.size, specs, source.area)
+    outputs = resize_outputs(source, specs)
     del source  # the decoded source is the largest buffer: free it before encoding
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
     return Rendering(variants, make_placeholder(_smallest(outputs)))
@@ -66,6 +69,15 @@ def render_variants(
     return render_image(
         data, specs, allowed_formats=allowed_formats, max_pixels=max_pixels, options=options
     ).variants
+
+
+def resize_outputs(
+    source: Decoded, specs: list[VariantSpec]
+) -> list[tuple[VariantSpec, Image.Image]]:
+    """Every output of ``specs`` from a decoded source: YCbCr for opaque colour
+    images (see ``planes``), else the mode of the source (L, RGB or RGBA)."""
+    resize = resize_planes if source.image.mode in PLANE_MODES else resize_all
+    return resize(source.image, source.size, specs, source.area)
 
 
 def _smallest(outputs: list[tuple[VariantSpec, Image.Image]]) -> Image.Image:

@@ -11,9 +11,16 @@ Pillow's ``resize`` premultiplies RGBA on every call and un-premultiplies the
 result. Here RGBA is premultiplied once, every resize works on ``RGBa``, and
 each output is un-premultiplied once, at the end: fewer passes, and no
 rounding loss compounding along the cascade.
+
+The same cascade also makes the chroma planes of a photo at half the output
+size (``scale=0.5``, see ``planes``): an output of odd width or height then
+has a last chroma sample reaching half a pixel past the picture, and the
+image it is resized from is padded by repeating its edge for that.
 """
 
 from __future__ import annotations
+
+import math
 
 from PIL import Image
 
@@ -44,7 +51,7 @@ def _within(box: Box, area: Box) -> Box:
 
 
 def _cascade_source(
-    spec: VariantSpec, out: tuple[int, int], pool: list[tuple[Image.Image, Box]]
+    spec: VariantSpec, out_width: float, pool: list[tuple[Image.Image, Box]]
 ) -> tuple[Image.Image, Box]:
     """The smallest image in ``pool`` at least ``CASCADE_RATIO`` x the output, else the source."""
     for image, area in sorted(pool, key=lambda entry: entry[1][2] - entry[1][0]):
@@ -52,9 +59,27 @@ def _cascade_source(
         if spec.cover:
             left, _top, right, _bottom = crop_box(spec, span, area[3] - area[1])
             span = right - left
-        if span >= CASCADE_RATIO * out[0]:
+        if span >= CASCADE_RATIO * out_width:
             return image, area
     return pool[0]
+
+
+def _padded(image: Image.Image, box: Box) -> Image.Image:
+    """``image``, its last column and row repeated as far as ``box`` reaches past it."""
+    width, height = image.size
+    right = max(0, math.ceil(box[2]) - width)
+    bottom = max(0, math.ceil(box[3]) - height)
+    if not (right or bottom):
+        return image
+    padded = Image.new(image.mode, (width + right, height + bottom))
+    padded.paste(image)
+    if right:
+        edge = image.crop((width - 1, 0, width, height))
+        padded.paste(edge.resize((right, height), Image.Resampling.NEAREST), (width, 0))
+    if bottom:
+        edge = padded.crop((0, height - 1, width + right, height))
+        padded.paste(edge.resize((width + right, bottom), Image.Resampling.NEAREST), (0, height))
+    return padded
 
 
 def resize_all(
@@ -62,6 +87,8 @@ def resize_all(
     size: tuple[int, int],
     specs: list[VariantSpec],
     area: Box | None = None,
+    *,
+    scale: float = 1.0,
 ) -> list[tuple[VariantSpec, Image.Image]]:
     """Make every output of ``specs`` from ``source``, in the order of ``specs``.
 
@@ -71,25 +98,42 @@ def resize_all(
     last block, so 4095 px at 3/8 are 1535.6 px, not 1536 (default: all of it).
     Outputs that come out the same size as their input are the same object
     (encode them once).
+
+    ``scale`` makes every output that much of its size, rounded up, showing
+    the same part of the picture (0.5: the chroma of a 4:2:0 JPEG; ``area``
+    is then in ``source``'s pixels, so halved too).
     """
+    if source.mode == "RGBX":  # a scaled decode's layout: outputs are RGB
+        source = source.convert("RGB")
     premultiplied = source.mode == "RGBA"
     whole: Box = (0, 0, source.width, source.height)
     pool = [(source.convert("RGBa") if premultiplied else source, area or whole)]
     made: dict[str, Image.Image] = {}
     for spec in sorted(specs, key=lambda s: s.target_size(*size)[0], reverse=True):
-        out = spec.target_size(*size)
-        pick, pick_area = _cascade_source(spec, out, pool)
+        full = spec.target_size(*size)
+        exact = (full[0] * scale, full[1] * scale)
+        out = (math.ceil(exact[0]), math.ceil(exact[1]))
+        pick, pick_area = _cascade_source(spec, exact[0], pool)
         box = pick_area
         if spec.cover:
             width, height = pick_area[2] - pick_area[0], pick_area[3] - pick_area[1]
             box = _within(crop_box(spec, width, height), pick_area)
+        if out != exact:  # the last column or row reaches past the picture
+            left, top, right, bottom = box
+            box = (
+                left,
+                top,
+                left + (right - left) / exact[0] * out[0],
+                top + (bottom - top) / exact[1] * out[1],
+            )
+            pick = _padded(pick, box)
         if box == (0, 0, *out) and out == pick.size:
             image = pick
         else:
             image = pick.resize(out, _LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
         made[spec.name] = image
         if not spec.cover and image is not pick:
-            pool.append((image, (0, 0, *out)))
+            pool.append((image, (0, 0, *exact)))
     if premultiplied:
         straight = {id(image): image.convert("RGBA") for image in made.values()}
         made = {name: straight[id(image)] for name, image in made.items()}

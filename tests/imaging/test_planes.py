@@ -1,0 +1,123 @@
+"""Opaque photos resized as YCbCr planes (chroma at 4:2:0) keep their colours.
+
+Luma SSIM (``test_fidelity``) cannot see a colour error, so these compare Cb
+and Cr, as a 4:2:0 JPEG keeps them, with a plain RGB Lanczos resize of the
+whole image: the colours of every output, their mean (no drift of a level
+bluer or redder), the last row and column of odd sizes, and the JPEG files.
+Outputs narrower than ``PLANES_MIN_WIDTH`` are RGB, made from a large one.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from benchmarks.inputs import photo
+from benchmarks.ssim import _chroma_planes, chroma
+from imgsvc.imaging import parse_variants, planes, render_variants
+from imgsvc.imaging.decode import decode
+from imgsvc.imaging.pipeline import resize_outputs
+from imgsvc.imaging.planes import PLANES_MIN_WIDTH
+from tests import factories
+
+# Odd widths and heights, crops, and the whole image (no resize at all).
+SPECS = parse_variants("a:1501,wide:1100x551:cover,b:333,c:77,box:99x51:cover,whole:2405")
+# Mean |Cb, Cr difference| allowed (of 255), measured: <= 0.85 for planes
+# (softer chroma), <= 0.3 for the small outputs made as RGB from them.
+LARGE_TOLERANCE, SMALL_TOLERANCE = 1.2, 0.5
+
+
+@pytest.fixture(autouse=True)
+def planes_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small test images take the plane path too (it starts at 3 MP by default)."""
+    monkeypatch.setattr(planes, "PLANES_MIN_PIXELS", 0)
+
+
+def colourful_photo(width: int = 2405, height: int = 1803) -> bytes:
+    """A photo-like JPEG with its saturation doubled: strong colour edges."""
+    image = ImageEnhance.Color(photo(width, height, seed=9)).enhance(2.0)
+    return factories.encode(image, "JPEG", quality=95)
+
+
+def reference(data: bytes, spec_name: str) -> Image.Image:
+    """The output as plain Pillow makes it: RGB Lanczos from the whole image."""
+    shown = Image.open(io.BytesIO(data)).convert("RGB")
+    spec = next(s for s in SPECS if s.name == spec_name)
+    size = spec.target_size(*shown.size)
+    if spec.cover:
+        return ImageOps.fit(shown, size, Image.Resampling.LANCZOS)
+    return shown.resize(size, Image.Resampling.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> tuple[bytes, dict[str, Image.Image]]:
+    data = colourful_photo()
+    source = decode(data, SPECS, ["JPEG"], 10**8)
+    return data, {spec.name: image for spec, image in resize_outputs(source, SPECS)}
+
+
+def test_opaque_photos_are_resized_as_ycbcr_planes(
+    rendered: tuple[bytes, dict[str, Image.Image]],
+) -> None:
+    data, outputs = rendered
+    for name, image in outputs.items():
+        assert image.size == reference(data, name).size
+        assert image.mode == ("YCbCr" if image.width >= PLANES_MIN_WIDTH else "RGB"), name
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in SPECS])
+def test_colours_match_a_plain_rgb_resize(
+    rendered: tuple[bytes, dict[str, Image.Image]], name: str
+) -> None:
+    data, outputs = rendered
+    ours, theirs = outputs[name].convert("RGB"), reference(data, name)
+    score, mean_difference = chroma(ours, theirs)
+    large = ours.width >= PLANES_MIN_WIDTH
+    assert score >= 0.99, score
+    assert mean_difference <= (LARGE_TOLERANCE if large else SMALL_TOLERANCE), mean_difference
+    drift = (_chroma_planes(ours) - _chroma_planes(theirs)).mean(axis=(1, 2))
+    assert np.abs(drift).max() <= 0.3, drift  # e.g. Pillow's truncating YCbCr: ~0.5
+
+
+def test_the_last_column_and_row_of_odd_sizes_keep_their_colour(
+    rendered: tuple[bytes, dict[str, Image.Image]],
+) -> None:
+    data, outputs = rendered
+    for name in ("a", "wide"):  # 1501x1125 and 1100x551
+        ours = _chroma_planes(outputs[name].convert("RGB"))
+        theirs = _chroma_planes(reference(data, name))
+        assert np.abs(ours[:, :, -1] - theirs[:, :, -1]).mean() <= 2 * LARGE_TOLERANCE, name
+        assert np.abs(ours[:, -1, :] - theirs[:, -1, :]).mean() <= 2 * LARGE_TOLERANCE, name
+
+
+def test_flat_colours_survive_the_jpeg_exactly_as_from_rgb() -> None:
+    colours = [(200, 30, 40), (10, 200, 30), (28, 58, 92), (250, 250, 20), (90, 0, 200)]
+    image = Image.new("RGB", (2500, 500))
+    for index, colour in enumerate(colours):
+        image.paste(colour, (index * 500, 0, index * 500 + 500, 500))
+    data = factories.encode(image, "JPEG", quality=100, subsampling=0)
+    variant = render_variants(
+        data, parse_variants("a:1250"), allowed_formats=["JPEG"], max_pixels=10**8
+    )[0]
+    ours = np.asarray(Image.open(io.BytesIO(variant.data)).convert("RGB")).astype(int)
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).resize((1250, 250), Image.Resampling.LANCZOS).save(
+        buffer, "JPEG", quality=85
+    )
+    theirs = np.asarray(Image.open(buffer).convert("RGB")).astype(int)
+    for index in range(len(colours)):
+        middle = (slice(100, 150), slice(index * 250 + 100, index * 250 + 150))
+        assert np.abs(ours[middle] - theirs[middle]).max() <= 1, colours[index]
+
+
+def test_an_unresized_small_photo_is_encoded_once_and_keeps_its_size() -> None:
+    data = factories.encode(photo(1101, 801), "JPEG", quality=92)
+    variants = render_variants(
+        data, parse_variants("a:2048,b:1600,c:640"), allowed_formats=["JPEG"], max_pixels=10**8
+    )
+    assert variants[0].data == variants[1].data
+    assert (variants[0].width, variants[0].height) == (1101, 801)
+    assert (variants[2].width, variants[2].height) == (640, 466)
