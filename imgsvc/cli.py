@@ -20,6 +20,8 @@ import click
 from imgsvc.config import load_settings
 from imgsvc.queue import REDIS_ERRORS, Services, connect_redis
 
+log = logging.getLogger(__name__)
+
 
 def _setup_logging() -> None:
     from imgsvc.logs import setup_logging
@@ -59,9 +61,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
     svc = worker_services(load_settings())
-    if int(svc.settings["WORKER_NICE"]) > 0:
-        # Resizing yields the CPU to the web processes: uploads stay fast when workers are busy.
-        os.nice(int(svc.settings["WORKER_NICE"]))
+    lower_priority(svc.settings)
     warn_about_redis(svc)
     worker = ImgsvcWorker(
         [svc.queue],
@@ -72,6 +72,29 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     )
     level = logging.getLevelName(logging.getLogger().level)
     worker.work(burst=burst, with_scheduler=True, logging_level=level)
+
+
+def lower_priority(settings: Mapping[str, Any]) -> str:
+    """Give the CPU to the web processes first; return the policy applied.
+
+    ``WORKER_PRIORITY=idle`` runs the worker (and the work-horses it forks) under
+    Linux's ``SCHED_IDLE``: a resize gets a CPU only when no web process wants
+    it, so an upload is not slowed by busy workers. ``nice`` (or a platform
+    without ``SCHED_IDLE``) lowers it by ``WORKER_NICE``; ``normal`` leaves it.
+    """
+    wanted = str(settings["WORKER_PRIORITY"]).lower()
+    if wanted not in ("idle", "nice", "normal"):
+        raise ValueError(f"IMGSVC_WORKER_PRIORITY must be idle, nice or normal, not {wanted!r}")
+    if wanted == "idle" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "idle"
+        except OSError:  # e.g. a container without the right; nice still helps
+            log.warning("could not run the worker under SCHED_IDLE; using nice")
+    if wanted != "normal" and int(settings["WORKER_NICE"]) > 0:
+        os.nice(int(settings["WORKER_NICE"]))
+        return "nice"
+    return "normal"
 
 
 @main.command()

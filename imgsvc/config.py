@@ -56,6 +56,7 @@ class Defaults:
     HEARTBEAT_GRACE: int = 10
     RECONCILE_INTERVAL: int = 60
     WORKER_NICE: int = 10
+    WORKER_PRIORITY: str = "idle"
     FAILURE_TTL: int = 7 * 86_400
 
     # Word counter: what its fetcher may reach, how much and for how long.

@@ -42,6 +42,9 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     """
     if stream is None:
         raise MissingFile()
+    # A FileStorage: use the file under it, so a body held in memory is written
+    # to storage from its buffer, not copied through a read loop.
+    stream = getattr(stream, "stream", stream)
     settings = svc.settings
     info = probe(
         stream,
@@ -60,7 +63,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
 
     storage = svc.storage
     try:
-        # Streamed from Werkzeug's spooled file: the body is never copied into memory.
+        # From the request's buffer (imgsvc.web.request): one write, no copy.
         storage.put(images.original_key(image_id), stream, info.mime_type)
         manifests.save(svc, manifest)
     except ImgsvcError:

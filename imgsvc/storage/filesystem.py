@@ -13,6 +13,7 @@ itself may be a link: it is resolved once, when the backend is built.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import stat
@@ -75,6 +76,8 @@ class FilesystemStorage:
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     handle.write(data)
+                elif isinstance(data, io.BytesIO):  # an upload held in memory: no copy
+                    handle.write(data.getbuffer()[data.tell() :])
                 else:
                     shutil.copyfileobj(data, handle, 1024 * 1024)
                 handle.flush()

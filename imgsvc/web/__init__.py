@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from imgsvc import logs, ratelimit
 from imgsvc.web import api, errors, health, jobs, media, ops, pages, wordcounts
+from imgsvc.web.request import ImgsvcRequest
 
 csrf = CSRFProtect()
 
@@ -27,6 +28,7 @@ def _security_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register CSRF protection, rate limits, the blueprints and the error handlers."""
+    app.request_class = ImgsvcRequest  # uploads: large read steps, held in memory once
     csrf.init_app(app)
     ratelimit.init_app(app)
     csrf.exempt(api.bp)  # token-less JSON clients; deletes need X-Delete-Token

@@ -1,0 +1,110 @@
+"""Parsing a whole ``multipart/form-data`` body that is already in memory.
+
+An upload is one large file part. Werkzeug's streaming parser handles it in
+64-256 KiB steps, copying each step through its decoder's buffer: ~14 ms of
+Python per 4 MB photo under gunicorn, most of an upload's cost. When the body
+has a known length (so it is bounded by ``MAX_CONTENT_LENGTH``), it is read in
+1 MiB steps and split here with ``bytes.find``, which runs at memory speed.
+Anything this parser does not expect raises ``Unparsed``; the caller then
+hands the same bytes to Werkzeug's parser, so odd but valid bodies still work.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import IO
+
+from werkzeug.datastructures import FileStorage, Headers, MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+
+READ_STEP = 1024 * 1024
+
+
+class Unparsed(ValueError):
+    """The body is not in the plain shape this parser handles (Werkzeug will try)."""
+
+
+def read_body(stream: IO[bytes], length: int) -> bytes:
+    """Read up to ``length`` bytes in large steps (fewer if the client stops)."""
+    chunks = []
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(READ_STEP, remaining))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def parse_form_data(
+    body: bytes,
+    boundary: bytes,
+    *,
+    max_form_memory_size: int | None = None,
+    max_form_parts: int | None = None,
+    file_stream: Callable[[bytes], IO[bytes]] = io.BytesIO,
+) -> tuple[MultiDict, MultiDict]:
+    """Split ``body`` into (form fields, files) as Werkzeug's parser would.
+
+    Field values are decoded as UTF-8 (invalid bytes replaced); files become
+    ``FileStorage`` objects over an in-memory stream. Raises ``Unparsed`` for
+    a body of another shape, and ``RequestEntityTooLarge`` past the limits on
+    the number of parts and the size of non-file fields (Flask's
+    ``MAX_FORM_PARTS`` and ``MAX_FORM_MEMORY_SIZE``).
+    """
+    delimiter = b"--" + boundary
+    start = body.find(delimiter)
+    if not boundary or start < 0:
+        raise Unparsed("no boundary in the body")
+    form: list[tuple[str, str]] = []
+    files: list[tuple[str, FileStorage]] = []
+    position = start + len(delimiter)
+    parts = 0
+    while not body.startswith(b"--", position):
+        if not body.startswith(b"\r\n", position):
+            raise Unparsed("a boundary is not followed by CRLF")
+        parts += 1
+        if max_form_parts is not None and parts > max_form_parts:
+            raise RequestEntityTooLarge()
+        headers_end = body.find(b"\r\n\r\n", position + 2)
+        if headers_end < 0:
+            raise Unparsed("a part has no end of headers")
+        headers = _headers(body[position + 2 : headers_end])
+        data_start = headers_end + 4
+        data_end = body.find(b"\r\n" + delimiter, data_start)
+        if data_end < 0:
+            raise Unparsed("the last part is not closed")
+        name, filename = _disposition(headers)
+        if filename is not None:
+            stream = file_stream(body[data_start:data_end])
+            files.append((name, FileStorage(stream, filename, name, headers=headers)))
+        else:
+            if max_form_memory_size is not None and data_end - data_start > max_form_memory_size:
+                raise RequestEntityTooLarge()
+            form.append((name, body[data_start:data_end].decode("utf-8", "replace")))
+        position = data_end + 2 + len(delimiter)
+    return MultiDict(form), MultiDict(files)
+
+
+def _headers(block: bytes) -> Headers:
+    headers = Headers()
+    if not block:
+        return headers
+    for line in block.split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if not colon or line[:1] in (b" ", b"\t"):  # folded headers: leave to Werkzeug
+            raise Unparsed("a part header is not a plain name: value line")
+        headers.add(name.decode("latin-1").strip(), value.decode("utf-8", "replace").strip())
+    return headers
+
+
+def _disposition(headers: Headers) -> tuple[str, str | None]:
+    kind, options = parse_options_header(headers.get("Content-Disposition"))
+    if kind != "form-data" or "name" not in options:
+        raise Unparsed("a part is not a named form-data part")
+    if headers.get("Content-Transfer-Encoding"):
+        raise Unparsed("a part has a transfer encoding")
+    return options["name"], options.get("filename")
