@@ -4,12 +4,16 @@
 
 Makes its own inputs (``benchmarks/inputs.py``), then per input runs every
 strategy (``benchmarks/strategies.py``) in a process of its own, interleaved
-round by round, and prints per input: median CPU and wall ms per job, the
-speed-up over naive and the ratio to libvips (CPU), peak RSS, the lowest
-SSIM (luma) of any output against the naive reference, and the colour against
-it: the lowest chroma SSIM and the largest mean Cb/Cr difference of any output
-(4:2:0 planes, ``benchmarks/ssim.py``). Also: peak RSS on a 50 MP
-JPEG, and the encoder settings measured. ``make bench`` runs it.
+round by round, and prints per input: median CPU and wall ms per job; the
+speed-up over naive, both the ratio of the medians and the paired one (the
+median of each round's naive CPU / CPU, with their range: a host slow one
+minute and fast the next disturbs it less, as both jobs of a round share the
+minute); the ratio to libvips (CPU), peak RSS, the lowest SSIM (luma) of any
+output against the naive reference, and the colour against it: the lowest
+chroma SSIM and the largest mean Cb/Cr difference of any output (4:2:0
+planes, ``benchmarks/ssim.py``). Also: peak RSS on a 50 MP JPEG, the encoder
+settings measured, and the load average at the start and the end.
+``make bench`` runs it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ SIMD = "imgsvc-simd"
 # The extra formats cost seconds per job (AVIF): two timed rounds, and no SSIM
 # (the pixels are imgsvc's).
 FEWER_ROUNDS = {"imgsvc+webp,avif"}
+# Timed rounds per big JPEG (after one warm-up; other inputs: at most 3). Nine
+# keep `make bench` under 5 minutes on 2 cores (measured: ~4 min) and give the
+# paired speed-up a usable median on a noisy host.
+REPEATS = 9
 # Strategies run on some inputs only: the variations of imgsvc that differ in how
 # a big JPEG is decoded and reduced, and the extra formats (opaque and alpha).
 BIG_JPEGS = {"jpeg-12mp", "jpeg-24mp"}  # the goals' inputs; the others get 3 timed rounds
@@ -109,6 +117,7 @@ def time_input(
                 "wall_ms": statistics.median(r["wall_ms"] for r in runs[name]),
                 "cpu_ms_min": min(r["cpu_ms"] for r in runs[name]),
                 "cpu_ms_runs": [round(r["cpu_ms"], 1) for r in runs[name]],
+                **paired_speedup(runs["naive"], runs[name]),
                 "bytes": runs[name][0]["bytes"],
                 **child.ask("rss"),
             }
@@ -118,6 +127,23 @@ def time_input(
         for child in children.values():
             child.close()
     return results
+
+
+def paired_speedup(naive: list[dict], runs: list[dict]) -> dict:
+    """naive CPU / CPU of each round, both measured in that round (seconds apart):
+    the host's slow and fast minutes cancel out of each ratio, not of a ratio of
+    medians. Their median, quartiles and range (a strategy with fewer rounds is
+    paired with naive's first rounds)."""
+    ratios = [n["cpu_ms"] / r["cpu_ms"] for n, r in zip(naive, runs, strict=False)]
+    low, _median, high = (
+        statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+    )
+    return {
+        "speedup_cpu_paired": round(statistics.median(ratios), 3),
+        "speedup_cpu_paired_iqr": [round(low, 3), round(high, 3)],
+        "speedup_cpu_paired_range": [round(min(ratios), 3), round(max(ratios), 3)],
+        "speedup_cpu_paired_runs": [round(ratio, 3) for ratio in ratios],
+    }
 
 
 def fidelity(path: Path, strategies: list[str], work: Path) -> tuple[dict, dict]:
@@ -185,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=5,
+        default=REPEATS,
         help="timed rounds per big JPEG, after one warm-up (other inputs: at most 3)",
     )
     parser.add_argument("--simd-python", help="a Python with Pillow-SIMD: also run imgsvc under it")
@@ -203,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         strategies.append(SIMD)
     figures: dict = {"machine": _machine(args.simd_python), "strategies": strategies}
     print(json.dumps(figures["machine"]))
+    # CPU time, not wall time, is compared; a busy host still slows it (caches, SMT).
+    print(f"load average (1 min) at the start: {figures['machine']['load_average_at_start']:.2f}")
 
     with tempfile.TemporaryDirectory(prefix="imgsvc-bench-") as tmp:
         work = Path(tmp)
@@ -225,7 +253,12 @@ def main(argv: list[str] | None = None) -> None:
         figures["encoders"] = encoders.measure(inputs)
         print(report.encoder_table(figures["encoders"]), flush=True)
     figures["elapsed_s"] = round(time.monotonic() - started, 1)
+    figures["machine"]["load_average_at_end"] = os.getloadavg()[0]
     print(f"\nbenchmark took {figures['elapsed_s']} s")
+    print(
+        f"load average (1 min): {figures['machine']['load_average_at_start']:.2f} at the start, "
+        f"{figures['machine']['load_average_at_end']:.2f} at the end"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

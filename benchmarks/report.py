@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 _HEADER = (
-    f"{'strategy':22} {'CPU ms':>8} {'(min)':>7} {'wall ms':>8} {'speed-up':>9} {'(wall)':>7} "
+    f"{'strategy':22} {'CPU ms':>8} {'(min)':>7} {'wall ms':>8} {'speed-up':>9} "
+    f"{'paired':>7} {'(range)':>11} {'(wall)':>7} "
     f"{'x libvips':>9} {'peak RSS':>9} {'job RSS':>8} {'min SSIM':>9} {'CbCr SSIM':>9} "
     f"{'CbCr MAD':>8}"
 )
@@ -17,13 +18,20 @@ def _times(value: float | None) -> str:
     return f"{value:8.2f}x" if value is not None else f"{'-':>9}"
 
 
+def _paired(row: dict) -> str:
+    low, high = row["speedup_cpu_paired_range"]
+    return f"{row['speedup_cpu_paired']:6.2f}x {f'({low:.2f}-{high:.2f})':>11}"
+
+
 def input_table(name: str, entry: dict) -> str:
     """One input: a row per strategy, SSIM per output, and output bytes."""
     lines = [
         f"\n== {name}: {entry['width']}x{entry['height']} {entry['format']}, "
         f"{entry['bytes'] / 1e6:.2f} MB",
         "   medians of the timed rounds (and the fastest CPU);",
-        "   speed-up = naive CPU / CPU (wall: naive wall / wall); x libvips = CPU / libvips CPU;",
+        "   speed-up = naive CPU / CPU, of the medians (wall: naive wall / wall); paired =",
+        "   median over rounds of naive CPU / CPU in the same round (range: lowest-highest);",
+        "   x libvips = CPU / libvips CPU;",
         "   RSS in MB (job RSS = peak - the worker's RSS before its first job);",
         "   SSIM of the pixels before encoding, against naive's (luma); CbCr: colour as",
         "   4:2:0 keeps it, lowest chroma SSIM and largest mean |difference| (of 255)",
@@ -32,7 +40,7 @@ def input_table(name: str, entry: dict) -> str:
     for strategy, row in entry["strategies"].items():
         lines.append(
             f"{strategy:22} {row['cpu_ms']:8.1f} {row['cpu_ms_min']:7.1f} {row['wall_ms']:8.1f} "
-            f"{row['speedup_cpu']:8.2f}x {row['speedup_wall']:6.2f}x "
+            f"{row['speedup_cpu']:8.2f}x {_paired(row)} {row['speedup_wall']:6.2f}x "
             f"{_times(row['vs_libvips_cpu'])} "
             f"{row['peak_rss_mb']:9.1f} "
             f"{row['peak_rss_mb'] - row['baseline_rss_mb']:8.1f} "

@@ -112,7 +112,9 @@ def encode_file(image: Image.Image, fmt: str, options: EncodeOptions) -> Encoded
     buffer = io.BytesIO()
     image.info = {}
     if fmt == "JPEG":
-        image.save(buffer, "JPEG", quality=options.jpeg_quality, progressive=True, optimize=True)
+        # No optimize=True: libjpeg-turbo optimises the Huffman tables of every
+        # progressive JPEG anyway (the same bytes with or without it).
+        image.save(buffer, "JPEG", quality=options.jpeg_quality, progressive=True)
     elif fmt == "WEBP":
         image.save(buffer, "WEBP", quality=options.webp_quality, method=options.webp_method)
     elif fmt == "AVIF":

@@ -14,9 +14,15 @@ Pillow's memory) at full size.
   downsampling), then Cb and Cr are computed with libjpeg's weights: a
   quarter of the pixels to convert;
 - each plane goes through the usual cascade (``resize.resize_all``; chroma
-  with ``scale=0.5``), and each output's chroma is doubled back with NEAREST
-  and merged: every 2x2 block then holds one value, which the encoder's
-  averaging keeps as it is. The JPEG encoder takes YCbCr as it is.
+  with ``scale=0.5``), and each output's Cb and Cr are split at half size,
+  doubled back with NEAREST and merged: every 2x2 block then holds one value,
+  which the encoder's averaging keeps as it is. The JPEG encoder takes YCbCr
+  as it is.
+
+Memory: ``split_planes`` keeps only the luma and the 2x reduced source, so
+the caller frees the decoded source (a job's largest buffer) before any
+resize, and each output's planes are freed once merged. Measured on the 12 MP
+photo: peak RSS 142 -> 115 MB, a third fewer page faults per job.
 
 The planes are not quite an RGB resize: the chroma's Lanczos works on the
 half-size grid, so it is a little softer than Lanczos at the output size
@@ -24,8 +30,10 @@ followed by 2x2 averaging (measured against naive on the 12 MP photo: mean
 Cb/Cr difference 0.5-0.7 of 255, q85 encoding itself changes them by 1.3).
 The smaller the output, the more that shows (1.0 at 320 px, 2.5 on a
 saturated test image), and the less there is to save: outputs narrower than
-``PLANES_MIN_WIDTH`` are made as RGB from the smallest large output, as the
-cascade would make them (0.2-0.4 of 255 from naive's colours).
+``PLANES_MIN_WIDTH`` are resized whole (Y, Cb and Cr, the same as from RGB
+since both are linear, without converting either way) from the smallest
+large output, as the cascade would make them (0.2-0.4 of 255 from naive's
+colours).
 
 Cb and Cr are resized together, as the two bands of one "La" image: one
 cascade costs less than two of "L" images (measured 67 against 84 ms for the
@@ -34,13 +42,15 @@ chroma of a 12 MP photo's six outputs).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PIL import Image
 
 from imgsvc.imaging.resize import Box, resize_all
 from imgsvc.imaging.variants import VariantSpec
 
 PLANE_MODES = ("RGB", "RGBX")
-# Smaller outputs are made as RGB from the smallest large one (see the module docstring).
+# Smaller outputs are resized whole from the smallest large one (see the module docstring).
 PLANES_MIN_WIDTH = 1024
 # Below this (decoded) the fixed costs win: conversions, merges (1 MP: 6 ms slower).
 PLANES_MIN_PIXELS = 3_000_000
@@ -50,60 +60,99 @@ _CB = (-0.16874, -0.33126, 0.5, 128.0)
 _CR = (0.5, -0.41869, -0.08131, 128.0)
 
 
-def resize_planes(
+@dataclass(frozen=True)
+class Planes:
+    """An opaque photo split for resizing: ``luma`` (L) whole, and ``reduced``, the
+    photo reduced 2x (RGB or RGBX), for the chroma; ``size`` and ``area`` as in
+    ``resize.resize_all`` (``area``: of the luma)."""
+
+    luma: Image.Image
+    reduced: Image.Image
+    size: tuple[int, int]
+    area: Box
+
+
+def split_planes(
     source: Image.Image,
     size: tuple[int, int],
     specs: list[VariantSpec],
     area: Box | None = None,
-) -> list[tuple[VariantSpec, Image.Image]]:
-    """Every output of ``specs`` from an opaque ``source`` (RGB or RGBX).
+) -> Planes | None:
+    """The planes of an opaque ``source`` (RGB or RGBX), or None when ``specs`` are
+    better made from it as RGB: no whole-image output ``PLANES_MIN_WIDTH`` wide,
+    or a source under ``PLANES_MIN_PIXELS``.
 
-    The arguments and the result are those of ``resize.resize_all``. Outputs
-    at least ``PLANES_MIN_WIDTH`` wide are YCbCr, their chroma constant over
-    2x2 blocks (what a 4:2:0 JPEG keeps); smaller ones are RGB, and so is
-    everything from a source under ``PLANES_MIN_PIXELS``. Outputs that
-    come out the same as another are the same object.
+    The planes hold all the resizes need: the caller frees ``source`` (a job's
+    largest buffer) before they start, which keeps the job's peak memory low.
     """
     if source.mode not in PLANE_MODES:
-        raise ValueError(f"resize_planes takes RGB or RGBX, not {source.mode}")
-    large = [spec for spec in specs if spec.target_size(*size)[0] >= PLANES_MIN_WIDTH]
-    bases = [spec for spec in large if not spec.cover]
-    if not bases or source.width * source.height < PLANES_MIN_PIXELS:
-        return resize_all(source, size, specs, area)
-    made = dict(_planes(source, size, large, area))
-    # The small outputs: RGB, from the smallest whole-image output made as planes.
-    base = made[min(bases, key=lambda spec: spec.target_size(*size)[0])]
+        raise ValueError(f"split_planes takes RGB or RGBX, not {source.mode}")
+    if not _large(size, specs, whole=True) or source.width * source.height < PLANES_MIN_PIXELS:
+        return None
+    area = area or (0, 0, source.width, source.height)
+    return Planes(source.convert("L"), source.reduce(2), size, area)
+
+
+def resize_planes(
+    planes: Planes, specs: list[VariantSpec]
+) -> list[tuple[VariantSpec, Image.Image]]:
+    """Every output of ``specs`` from ``planes``, in the order of ``specs``.
+
+    Every output is YCbCr. Those at least ``PLANES_MIN_WIDTH`` wide have their
+    chroma constant over 2x2 blocks (what a 4:2:0 JPEG keeps); smaller ones are
+    resized, all three bands, from the smallest whole-image one. Outputs that
+    come out the same as another are the same object.
+    """
+    size = planes.size
+    made = dict(_merged(planes, _large(size, specs, whole=False)))
+    base = made[min(_large(size, specs, whole=True), key=lambda spec: spec.target_size(*size)[0])]
     small = [spec for spec in specs if spec not in made]
     if small:
-        made.update(resize_all(base.convert("RGB"), size, small, (0, 0, *base.size)))
+        # Resized as YCbCr: the same as from RGB (both linear), with no conversion
+        # either way, and the encoder takes YCbCr as it is.
+        made.update(resize_all(base, size, small, (0, 0, *base.size)))
     return [(spec, made[spec]) for spec in specs]
 
 
-def _planes(
-    source: Image.Image, size: tuple[int, int], specs: list[VariantSpec], area: Box | None
-) -> list[tuple[VariantSpec, Image.Image]]:
+def _large(size: tuple[int, int], specs: list[VariantSpec], *, whole: bool) -> list[VariantSpec]:
+    """The outputs made as planes (``whole``: only those showing the whole image)."""
+    return [
+        spec
+        for spec in specs
+        if spec.target_size(*size)[0] >= PLANES_MIN_WIDTH and not (whole and spec.cover)
+    ]
+
+
+def _merged(planes: Planes, specs: list[VariantSpec]) -> list[tuple[VariantSpec, Image.Image]]:
     """``specs`` resized as planes, merged into YCbCr images."""
-    left, top, right, bottom = area or (0, 0, source.width, source.height)
-    luma = source.convert("L")
-    reduced = source.reduce(2)
-    if reduced.mode != "RGB":
-        reduced = reduced.convert("RGB")
-    # "La", not "LA": Pillow would premultiply Cr by Cb.
-    chroma = Image.merge("La", (reduced.convert("L", matrix=_CB), reduced.convert("L", matrix=_CR)))
+    left, top, right, bottom = planes.area
     half: Box = (left / 2, top / 2, right / 2, bottom / 2)
-    planes = zip(
-        resize_all(luma, size, specs, area),
-        resize_all(chroma, size, specs, half, scale=0.5),
-        strict=True,
+    resized = list(
+        zip(
+            resize_all(planes.luma, planes.size, specs, planes.area),
+            resize_all(_chroma(planes.reduced), planes.size, specs, half, scale=0.5),
+            strict=True,
+        )
     )
     merged: dict[tuple[int, int], Image.Image] = {}
     outputs = []
-    for (spec, y), (_spec, cbcr) in planes:
+    # Popped: each output's planes are freed once merged. (All were alive together,
+    # so no two distinct planes share an id: equal ids are one shared image.)
+    while resized:
+        (spec, y), (_spec, cbcr) = resized.pop(0)
         key = (id(y), id(cbcr))
         if key not in merged:
-            merged[key] = Image.merge("YCbCr", (y, *_doubled(cbcr, y.size).split()))
+            # Split at half size, then doubled: one byte a sample, not La's four.
+            merged[key] = Image.merge("YCbCr", (y, *(_doubled(c, y.size) for c in cbcr.split())))
         outputs.append((spec, merged[key]))
     return outputs
+
+
+def _chroma(reduced: Image.Image) -> Image.Image:
+    """Cb and Cr (libjpeg's, rounded) of an RGB(X) image, as the bands of an "La" image."""
+    rgb = reduced if reduced.mode == "RGB" else reduced.convert("RGB")
+    # "La", not "LA": Pillow would premultiply Cr by Cb.
+    return Image.merge("La", (rgb.convert("L", matrix=_CB), rgb.convert("L", matrix=_CR)))
 
 
 def _doubled(chroma: Image.Image, size: tuple[int, int]) -> Image.Image:

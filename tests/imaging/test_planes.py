@@ -4,12 +4,14 @@ Luma SSIM (``test_fidelity``) cannot see a colour error, so these compare Cb
 and Cr, as a 4:2:0 JPEG keeps them, with a plain RGB Lanczos resize of the
 whole image: the colours of every output, their mean (no drift of a level
 bluer or redder), the last row and column of odd sizes, and the JPEG files.
-Outputs narrower than ``PLANES_MIN_WIDTH`` are RGB, made from a large one.
+Outputs narrower than ``PLANES_MIN_WIDTH`` are YCbCr too, resized whole (all three
+bands) from a large one.
 """
 
 from __future__ import annotations
 
 import io
+import weakref
 
 import numpy as np
 import pytest
@@ -26,7 +28,7 @@ from tests import factories
 # Odd widths and heights, crops, and the whole image (no resize at all).
 SPECS = parse_variants("a:1501,wide:1100x551:cover,b:333,c:77,box:99x51:cover,whole:2405")
 # Mean |Cb, Cr difference| allowed (of 255), measured: <= 0.85 for planes
-# (softer chroma), <= 0.3 for the small outputs made as RGB from them.
+# (softer chroma), <= 0.3 for the small outputs resized whole from them.
 LARGE_TOLERANCE, SMALL_TOLERANCE = 1.2, 0.5
 
 
@@ -65,7 +67,7 @@ def test_opaque_photos_are_resized_as_ycbcr_planes(
     data, outputs = rendered
     for name, image in outputs.items():
         assert image.size == reference(data, name).size
-        assert image.mode == ("YCbCr" if image.width >= PLANES_MIN_WIDTH else "RGB"), name
+        assert image.mode == "YCbCr", name
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in SPECS])
@@ -121,3 +123,27 @@ def test_an_unresized_small_photo_is_encoded_once_and_keeps_its_size() -> None:
     assert variants[0].data == variants[1].data
     assert (variants[0].width, variants[0].height) == (1101, 801)
     assert (variants[2].width, variants[2].height) == (640, 466)
+
+
+def test_the_decoded_photo_is_freed_before_the_resizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgsvc.imaging import pipeline
+
+    decoded: list[weakref.ref[Image.Image]] = []
+    alive_at_resize: list[bool] = []
+
+    def decode_and_watch(*args: object) -> object:
+        source = decode(*args)  # type: ignore[arg-type]
+        decoded.append(weakref.ref(source.image))
+        return source
+
+    def resize_and_check(*args: object) -> object:
+        alive_at_resize.append(decoded[0]() is not None)
+        return planes.resize_planes(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "decode", decode_and_watch)
+    monkeypatch.setattr(pipeline, "resize_planes", resize_and_check)
+    data = factories.encode(photo(1400, 1000), "JPEG", quality=90)
+    render_variants(
+        data, parse_variants("a:1100,b:300"), allowed_formats=["JPEG"], max_pixels=10**8
+    )
+    assert alive_at_resize == [False]
