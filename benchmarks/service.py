@@ -18,6 +18,7 @@ measures, in one run:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -40,7 +41,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 from benchmarks.inputs import jpeg_input  # noqa: E402
 from benchmarks.load import percentiles  # noqa: E402
-from benchmarks.stack import ROOT, Stack, free_port, wait_for  # noqa: E402
+from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for  # noqa: E402
 
 
 def camera_jpeg() -> bytes:
@@ -56,18 +57,16 @@ def camera_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-_ENCODED: dict[int, tuple[bytes, str]] = {}
 _SESSIONS = threading.local()
 
 
+@functools.lru_cache(maxsize=4)
 def multipart(data: bytes) -> tuple[bytes, str]:
     """The upload's multipart body and content type, encoded once per photo.
 
     The timed request then measures the service, not the client's encoding.
     """
-    if id(data) not in _ENCODED:
-        _ENCODED[id(data)] = encode_multipart_formdata({"file": ("photo.jpg", data, "image/jpeg")})
-    return _ENCODED[id(data)]
+    return encode_multipart_formdata({"file": ("photo.jpg", data, "image/jpeg")})
 
 
 def post(url: str, data: bytes, path: str = "/api/images") -> tuple[float, requests.Response]:
@@ -148,19 +147,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     port = free_port()
     sync_env = {**os.environ, **env, "IMGSVC_STORAGE_URL": "file://" + str(root / "sync-media")}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--no-control-socket",
-            "--timeout",
-            "120",
-            "benchmarks.sync_app:app",
-        ],
+        gunicorn_command(port, "benchmarks.sync_app:app", 2, "--timeout", "120"),
         cwd=ROOT,
         env=sync_env,
         stdout=subprocess.DEVNULL,

@@ -50,6 +50,36 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
         time.sleep(interval)
 
 
+def gunicorn_command(port: int, app: str = "run:app", workers: int = 2, *extra: str) -> list[str]:
+    """The command line of gunicorn serving ``app`` on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--no-control-socket",
+        *extra,
+        app,
+    ]
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> None:
+    """SIGTERM every process still running (workers finish their job), then wait;
+    kill one that has not exited after ``timeout`` s."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_final(url: str, ids: list[str], timeout: float) -> tuple[dict[str, dict], int]:
     """Poll ``GET /api/images/<id>`` until each is done or failed; (bodies, 5xx count)."""
     final: dict[str, dict] = {}
@@ -145,11 +175,11 @@ class Stack:
         env = self.env()
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-        command += ["--workers", str(self.web_workers), "--no-control-socket"]
-        if self.web_threads > 1:
-            command += ["--worker-class", "gthread", "--threads", str(self.web_threads)]
-        self.web = self._spawn([*command, "run:app"], env, "web.log")
+        threads = ["--worker-class", "gthread", "--threads", str(self.web_threads)]
+        command = gunicorn_command(
+            port, "run:app", self.web_workers, *(threads if self.web_threads > 1 else [])
+        )
+        self.web = self._spawn(command, env, "web.log")
         self.workers = [
             self._spawn([sys.executable, "worker.py"], env, f"worker-{index}.log")
             for index in range(self.queue_workers)
@@ -218,16 +248,7 @@ class Stack:
     def stop(self) -> None:
         """Stop gunicorn, then the workers (after their current job), then Redis."""
         for group in ([self.web], self.workers, [self.redis_proc]):
-            procs = [proc for proc in group if proc is not None]
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_processes([proc for proc in group if proc is not None])
         for out in self._logs:
             out.close()
         self._logs.clear()

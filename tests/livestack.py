@@ -8,13 +8,13 @@ given settings instead of the test's monkeypatched ``os.environ``.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
+from benchmarks.stack import gunicorn_command, stop_processes
 from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,20 +55,7 @@ class LiveStack:
 
     def start(self) -> LiveStack:
         """Start gunicorn and one worker; return once ``/healthz`` answers 200."""
-        web = self._spawn(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.web_workers),
-                "--no-control-socket",
-                "run:app",
-            ],
-            self.web_log,
-        )
+        web = self._spawn(gunicorn_command(self.port, "run:app", self.web_workers), self.web_log)
         self._spawn([sys.executable, "worker.py"], self.worker_log)
 
         def up() -> bool:
@@ -87,15 +74,7 @@ class LiveStack:
 
     def stop(self) -> None:
         """SIGTERM everything (workers finish their job), then wait."""
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes)
 
     def wait_final(self, image_id: str, timeout: float = 90) -> dict:
         """Poll the API until the image is ``done`` or ``failed``; its body."""

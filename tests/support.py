@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from benchmarks.stack import free_port as free_port  # one definition for tests and benchmarks
+from benchmarks.stack import wait_for
 
 T = TypeVar("T")
 
@@ -16,14 +16,10 @@ def wait_until(
     check: Callable[[], T], timeout: float = 30, interval: float = 0.05, message: str = ""
 ) -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s")
-        time.sleep(interval)
+    try:
+        return wait_for(check, timeout, message or "condition not met", interval=interval)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 class ConnectionCounter:

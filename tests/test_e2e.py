@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
+from benchmarks.stack import gunicorn_command, stop_processes
 from tests import factories
 from tests.support import free_port, wait_until
 
@@ -36,18 +36,6 @@ class Stack:
         return wait_until(final, timeout=timeout, interval=0.1, message="image not processed")
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in processes:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     port = free_port()
@@ -55,17 +43,7 @@ def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     process_env = dict(os.environ, IMGSVC_MAX_CONTENT_LENGTH=str(8 * 1024 * 1024))
     logs = [open(tmp_path / name, "w") for name in ("web.log", "worker.log")]  # noqa: SIM115
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--no-control-socket",
-            "run:app",
-        ],
+        gunicorn_command(port),
         cwd=ROOT,
         env=process_env,
         stdout=logs[0],
@@ -91,7 +69,7 @@ def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
         wait_until(up, timeout=30, message="gunicorn did not come up")
         yield Stack(url, processes)
     finally:
-        _stop(processes)
+        stop_processes(processes)
         for log in logs:
             log.close()
 

@@ -16,7 +16,7 @@ import io
 from typing import IO, Any
 
 from flask import Request
-from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.formparser import FormDataParser
 
 from imgsvc.web.multipart import Unparsed, parse_form_data, read_body
 
@@ -44,14 +44,10 @@ class _BufferedFormDataParser(FormDataParser):
                 max_form_memory_size=self.max_form_memory_size,
                 max_form_parts=self.max_form_parts,
             )
-        except Unparsed:
-            parser = MultiPartParser(
-                stream_factory=self.stream_factory,
-                max_form_memory_size=self.max_form_memory_size,
-                max_form_parts=self.max_form_parts,
-                cls=self.cls,
+        except Unparsed:  # Werkzeug's parser, over the bytes already read
+            _, form, files = super()._parse_multipart(
+                io.BytesIO(body), mimetype, len(body), options
             )
-            form, files = parser.parse(io.BytesIO(body), boundary, len(body))
         return stream, self.cls(form), self.cls(files)
 
 
