@@ -20,6 +20,12 @@ RUN groupadd --system --gid 10001 imgsvc \
  && useradd --system --uid 10001 --gid imgsvc --create-home --home-dir /home/imgsvc \
         --shell /usr/sbin/nologin imgsvc
 
+# libturbojpeg: 4:2:0 photos decoded straight to their stored planes
+# (imgsvc/imaging/jpegplanes.py; without it they take the RGB decode).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libturbojpeg0 \
+ && rm -rf /var/lib/apt/lists/*
+
 # Install the package (and its dependencies) into the system site-packages,
 # then drop the sources: the image runs the installed package only.
 COPY pyproject.toml README.md /src/

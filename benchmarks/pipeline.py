@@ -53,6 +53,7 @@ ONLY_ON = {
     "imgsvc-2x": BIG_JPEGS,
     "imgsvc-pillow-decode": BIG_JPEGS,
     "imgsvc-rgb-resize": BIG_JPEGS,
+    "imgsvc-rgb-decode": BIG_JPEGS,
     "imgsvc+webp,avif": {"jpeg-12mp", "png-alpha-3mp"},
 }
 

@@ -12,6 +12,8 @@ imgsvc's YCbCr outputs as RGB).
   Variations: ``imgsvc-2x`` (cascade rule 2x instead of 1.25x),
   ``imgsvc-pillow-decode`` (no simplejpeg: Pillow's draft + load),
   ``imgsvc-rgb-resize`` (opaque photos resized as RGB, not as YCbCr planes),
+  ``imgsvc-rgb-decode`` (planes split from an RGB decode, not decoded as
+  stored by TurboJPEG),
   and ``imgsvc+webp,avif`` (``EXTRA_FORMATS=webp,avif``).
 - ``libvips``: pyvips with shrink-on-load, one decode, the rest from memory.
 """
@@ -95,14 +97,13 @@ def _imgsvc_job(options: EncodeOptions) -> Callable[[bytes], Files]:
 
 
 def _imgsvc_pixels(data: bytes) -> Pixels:
-    from imgsvc.imaging.decode import decode
-    from imgsvc.imaging.pipeline import resize_outputs
+    from imgsvc.imaging.pipeline import decode_start, resize_prepared
 
-    source = decode(data, SPECS, ALLOWED, MAX_PIXELS)
+    start = decode_start(data, SPECS, ALLOWED, MAX_PIXELS)
     # Opaque photos come out as YCbCr (chroma at 4:2:0): compared as RGB.
     return {
         spec.name: image.convert("RGB") if image.mode == "YCbCr" else image
-        for spec, image in resize_outputs(source, SPECS)
+        for spec, image in resize_prepared(start, SPECS)
     }
 
 
@@ -113,9 +114,16 @@ def _cascade_2x() -> None:
 
 
 def _rgb_resize() -> None:
-    from imgsvc.imaging import pipeline
+    from imgsvc.imaging import jpegplanes, pipeline
 
     pipeline.PLANE_MODES = ()
+    jpegplanes.turbojpeg = None
+
+
+def _rgb_decode() -> None:
+    from imgsvc.imaging import jpegplanes
+
+    jpegplanes.turbojpeg = None
 
 
 def _pillow_decode() -> None:
@@ -190,6 +198,7 @@ STRATEGIES: dict[str, tuple[Callable[[], None] | None, Callable[[bytes], Files],
     "imgsvc-2x": (_cascade_2x, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc-pillow-decode": (_pillow_decode, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc-rgb-resize": (_rgb_resize, _imgsvc_job(OPTIONS), _imgsvc_pixels),
+    "imgsvc-rgb-decode": (_rgb_decode, _imgsvc_job(OPTIONS), _imgsvc_pixels),
     "imgsvc+webp,avif": (None, _imgsvc_job(EXTRA), None),
     "libvips": (_vips_setup, _vips_job, _vips_pixels),
 }

@@ -58,8 +58,11 @@ def worker_services(settings: Mapping[str, Any]) -> Services:
 def run_worker(burst: bool = False, name: str | None = None) -> None:
     """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded."""
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
+    from imgsvc.imaging import jpegplanes
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
+    if not jpegplanes.preload():
+        log.warning("libturbojpeg not found: JPEGs take the slower RGB decode")
     svc = worker_services(load_settings())
     lower_priority(svc.settings)
     warn_about_redis(svc)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the system packages imgsvc needs on a fresh Debian/Ubuntu machine:
-# a Python that can make virtualenvs, and redis-server. Idempotent; quiet when
+# a Python that can make virtualenvs, redis-server, and libturbojpeg (the
+# JPEG planes decode; imgsvc runs without it, more slowly). Idempotent; quiet when
 # everything is already there. Uses sudo when not root.
 set -euo pipefail
 
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || need+=(libturbojpeg0)
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;

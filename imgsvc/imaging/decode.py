@@ -31,7 +31,7 @@ try:
 except ImportError:  # optional at run time: the Pillow path below covers every JPEG
     simplejpeg = None
 
-_TRANSPOSE = {
+TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -81,29 +81,35 @@ def decode(
     Raises ``InvalidImage`` when the bytes cannot be decoded and
     ``ImageTooLarge`` when the image is over ``max_pixels``.
     """
-    image = _open(data, allowed_formats, max_pixels)
+    return decode_opened(data, open_image(data, allowed_formats, max_pixels), specs, max_pixels)
+
+
+def decode_opened(
+    data: bytes, image: Image.Image, specs: list[VariantSpec], max_pixels: int
+) -> Decoded:
+    """``decode`` for an image ``open_image`` has already read the header of."""
     width, height = image.size
     icc = image.info.get("icc_profile")
     if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra images
-        orientation = _orientation(image)
-        needed = _needed_decode_size(specs, image.size, swapped=orientation >= 5)
+        orientation = orientation_of(image)
+        needed = needed_decode_size(specs, image.size, swapped=orientation >= 5)
         scaled = _scaled_jpeg(data, image, needed)
         if scaled:
             image, scale = scaled
         else:
             scale = _draft(image, needed)
             image = _load(image, max_pixels)
-        area = _transpose_box((0, 0, width * scale, height * scale), image.size, orientation)
+        area = transpose_box((0, 0, width * scale, height * scale), image.size, orientation)
     else:
         image = _load(image, max_pixels)
         # Read after loading: Pillow's TIFF plugin applies the orientation itself
         # (its size is already oriented when opened) and drops the tag.
-        orientation = _orientation(image)
-        area = _transpose_box((0, 0, *image.size), image.size, orientation)
+        orientation = orientation_of(image)
+        area = transpose_box((0, 0, *image.size), image.size, orientation)
     if orientation >= 5:
         width, height = height, width
     if orientation != 1:
-        image = image.transpose(_TRANSPOSE[orientation])
+        image = image.transpose(TRANSPOSE[orientation])
     return Decoded(to_srgb(image, icc), (width, height), area)
 
 
@@ -112,8 +118,11 @@ def too_many_pixels(max_pixels: int) -> ImageTooLarge:
     return ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels:,} pixels.")
 
 
-def _open(data: bytes, allowed_formats: list[str], max_pixels: int) -> Image.Image:
-    """Read the header only (allowed formats only) and check the pixel count."""
+def open_image(data: bytes, allowed_formats: list[str], max_pixels: int) -> Image.Image:
+    """Read the header only (allowed formats only) and check the pixel count.
+
+    Raises ``InvalidImage`` or ``ImageTooLarge`` as ``decode`` does.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -139,12 +148,13 @@ def _load(image: Image.Image, max_pixels: int) -> Image.Image:
     return image
 
 
-def _orientation(image: Image.Image) -> int:
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened image; 1 when absent or unreadable."""
     try:
         value = image.getexif().get(0x0112, 1)
     except Exception:  # a broken EXIF block must not sink an otherwise good image
         return 1
-    return value if value in _TRANSPOSE else 1
+    return value if value in TRANSPOSE else 1
 
 
 def _needed_scale(specs: list[VariantSpec], width: int, height: int) -> float:
@@ -161,10 +171,11 @@ def _needed_scale(specs: list[VariantSpec], width: int, height: int) -> float:
     return min(1.0, scale)
 
 
-def _needed_decode_size(
+def needed_decode_size(
     specs: list[VariantSpec], stored: tuple[int, int], *, swapped: bool
 ) -> tuple[int, int]:
-    """The smallest decoded size (in stored orientation) that serves every output."""
+    """The smallest decoded size (in stored orientation) that serves every output:
+    the stored size itself when a scaled decode would not pay."""
     width, height = stored
     scale = _needed_scale(specs, *((height, width) if swapped else (width, height)))
     scale = scale * DECODE_MARGIN
@@ -173,7 +184,7 @@ def _needed_decode_size(
     return math.ceil(width * scale), math.ceil(height * scale)
 
 
-def _transpose_box(box: Box, size: tuple[int, int], orientation: int) -> Box:
+def transpose_box(box: Box, size: tuple[int, int], orientation: int) -> Box:
     """Where ``box`` of an image of ``size`` lands once the orientation is applied."""
     width, height = size
     left, top, right, bottom = box
@@ -187,6 +198,15 @@ def _transpose_box(box: Box, size: tuple[int, int], orientation: int) -> Box:
         7: (height - bottom, width - right, height - top, width - left),
         8: (top, width - right, bottom, width - left),
     }[orientation]
+
+
+def jpeg_eighths(size: tuple[int, int], needed: tuple[int, int]) -> int:
+    """The smallest M (of M/8) at which libjpeg decodes ``size`` to at least ``needed``."""
+    return next(
+        m
+        for m in range(1, 9)
+        if all(math.ceil(s * m / 8) >= n for s, n in zip(size, needed, strict=True))
+    )
 
 
 def _draft(image: Image.Image, needed: tuple[int, int]) -> float:
@@ -208,11 +228,7 @@ def _scaled_jpeg(
     colorspace = _SCALED_DECODE_MODES.get(header.mode)
     if needed == header.size:
         return None
-    eighths = next(
-        m
-        for m in range(1, 9)
-        if all(math.ceil(s * m / 8) >= n for s, n in zip(header.size, needed, strict=True))
-    )
+    eighths = jpeg_eighths(header.size, needed)
     if simplejpeg is None or colorspace is None or eighths in (1, 2, 4, 8):
         return None
     try:

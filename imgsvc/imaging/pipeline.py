@@ -4,7 +4,8 @@ Order of work (each step in its module):
 
 1. ``decode``: open (allowed formats only) → check pixels → decode, JPEGs
    already scaled to the smallest M/8 that covers the largest output → apply
-   EXIF orientation → ``colour``: sRGB (ICC/CMYK), 8 bits, alpha kept or dropped;
+   EXIF orientation → ``colour``: sRGB (ICC/CMYK), 8 bits, alpha kept or dropped.
+   A 4:2:0 photo is decoded straight to its stored planes (``jpegplanes``);
 2. ``resize``: each output from the smallest image at least 1.25 times its
    width (a Lanczos cascade). Opaque colour images (every output a JPEG) are
    resized as ``planes``: luma at the output size, chroma at half of it, what
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from imgsvc.imaging.decode import Decoded, decode
+from imgsvc.imaging.decode import Decoded, decode_opened, open_image
 from imgsvc.imaging.encode import EncodeOptions, RenderedVariant, encode_variants
+from imgsvc.imaging.jpegplanes import decode_planes
 from imgsvc.imaging.placeholder import Placeholder, make_placeholder
 from imgsvc.imaging.planes import PLANE_MODES, Planes, resize_planes, split_planes
 from imgsvc.imaging.resize import resize_all
@@ -50,14 +52,7 @@ def render_image(
     ``ImageTooLarge`` when the image is over ``max_pixels``.
     """
     options = options or EncodeOptions()
-    source = decode(data, specs, allowed_formats, max_pixels)
-    start = prepare(source, specs)
-    # The decoded source is the largest buffer: an opaque photo's is freed before
-    # the resizes (its planes hold what they need), any other before encoding.
-    # Its pages then serve the images made next. Measured on the 12 MP photo in a
-    # forked work-horse, as RQ runs a job: peak RSS 142 -> 115 MB, page faults
-    # 23k -> 15k (each one kernel CPU time).
-    del source
+    start = decode_start(data, specs, allowed_formats, max_pixels)
     outputs = resize_prepared(start, specs)
     del start
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
@@ -84,6 +79,25 @@ def resize_outputs(
     """Every output of ``specs`` from a decoded source: YCbCr for opaque colour
     images (see ``planes``), else the mode of the source (L, RGB or RGBA)."""
     return resize_prepared(prepare(source, specs), specs)
+
+
+def decode_start(
+    data: bytes, specs: list[VariantSpec], allowed_formats: list[str], max_pixels: int
+) -> Decoded | Planes:
+    """What the resizes of ``specs`` start from, decoded from ``data``: a 4:2:0
+    photo's stored planes, else the decoded source or the planes split from it.
+
+    Raises ``InvalidImage`` and ``ImageTooLarge`` as ``decode`` does.
+    """
+    header = open_image(data, allowed_formats, max_pixels)
+    planes = decode_planes(data, header, specs)
+    if planes is not None:
+        return planes
+    # The decoded source is the largest buffer: when split into planes it is
+    # freed on return, before any resize, and its pages serve the images made
+    # next. Measured on the 12 MP photo in a forked work-horse, as RQ runs a
+    # job: peak RSS 142 -> 115 MB, page faults 23k -> 15k (each one kernel CPU time).
+    return prepare(decode_opened(data, header, specs, max_pixels), specs)
 
 
 def prepare(source: Decoded, specs: list[VariantSpec]) -> Decoded | Planes:

@@ -8,18 +8,25 @@ made from an RGB resize (up to rounding), for about a third less work: one
 channel at full size and two at a quarter of it, instead of three (four in
 Pillow's memory) at full size.
 
-- luma: ``convert("L")`` uses libjpeg's own Y weights (BT.601, 16-bit fixed
-  point), so it is exactly the Y the encoder would compute;
-- chroma: the source is first reduced 2x (a 2x2 box average, like libjpeg's
-  downsampling), then Cb and Cr are computed with libjpeg's weights: a
-  quarter of the pixels to convert;
+The planes come from one of two places:
+
+- a 4:2:0 JPEG's own planes, decoded as stored (``jpegplanes``): the usual
+  photo, and the cheapest;
+- ``split_planes`` of a decoded RGB(X) image: luma by ``convert("L")``, which
+  uses libjpeg's own Y weights (BT.601, 16-bit fixed point), so it is exactly
+  the Y the encoder would compute; chroma from the source reduced 2x (a 2x2
+  box average, like libjpeg's downsampling), converted with libjpeg's
+  weights: a quarter of the pixels to convert.
+
+Then:
+
 - each plane goes through the usual cascade (``resize.resize_all``; chroma
   with ``scale=0.5``), and each output's Cb and Cr are split at half size,
   doubled back with NEAREST and merged: every 2x2 block then holds one value,
   which the encoder's averaging keeps as it is. The JPEG encoder takes YCbCr
   as it is.
 
-Memory: ``split_planes`` keeps only the luma and the 2x reduced source, so
+Memory: ``split_planes`` keeps only the luma and the half-size chroma, so
 the caller frees the decoded source (a job's largest buffer) before any
 resize, and each output's planes are freed once merged. Measured on the 12 MP
 photo: peak RSS 142 -> 115 MB, a third fewer page faults per job.
@@ -62,14 +69,22 @@ _CR = (0.5, -0.41869, -0.08131, 128.0)
 
 @dataclass(frozen=True)
 class Planes:
-    """An opaque photo split for resizing: ``luma`` (L) whole, and ``reduced``, the
-    photo reduced 2x (RGB or RGBX), for the chroma; ``size`` and ``area`` as in
-    ``resize.resize_all`` (``area``: of the luma)."""
+    """An opaque photo split for resizing: ``luma`` (L) whole, and ``chroma``, its
+    Cb and Cr at half size as the two bands of an "La" image; ``size`` and
+    ``area`` as in ``resize.resize_all`` (``area``: of the luma; the chroma's is
+    half of it)."""
 
     luma: Image.Image
-    reduced: Image.Image
+    chroma: Image.Image
     size: tuple[int, int]
     area: Box
+
+
+def wants_planes(size: tuple[int, int], specs: list[VariantSpec], pixels: int) -> bool:
+    """Whether ``specs`` of an opaque image of ``size``, decoded to ``pixels``,
+    are best made as planes: some whole-image output is at least
+    ``PLANES_MIN_WIDTH`` wide, and the decoded image has ``PLANES_MIN_PIXELS``."""
+    return bool(_large(size, specs, whole=True)) and pixels >= PLANES_MIN_PIXELS
 
 
 def split_planes(
@@ -79,18 +94,17 @@ def split_planes(
     area: Box | None = None,
 ) -> Planes | None:
     """The planes of an opaque ``source`` (RGB or RGBX), or None when ``specs`` are
-    better made from it as RGB: no whole-image output ``PLANES_MIN_WIDTH`` wide,
-    or a source under ``PLANES_MIN_PIXELS``.
+    better made from it as RGB (see ``wants_planes``).
 
     The planes hold all the resizes need: the caller frees ``source`` (a job's
     largest buffer) before they start, which keeps the job's peak memory low.
     """
     if source.mode not in PLANE_MODES:
         raise ValueError(f"split_planes takes RGB or RGBX, not {source.mode}")
-    if not _large(size, specs, whole=True) or source.width * source.height < PLANES_MIN_PIXELS:
+    if not wants_planes(size, specs, source.width * source.height):
         return None
     area = area or (0, 0, source.width, source.height)
-    return Planes(source.convert("L"), source.reduce(2), size, area)
+    return Planes(source.convert("L"), _chroma(source.reduce(2)), size, area)
 
 
 def resize_planes(
@@ -130,7 +144,7 @@ def _merged(planes: Planes, specs: list[VariantSpec]) -> list[tuple[VariantSpec,
     resized = list(
         zip(
             resize_all(planes.luma, planes.size, specs, planes.area),
-            resize_all(_chroma(planes.reduced), planes.size, specs, half, scale=0.5),
+            resize_all(planes.chroma, planes.size, specs, half, scale=0.5),
             strict=True,
         )
     )

@@ -1,4 +1,5 @@
-"""Opaque photos resized as YCbCr planes (chroma at 4:2:0) keep their colours.
+"""Opaque photos resized as YCbCr planes (chroma at 4:2:0) keep their colours,
+whether the planes are split from an RGB decode or decoded as the JPEG stores them.
 
 Luma SSIM (``test_fidelity``) cannot see a colour error, so these compare Cb
 and Cr, as a 4:2:0 JPEG keeps them, with a plain RGB Lanczos resize of the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import io
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -19,9 +21,9 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from benchmarks.inputs import photo
 from benchmarks.ssim import _chroma_planes, chroma
-from imgsvc.imaging import parse_variants, planes, render_variants
-from imgsvc.imaging.decode import decode
-from imgsvc.imaging.pipeline import resize_outputs
+from imgsvc.imaging import jpegplanes, parse_variants, planes, render_variants
+from imgsvc.imaging.decode import decode, decode_opened, open_image
+from imgsvc.imaging.pipeline import resize_outputs, resize_prepared
 from imgsvc.imaging.planes import PLANES_MIN_WIDTH
 from tests import factories
 
@@ -54,27 +56,44 @@ def reference(data: bytes, spec_name: str) -> Image.Image:
     return shown.resize(size, Image.Resampling.LANCZOS)
 
 
-@pytest.fixture(scope="module")
-def rendered() -> tuple[bytes, dict[str, Image.Image]]:
+class Rendered(NamedTuple):
+    planes: str  # SPLIT or STORED
+    data: bytes
+    outputs: dict[str, Image.Image]
+
+
+SPLIT, STORED = "split from RGB", "decoded as stored"
+
+
+@pytest.fixture(scope="module", params=[SPLIT, STORED])
+def rendered(request: pytest.FixtureRequest) -> Rendered:
+    """The outputs of planes split from an RGB decode, or decoded as the JPEG
+    stores them (``jpegplanes``): both must keep the colours."""
     data = colourful_photo()
-    source = decode(data, SPECS, ["JPEG"], 10**8)
-    return data, {spec.name: image for spec, image in resize_outputs(source, SPECS)}
+    if request.param == SPLIT:
+        source = decode(data, SPECS, ["JPEG"], 10**8)
+        outputs = resize_outputs(source, SPECS)
+    else:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(planes, "PLANES_MIN_PIXELS", 0)
+            stored = jpegplanes.decode_planes(data, open_image(data, ["JPEG"], 10**8), SPECS)
+        assert stored is not None
+        outputs = resize_prepared(stored, SPECS)
+    return Rendered(request.param, data, {spec.name: image for spec, image in outputs})
 
 
 def test_opaque_photos_are_resized_as_ycbcr_planes(
-    rendered: tuple[bytes, dict[str, Image.Image]],
+    rendered: Rendered,
 ) -> None:
-    data, outputs = rendered
+    data, outputs = rendered.data, rendered.outputs
     for name, image in outputs.items():
         assert image.size == reference(data, name).size
         assert image.mode == "YCbCr", name
 
 
-@pytest.mark.parametrize("name", [spec.name for spec in SPECS])
-def test_colours_match_a_plain_rgb_resize(
-    rendered: tuple[bytes, dict[str, Image.Image]], name: str
-) -> None:
-    data, outputs = rendered
+@pytest.mark.parametrize("name", [spec.name for spec in SPECS if spec.name != "whole"])
+def test_colours_match_a_plain_rgb_resize(rendered: Rendered, name: str) -> None:
+    data, outputs = rendered.data, rendered.outputs
     ours, theirs = outputs[name].convert("RGB"), reference(data, name)
     score, mean_difference = chroma(ours, theirs)
     large = ours.width >= PLANES_MIN_WIDTH
@@ -84,10 +103,28 @@ def test_colours_match_a_plain_rgb_resize(
     assert np.abs(drift).max() <= 0.3, drift  # e.g. Pillow's truncating YCbCr: ~0.5
 
 
-def test_the_last_column_and_row_of_odd_sizes_keep_their_colour(
-    rendered: tuple[bytes, dict[str, Image.Image]],
+def test_an_unresized_output_keeps_the_colours_it_was_given(
+    rendered: Rendered,
 ) -> None:
-    data, outputs = rendered
+    """Planes split from RGB match Pillow's decode; planes decoded as stored are
+    the file's own chroma, which Pillow's decode blurs (it upsamples it, and
+    the encoder averages it back): compared with the stored planes themselves."""
+    data, outputs = rendered.data, rendered.outputs
+    ours = outputs["whole"]
+    if rendered.planes == SPLIT:
+        score, mean_difference = chroma(ours.convert("RGB"), reference(data, "whole"))
+        assert score >= 0.995 and mean_difference <= SMALL_TOLERANCE, (score, mean_difference)
+        return
+    _y, cb, cr = jpegplanes._decoder().decode_to_yuv_planes(data)
+    for band, stored in (("Cb", cb), ("Cr", cr)):
+        doubled = np.asarray(ours.getchannel(band))[::2, ::2]
+        assert np.array_equal(doubled, stored[: doubled.shape[0], : doubled.shape[1]]), band
+
+
+def test_the_last_column_and_row_of_odd_sizes_keep_their_colour(
+    rendered: Rendered,
+) -> None:
+    data, outputs = rendered.data, rendered.outputs
     for name in ("a", "wide"):  # 1501x1125 and 1100x551
         ours = _chroma_planes(outputs[name].convert("RGB"))
         theirs = _chroma_planes(reference(data, name))
@@ -132,7 +169,7 @@ def test_the_decoded_photo_is_freed_before_the_resizes(monkeypatch: pytest.Monke
     alive_at_resize: list[bool] = []
 
     def decode_and_watch(*args: object) -> object:
-        source = decode(*args)  # type: ignore[arg-type]
+        source = decode_opened(*args)  # type: ignore[arg-type]
         decoded.append(weakref.ref(source.image))
         return source
 
@@ -140,7 +177,8 @@ def test_the_decoded_photo_is_freed_before_the_resizes(monkeypatch: pytest.Monke
         alive_at_resize.append(decoded[0]() is not None)
         return planes.resize_planes(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "decode", decode_and_watch)
+    monkeypatch.setattr(jpegplanes, "turbojpeg", None)  # planes split from the decoded photo
+    monkeypatch.setattr(pipeline, "decode_opened", decode_and_watch)
     monkeypatch.setattr(pipeline, "resize_planes", resize_and_check)
     data = factories.encode(photo(1400, 1000), "JPEG", quality=90)
     render_variants(
