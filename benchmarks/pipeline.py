@@ -219,7 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
 
-    strategies = ["naive", "imgsvc", "imgsvc-rgb-resize", "imgsvc-2x", "imgsvc-pillow-decode"]
+    strategies = [
+        "naive",
+        "imgsvc",
+        "imgsvc-rgb-decode",
+        "imgsvc-rgb-resize",
+        "imgsvc-2x",
+        "imgsvc-pillow-decode",
+    ]
     strategies.append("imgsvc+webp,avif")
     vips_missing = vips_available()
     if vips_missing:

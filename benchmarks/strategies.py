@@ -10,7 +10,8 @@ imgsvc's YCbCr outputs as RGB).
   for every size, ``ImageOps.fit`` for the crop: what a first version does.
 - ``imgsvc``: the service's pipeline (``imgsvc.imaging``), default settings.
   Variations: ``imgsvc-2x`` (cascade rule 2x instead of 1.25x),
-  ``imgsvc-pillow-decode`` (no simplejpeg: Pillow's draft + load),
+  ``imgsvc-pillow-decode`` (neither TurboJPEG nor simplejpeg: Pillow's draft
+  + load, planes split from RGB),
   ``imgsvc-rgb-resize`` (opaque photos resized as RGB, not as YCbCr planes),
   ``imgsvc-rgb-decode`` (planes split from an RGB decode, not decoded as
   stored by TurboJPEG),
@@ -127,9 +128,10 @@ def _rgb_decode() -> None:
 
 
 def _pillow_decode() -> None:
-    from imgsvc.imaging import decode
+    from imgsvc.imaging import decode, jpegplanes
 
     decode.simplejpeg = None
+    jpegplanes.turbojpeg = None
 
 
 # --- libvips ------------------------------------------------------------------------------
