@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
+import json
 import os
+import socket
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,6 +115,49 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: Stack):
         assert again.status_code == 304
         assert again.content == b""
     assert body["variants"]["xl"]["width"] == 2048
+
+
+@pytest.mark.parametrize("pieces", [1, 7])
+def test_an_upload_read_from_gunicorns_socket_is_stored_byte_for_byte(stack: Stack, pieces: int):
+    """In one send with its headers, or in pieces with pauses (a slow client):
+    the body is read from gunicorn's socket (imgsvc.web.socketbody)."""
+    data = factories.jpeg(1200, 900, quality=95)
+    boundary = "imgsvc-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    host, port = stack.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/images HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    request = head + body
+    step = -(-len(request) // pieces)
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        for start in range(0, len(request), step):
+            conn.sendall(request[start : start + step])
+            if pieces > 1:
+                # Let the server read what it has (a slow client), without a sleep:
+                # poll until the kernel's send queue is drained.
+                wait_until(lambda: _unsent(conn) == 0, timeout=10, interval=0.005, message="stuck")
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 202 "), answer[:300]
+    image_id = json.loads(rest.partition(b"\r\n\r\n")[2])["id"]
+    original = requests.get(f"{stack.url}/images/{image_id}/original", timeout=10)
+    assert original.content == data
+    assert stack.wait_final(image_id)["status"] == "done"
+
+
+def _unsent(conn: socket.socket) -> int:
+    """Bytes still in the socket's send queue (Linux SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
 def test_byte_limit_is_413_over_real_http(stack: Stack):

@@ -40,7 +40,7 @@ def read_body(stream: IO[bytes], length: int) -> bytes:
 
 
 def parse_form_data(
-    body: bytes,
+    body: bytes | bytearray,
     boundary: bytes,
     *,
     max_form_memory_size: int | None = None,
@@ -79,7 +79,9 @@ def parse_form_data(
             raise Unparsed("the last part is not closed")
         name, filename = _disposition(headers)
         if filename is not None:
-            stream = file_stream(body[data_start:data_end])
+            # One copy for bytes and bytearray alike (a bytearray slice, then BytesIO: two).
+            with memoryview(body) as view:
+                stream = file_stream(bytes(view[data_start:data_end]))
             files.append((name, FileStorage(stream, filename, name, headers=headers)))
         else:
             if max_form_memory_size is not None and data_end - data_start > max_form_memory_size:
