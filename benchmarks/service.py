@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--s3", action="store_true", help="store in S3 on moto's server")
-    parser.add_argument("--samples", type=int, default=40, help="uploads per latency figure")
+    parser.add_argument("--samples", type=int, default=100, help="uploads per latency figure")
     parser.add_argument("--count", type=int, default=16, help="images per throughput run")
     args = parser.parse_args(argv)
 
