@@ -255,6 +255,9 @@ def dev(port: int | None, workers: int) -> None:
         click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)")
         click.echo(f"  redis {env['IMGSVC_REDIS_URL']}, storage {env['IMGSVC_STORAGE_URL']}")
         click.echo(f"  metrics http://{host}:{port}/metrics (samples in {metrics_dir})\n")
+        # SIGINT too: a shell starts a background job with SIGINT ignored, and
+        # Python then leaves it ignored; `kill -INT` (or Ctrl-C) must still stop it.
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -19,12 +19,19 @@ from tests.support import free_port, wait_until
 pytestmark = pytest.mark.slow
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path):
+@pytest.mark.parametrize("sigint_at_start", ["default", "ignored"])
+def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, sigint_at_start: str):
+    """``ignored``: as a shell starts a background job (``imgsvc dev &``), which
+    Python then leaves ignored unless told otherwise."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGSVC_")}
     env["IMGSVC_LOG_LEVEL"] = "WARNING"
@@ -36,6 +43,7 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=_ignore_sigint if sigint_at_start == "ignored" else None,
         )
     try:
         url = f"http://127.0.0.1:{port}"
