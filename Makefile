@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 # A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
 SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-simd bench-load bench-service clean system
+.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -37,6 +37,10 @@ bench: $(BENCH_STAMP)  ## image pipeline vs naive Pillow and libvips (< 5 min); 
 	@mkdir -p test-output
 	$(BIN)/python -m benchmarks.pipeline --json test-output/bench-pipeline.json \
 		$(if $(SIMD_PYTHON),--simd-python $(SIMD_PYTHON))
+
+bench-forked: $(BENCH_STAMP)  ## the 12/24 MP jobs in forked work-horses, as RQ runs them (~1.5 min)
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.forked --json test-output/bench-forked.json
 
 # Pillow-SIMD compiles from source: needs a C compiler and the libjpeg, zlib,
 # libwebp and lcms2 headers (Debian: libjpeg-dev zlib1g-dev libwebp-dev liblcms2-dev).
