@@ -239,3 +239,35 @@ def test_storage_from_url_builds_a_filesystem_backend(tmp_path: Path) -> None:
 def test_storage_from_url_rejects_relative_paths_and_other_schemes(url: str) -> None:
     with pytest.raises(ValueError):
         storage_from_url(url)
+
+
+def test_a_stored_object_is_durable_by_name(fs_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the data's fsync and rename, its folder is fsynced (and a new folder's
+    parent): otherwise a power cut could undo the rename of a stored object."""
+    storage = FilesystemStorage(fs_root)
+    storage.put("images/seed", b"x", "text/plain")  # the images folder exists already
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    def recording_replace(source: str, target: str) -> None:
+        real_replace(source, target)
+        events.append(("rename", str(target)))
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    storage.put("images/abc/manifest.json", b"{}", "application/json")
+    root = str(storage.root)
+    renamed = events.index(("rename", f"{root}/images/abc/manifest.json"))
+    folder_synced = events.index(("fsync", f"{root}/images/abc"))
+    assert renamed < folder_synced
+    assert ("fsync", f"{root}/images") in events[renamed:]  # abc/ was new: its name too
+
+    events.clear()
+    storage.put("images/abc/original", b"y", "image/jpeg")
+    synced = [path for kind, path in events if kind == "fsync"]
+    assert f"{root}/images/abc" in synced
+    assert f"{root}/images" not in synced  # an existing folder's name is durable already
