@@ -34,8 +34,10 @@ def forget(svc: Services, image_id: str) -> None:
 
 
 def save(svc: Services, manifest: dict[str, Any]) -> None:
-    """Write ``manifest`` to storage, then refresh the cached copy."""
+    """Write ``manifest`` to storage, make the image's objects durable by name
+    (the manifest is written after them), then refresh the cached copy."""
     images.write_manifest(svc.storage, manifest)
+    svc.storage.sync(images.prefix(manifest["id"]))
     remember(svc, manifest)
 
 

@@ -61,3 +61,29 @@ def test_deleted_image_is_gone_from_the_cache(app, client, run_worker):
     client.get(f"/api/images/{body['id']}")
     client.delete(f"/api/images/{body['id']}", headers={"X-Delete-Token": body["delete_token"]})
     assert client.get(f"/api/images/{body['id']}").status_code == 404
+
+
+def test_an_upload_makes_the_images_names_durable(app, client, monkeypatch):
+    """After the manifest, the last object an upload stores, the image's folder
+    is synced, once: a 202 survives a power cut. (A job's manifests go through
+    the same ``manifests.save``.)"""
+    storage = app.extensions["imgsvc"].storage
+    calls: list[tuple[str, str]] = []
+    original_put, original_sync = storage.put, storage.sync
+
+    def recording_put(key: str, data: object, content_type: str) -> None:
+        calls.append(("put", key))
+        original_put(key, data, content_type)
+
+    def recording_sync(prefix: str) -> None:
+        calls.append(("sync", prefix))
+        original_sync(prefix)
+
+    monkeypatch.setattr(storage, "put", recording_put)
+    monkeypatch.setattr(storage, "sync", recording_sync)
+    image_id = upload(client, factories.jpeg()).get_json()["id"]
+    assert calls[-2:] == [
+        ("put", f"images/{image_id}/manifest.json"),
+        ("sync", f"images/{image_id}/"),
+    ]
+    assert [kind for kind, _key in calls].count("sync") == 1

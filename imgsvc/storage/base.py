@@ -31,6 +31,10 @@ class Storage(Protocol):
         """Store ``data`` (bytes, or a readable file read from its current position)
         under ``key``, replacing any object there, atomically."""
 
+    def sync(self, prefix: str) -> None:
+        """Make the objects stored under ``prefix`` (a folder) durable by name, so
+        they survive a power cut; ``put`` has already made their bytes durable."""
+
     def get(self, key: str) -> bytes:
         """Return the bytes under ``key``; raise ``ObjectNotFound`` if absent."""
 

@@ -113,6 +113,10 @@ class S3Storage:
                 Bucket=self.bucket, Key=full, Body=data, ContentType=content_type
             )
 
+    def sync(self, prefix: str) -> None:
+        """Nothing to do: an S3 PUT is durable, name and bytes, when it returns."""
+        check_prefix(prefix)
+
     def get(self, key: str) -> bytes:
         """The bytes stored under ``key``."""
         full = self._key(key)

@@ -225,3 +225,9 @@ def test_put_streams_from_a_file_object(storage: Storage, tmp_path) -> None:
         storage.put("images/streamed/original", stream, "image/jpeg")
     assert storage.get("images/streamed/original") == payload
     assert storage.head("images/streamed/original").size == len(payload)
+
+
+def test_sync_keeps_what_was_stored(storage: Storage) -> None:
+    storage.put("images/abc/original", b"bytes", "image/jpeg")
+    storage.sync("images/abc/")
+    assert storage.get("images/abc/original") == b"bytes"

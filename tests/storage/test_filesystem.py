@@ -241,11 +241,10 @@ def test_storage_from_url_rejects_relative_paths_and_other_schemes(url: str) -> 
         storage_from_url(url)
 
 
-def test_a_stored_object_is_durable_by_name(fs_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """After the data's fsync and rename, its folder is fsynced (and a new folder's
-    parent): otherwise a power cut could undo the rename of a stored object."""
+def test_sync_makes_a_folders_names_durable(fs_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``put`` fsyncs the data before its rename; ``sync`` fsyncs the folder and
+    its parent after the renames: otherwise a power cut could undo them."""
     storage = FilesystemStorage(fs_root)
-    storage.put("images/seed", b"x", "text/plain")  # the images folder exists already
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -259,15 +258,15 @@ def test_a_stored_object_is_durable_by_name(fs_root: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
     monkeypatch.setattr(os, "replace", recording_replace)
+    storage.put("images/abc/original", b"y", "image/jpeg")
     storage.put("images/abc/manifest.json", b"{}", "application/json")
     root = str(storage.root)
-    renamed = events.index(("rename", f"{root}/images/abc/manifest.json"))
-    folder_synced = events.index(("fsync", f"{root}/images/abc"))
-    assert renamed < folder_synced
-    assert ("fsync", f"{root}/images") in events[renamed:]  # abc/ was new: its name too
+    folders = [f"{root}/images/abc", f"{root}/images"]
+    assert not [path for kind, path in events if kind == "fsync" and path in folders]
+    storage.sync("images/abc/")
+    last_rename = max(i for i, (kind, _path) in enumerate(events) if kind == "rename")
+    assert [path for kind, path in events[last_rename:] if kind == "fsync"] == folders
 
-    events.clear()
-    storage.put("images/abc/original", b"y", "image/jpeg")
-    synced = [path for kind, path in events if kind == "fsync"]
-    assert f"{root}/images/abc" in synced
-    assert f"{root}/images" not in synced  # an existing folder's name is durable already
+
+def test_sync_of_a_folder_never_written_is_harmless(fs_root: Path) -> None:
+    FilesystemStorage(fs_root).sync("images/none/")
