@@ -205,8 +205,14 @@ def jpeg_eighths(size: tuple[int, int], needed: tuple[int, int]) -> int:
     return next(
         m
         for m in range(1, 9)
-        if all(math.ceil(s * m / 8) >= n for s, n in zip(size, needed, strict=True))
+        if all(s >= n for s, n in zip(scaled_size(size, m), needed, strict=True))
     )
+
+
+def scaled_size(size: tuple[int, int], eighths: int) -> tuple[int, int]:
+    """The size libjpeg decodes ``size`` to at ``eighths``/8 (a partial block is a pixel)."""
+    width, height = size
+    return math.ceil(width * eighths / 8), math.ceil(height * eighths / 8)
 
 
 def _draft(image: Image.Image, needed: tuple[int, int]) -> float:
@@ -238,7 +244,7 @@ def _scaled_jpeg(
     except (ValueError, RuntimeError):  # corrupt or unusual: Pillow decides (and reports)
         return None
     height, width = pixels.shape[:2]
-    if (width, height) != tuple(math.ceil(s * eighths / 8) for s in header.size):
+    if (width, height) != scaled_size(header.size, eighths):
         return None  # not the scale we asked for: let Pillow do it
     if colorspace == "GRAY":
         return Image.frombuffer("L", (width, height), pixels), eighths / 8

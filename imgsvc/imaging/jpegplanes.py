@@ -20,8 +20,8 @@ machine without libturbojpeg, and any JPEG libjpeg-turbo only warns about
 from __future__ import annotations
 
 import functools
-import math
 import warnings
+from fractions import Fraction
 
 from PIL import Image
 
@@ -30,6 +30,7 @@ from imgsvc.imaging.decode import (
     jpeg_eighths,
     needed_decode_size,
     orientation_of,
+    scaled_size,
     transpose_box,
 )
 from imgsvc.imaging.planes import Planes, wants_planes
@@ -75,7 +76,7 @@ def decode_planes(data: bytes, header: Image.Image, specs: list[VariantSpec]) ->
     eighths = jpeg_eighths(
         header.size, needed_decode_size(specs, header.size, swapped=orientation >= 5)
     )
-    scaled = [-(-side * eighths // 8) for side in header.size]
+    scaled = scaled_size(header.size, eighths)
     if not wants_planes(oriented, specs, scaled[0] * scaled[1]):
         return None
     planes = _stored_planes(decoder, data, eighths)
@@ -106,8 +107,10 @@ def _stored_planes(
             _w, _h, sampling, colourspace = decoder.decode_header(data)
             if sampling != turbojpeg.TJSAMP_420 or colourspace != turbojpeg.TJCS_YCbCr:
                 return None
-            factor = (eighths // math.gcd(eighths, 8), 8 // math.gcd(eighths, 8))  # 4/8 is (1, 2)
-            y, cb, cr = decoder.decode_to_yuv_planes(data, scaling_factor=factor)
+            factor = Fraction(eighths, 8)  # in lowest terms, as TurboJPEG lists them: 4/8 is 1/2
+            y, cb, cr = decoder.decode_to_yuv_planes(
+                data, scaling_factor=(factor.numerator, factor.denominator)
+            )
     except (OSError, ValueError, Warning):
         return None
     luma = Image.frombuffer("L", (y.shape[1], y.shape[0]), y, "raw", "L", 0, 1)

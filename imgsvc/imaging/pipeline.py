@@ -73,14 +73,6 @@ def render_variants(
     ).variants
 
 
-def resize_outputs(
-    source: Decoded, specs: list[VariantSpec]
-) -> list[tuple[VariantSpec, Image.Image]]:
-    """Every output of ``specs`` from a decoded source: YCbCr for opaque colour
-    images (see ``planes``), else the mode of the source (L, RGB or RGBA)."""
-    return resize_prepared(prepare(source, specs), specs)
-
-
 def decode_start(
     data: bytes, specs: list[VariantSpec], allowed_formats: list[str], max_pixels: int
 ) -> Decoded | Planes:
@@ -110,7 +102,9 @@ def prepare(source: Decoded, specs: list[VariantSpec]) -> Decoded | Planes:
 def resize_prepared(
     start: Decoded | Planes, specs: list[VariantSpec]
 ) -> list[tuple[VariantSpec, Image.Image]]:
-    """Every output of ``specs`` from what ``prepare`` returned."""
+    """Every output of ``specs`` from what ``decode_start`` or ``prepare`` returned:
+    YCbCr for opaque colour images (see ``planes``), else the mode of the
+    source (L, RGB or RGBA)."""
     if isinstance(start, Planes):
         return resize_planes(start, specs)
     return resize_all(start.image, start.size, specs, start.area)

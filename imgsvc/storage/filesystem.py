@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import shutil
 import stat
@@ -48,9 +47,8 @@ def _in_memory(data: bytes | BinaryIO) -> bytes | bytearray | memoryview | None:
     """The bytes of ``data`` from its position on, when they are in memory (no copy)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return data
-    if isinstance(data, io.BytesIO):  # an upload held in memory
-        return data.getbuffer()[data.tell() :]
-    return None
+    getbuffer = getattr(data, "getbuffer", None)  # io.BytesIO, an upload's PartFile
+    return getbuffer()[data.tell() :] if getbuffer else None
 
 
 class FilesystemStorage:

@@ -12,7 +12,6 @@ hands the same bytes to Werkzeug's parser, so odd but valid bodies still work.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from typing import IO
 
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
@@ -24,6 +23,43 @@ READ_STEP = 1024 * 1024
 
 class Unparsed(ValueError):
     """The body is not in the plain shape this parser handles (Werkzeug will try)."""
+
+
+class PartFile(io.RawIOBase):
+    """A file part, read where it lies in the body: no copy of its bytes.
+
+    ``getbuffer`` (as ``io.BytesIO`` has) lets storage write it in one go.
+    """
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        start = self._position
+        count = max(0, min(len(buffer), len(self._view) - start))
+        buffer[:count] = self._view[start : start + count]
+        self._position = start + count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def getbuffer(self) -> memoryview:
+        """The part's bytes (all of them, as ``io.BytesIO.getbuffer``)."""
+        return self._view
 
 
 def read_body(stream: IO[bytes], length: int) -> bytes:
@@ -45,12 +81,11 @@ def parse_form_data(
     *,
     max_form_memory_size: int | None = None,
     max_form_parts: int | None = None,
-    file_stream: Callable[[bytes], IO[bytes]] = io.BytesIO,
 ) -> tuple[MultiDict, MultiDict]:
     """Split ``body`` into (form fields, files) as Werkzeug's parser would.
 
     Field values are decoded as UTF-8 (invalid bytes replaced); files become
-    ``FileStorage`` objects over an in-memory stream. Raises ``Unparsed`` for
+    ``FileStorage`` objects over their bytes in ``body`` (``PartFile``). Raises ``Unparsed`` for
     a body of another shape, and ``RequestEntityTooLarge`` past the limits on
     the number of parts and the size of non-file fields (Flask's
     ``MAX_FORM_PARTS`` and ``MAX_FORM_MEMORY_SIZE``).
@@ -79,9 +114,8 @@ def parse_form_data(
             raise Unparsed("the last part is not closed")
         name, filename = _disposition(headers)
         if filename is not None:
-            # One copy for bytes and bytearray alike (a bytearray slice, then BytesIO: two).
-            with memoryview(body) as view:
-                stream = file_stream(bytes(view[data_start:data_end]))
+            # Read in place: the body outlives the request's files.
+            stream = PartFile(memoryview(body)[data_start:data_end])
             files.append((name, FileStorage(stream, filename, name, headers=headers)))
         else:
             if max_form_memory_size is not None and data_end - data_start > max_form_memory_size:

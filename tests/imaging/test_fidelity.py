@@ -18,7 +18,7 @@ from benchmarks.ssim import ssim
 from benchmarks.strategies import ALLOWED, MAX_PIXELS, SPECS, STRATEGIES
 from imgsvc.imaging import VariantSpec, parse_variants, render_variants
 from imgsvc.imaging.decode import decode
-from imgsvc.imaging.pipeline import resize_outputs
+from imgsvc.imaging.pipeline import decode_start, resize_prepared
 from tests import factories
 
 SSIM_FLOOR = 0.995
@@ -35,10 +35,10 @@ def ours(data: bytes) -> dict[str, Image.Image]:
 
 
 def render_pixels(data: bytes, specs: list[VariantSpec]) -> list[tuple[str, Image.Image]]:
-    source = decode(data, specs, ALLOWED, MAX_PIXELS)
+    start = decode_start(data, specs, ALLOWED, MAX_PIXELS)
     return [
         (spec.name, image.convert("RGB") if image.mode == "YCbCr" else image)
-        for spec, image in resize_outputs(source, specs)
+        for spec, image in resize_prepared(start, specs)
     ]
 
 

@@ -23,7 +23,7 @@ from benchmarks.inputs import photo
 from benchmarks.ssim import _chroma_planes, chroma
 from imgsvc.imaging import jpegplanes, parse_variants, planes, render_variants
 from imgsvc.imaging.decode import decode, decode_opened, open_image
-from imgsvc.imaging.pipeline import resize_outputs, resize_prepared
+from imgsvc.imaging.pipeline import prepare, resize_prepared
 from imgsvc.imaging.planes import PLANES_MIN_WIDTH
 from tests import factories
 
@@ -72,7 +72,7 @@ def rendered(request: pytest.FixtureRequest) -> Rendered:
     data = colourful_photo()
     if request.param == SPLIT:
         source = decode(data, SPECS, ["JPEG"], 10**8)
-        outputs = resize_outputs(source, SPECS)
+        outputs = resize_prepared(prepare(source, SPECS), SPECS)
     else:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(planes, "PLANES_MIN_PIXELS", 0)
