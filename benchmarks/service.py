@@ -41,6 +41,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 from benchmarks.inputs import jpeg_input  # noqa: E402
 from benchmarks.load import percentiles  # noqa: E402
+from benchmarks.service_report import report  # noqa: E402
 from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for  # noqa: E402
 
 
@@ -111,9 +112,15 @@ def busy_workers(stack: Stack) -> int:
     return sum(1 for w in Worker.all(connection=stack.redis()) if w.get_state() == "busy")
 
 
-def busy_upload_latencies(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
-    """Upload latencies while both workers resize a backlog; which workers were busy."""
-    with Stack(root, queue_workers=2, env=env) as stack:
+def busy_upload_latencies(
+    root: Path, photo: bytes, env: dict[str, str], samples: int, own_sessions: bool = False
+) -> dict:
+    """Upload latencies while both workers resize a backlog; which workers were busy.
+
+    ``own_sessions``: every process leads its own session (separate service
+    units) rather than sharing one (``imgsvc dev``, one supervisor).
+    """
+    with Stack(root, queue_workers=2, env=env, own_sessions=own_sessions) as stack:
         for _ in range(3):  # warm every web worker's imports and connections
             post(stack.url, photo)
         for _ in range(6):
@@ -130,9 +137,13 @@ def busy_upload_latencies(root: Path, photo: bytes, env: dict[str, str], samples
 
 
 def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
-    """Uploads while every worker is busy (workers under SCHED_IDLE, then nice), uploads
-    with no worker running, and the synchronous baseline."""
+    """Uploads while every worker is busy (workers under SCHED_IDLE in the web's session,
+    in sessions of their own, then only niced), uploads with no worker running, and the
+    synchronous baseline."""
     idle = busy_upload_latencies(root / "busy-idle", photo, {**env, **_PRIORITY["idle"]}, samples)
+    own = busy_upload_latencies(
+        root / "busy-own-sessions", photo, {**env, **_PRIORITY["idle"]}, samples, True
+    )
     nice = busy_upload_latencies(root / "busy-nice", photo, {**env, **_PRIORITY["nice"]}, samples)
     in_memory = None
     if Path("/dev/shm").is_dir() and "IMGSVC_STORAGE_URL" not in env:
@@ -174,6 +185,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     fast, slow = percentiles95(idle["latency"]), percentiles95(sync)
     return {
         "upload_async": fast,
+        "upload_async_own_sessions": percentiles95(own["latency"]),
         "upload_async_workers_niced": percentiles95(nice["latency"]),
         "upload_no_worker_running": percentiles95(unloaded),
         "upload_async_storage_on_tmpfs": percentiles95(in_memory["latency"]) if in_memory else None,
@@ -422,60 +434,6 @@ def _start_moto(stack: ExitStack) -> dict[str, str]:
         "IMGSVC_S3_ENDPOINT_URL": endpoint,
         **credentials,
     }
-
-
-def report(figures: dict[str, Any]) -> str:
-    up, queue, tp, wc = (figures[k] for k in ("upload", "queue", "throughput", "wordcount"))
-    lines = [
-        f"imgsvc service benchmark · {figures['input']} · {figures['storage']} · "
-        f"{figures['cpus']} CPUs · load average {figures['load_average_at_start']} at the "
-        f"start, {figures['load_average_at_end']} at the end",
-        "",
-        f"{'figure':<52}{'p50':>9}{'p95':>9}{'p99':>9}",
-        f"{'upload, workers busy (ms)':<52}{up['upload_async']['p50']:>9}"
-        f"{up['upload_async']['p95']:>9}{up['upload_async']['p99']:>9}",
-        f"{'upload, workers busy but only niced (ms)':<52}"
-        f"{up['upload_async_workers_niced']['p50']:>9}{up['upload_async_workers_niced']['p95']:>9}"
-        f"{up['upload_async_workers_niced']['p99']:>9}",
-        *(
-            [
-                f"{'upload, workers busy, storage on tmpfs (ms)':<52}"
-                f"{up['upload_async_storage_on_tmpfs']['p50']:>9}"
-                f"{up['upload_async_storage_on_tmpfs']['p95']:>9}"
-                f"{up['upload_async_storage_on_tmpfs']['p99']:>9}"
-            ]
-            if up.get("upload_async_storage_on_tmpfs")
-            else []
-        ),
-        f"{'upload, no worker running (ms)':<52}{up['upload_no_worker_running']['p50']:>9}"
-        f"{up['upload_no_worker_running']['p95']:>9}{up['upload_no_worker_running']['p99']:>9}",
-        f"{'upload, resized in the request (ms)':<52}{up['upload_sync_baseline']['p50']:>9}"
-        f"{up['upload_sync_baseline']['p95']:>9}{up['upload_sync_baseline']['p99']:>9}",
-        f"{'  ratio sync / async':<52}{up['ratio_sync_over_async_p50']:>9}{'':>9}"
-        f"{up['ratio_sync_over_async_p99']:>9}",
-        f"{'queue overhead: ready − upload − job run (ms)':<52}"
-        f"{queue['queue_overhead_ms']['p50']:>9}{'':>9}{queue['queue_overhead_ms']['p99']:>9}",
-        f"{'enqueue → start, idle workers (ms)':<52}"
-        f"{queue['enqueue_to_start_ms']['p50']:>9}{'':>9}{queue['enqueue_to_start_ms']['p99']:>9}",
-        f"{'word count enqueue → start, image backlog (ms)':<52}"
-        f"{wc['wordcount_enqueue_to_start_ms']['p50']:>9}{'':>9}"
-        f"{wc['wordcount_enqueue_to_start_ms']['p99']:>9}",
-        f"{'fork + reap per job (ms)':<52}{figures['fork']['fork_and_reap_ms']['p50']:>9}"
-        f"{'':>9}{figures['fork']['fork_and_reap_ms']['p99']:>9}",
-        "",
-        f"redis: {figures['redis']['redis_commands_per_image']} commands per image; "
-        f"{figures['redis']['redis_commands_per_second_idle_worker']}/s from an idle worker",
-        f"throughput (first start → last end): {tp['images_per_s_1_worker']} images/s with "
-        f"1 worker, {tp['images_per_s_2_worker']} with 2 (×{tp['ratio_2_over_1']}); "
-        f"first upload → last seen done: {tp['images_per_s_1_worker_wall']}, "
-        f"{tp['images_per_s_2_worker_wall']} (×{tp['ratio_2_over_1_wall']}); median job run "
-        f"{tp['job_run_ms_median_1_worker']} ms alone, {tp['job_run_ms_median_2_worker']} ms "
-        "two at a time",
-        f"workers busy during the timed uploads: {up['workers_busy_during_uploads']}; "
-        f"image jobs still queued when the word counts had finished: "
-        f"{wc['image_jobs_still_waiting_when_counts_finished']}",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

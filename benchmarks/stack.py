@@ -124,6 +124,7 @@ class Stack:
         web_threads: int = 1,
         queue_workers: int = 2,
         env: Mapping[str, str] | None = None,
+        own_sessions: bool = False,
     ) -> None:
         self.root = Path(root)
         self.media = self.root / "media"
@@ -131,6 +132,9 @@ class Stack:
         self.web_workers, self.web_threads = web_workers, web_threads
         self.queue_workers = queue_workers
         self.extra_env = dict(env or {})
+        # False: one session, as `imgsvc dev` or one supervisor runs them; True:
+        # each process leads its own, as separate service units (imgsvc.priority).
+        self.own_sessions = own_sessions
         self.url = ""
         self.redis_proc: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
@@ -196,9 +200,7 @@ class Stack:
         folder.mkdir(exist_ok=True)
         command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(folder)]
-        self.redis_proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, start_new_session=True
-        )
+        self.redis_proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, **self._group())
         url = f"redis://127.0.0.1:{port}/0"
         client = Redis.from_url(url)
 
@@ -217,8 +219,12 @@ class Stack:
         out = open(self.root / log, "w")  # noqa: SIM115  (closed in stop())
         self._logs.append(out)
         return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, **self._group()
         )
+
+    def _group(self) -> dict[str, Any]:
+        # A process group of its own either way: Ctrl-C reaches only the harness.
+        return {"start_new_session": True} if self.own_sessions else {"process_group": 0}
 
     def log(self, name: str) -> str:
         """The tail of one process's log (``web.log``, ``worker-0.log``)."""

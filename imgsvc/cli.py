@@ -63,6 +63,8 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
 
     if not jpegplanes.preload():
         log.warning("libturbojpeg not found: JPEGs take the slower RGB decode")
+    from imgsvc.priority import lower_priority
+
     svc = worker_services(load_settings())
     lower_priority(svc.settings)
     warn_about_redis(svc)
@@ -75,29 +77,6 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     )
     level = logging.getLevelName(logging.getLogger().level)
     worker.work(burst=burst, with_scheduler=True, logging_level=level)
-
-
-def lower_priority(settings: Mapping[str, Any]) -> str:
-    """Give the CPU to the web processes first; return the policy applied.
-
-    ``WORKER_PRIORITY=idle`` runs the worker (and the work-horses it forks) under
-    Linux's ``SCHED_IDLE``: a resize gets a CPU only when no web process wants
-    it, so an upload is not slowed by busy workers. ``nice`` (or a platform
-    without ``SCHED_IDLE``) lowers it by ``WORKER_NICE``; ``normal`` leaves it.
-    """
-    wanted = str(settings["WORKER_PRIORITY"]).lower()
-    if wanted not in ("idle", "nice", "normal"):
-        raise ValueError(f"IMGSVC_WORKER_PRIORITY must be idle, nice or normal, not {wanted!r}")
-    if wanted == "idle" and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return "idle"
-        except OSError:  # e.g. a container without the right; nice still helps
-            log.warning("could not run the worker under SCHED_IDLE; using nice")
-    if wanted != "normal" and int(settings["WORKER_NICE"]) > 0:
-        os.nice(int(settings["WORKER_NICE"]))
-        return "nice"
-    return "normal"
 
 
 @main.command()
@@ -205,7 +184,7 @@ def _start_redis(var: Path) -> tuple[subprocess.Popen, str]:
             "noeviction",
         ],
         stdout=subprocess.DEVNULL,
-        start_new_session=True,
+        process_group=0,  # see _spawn
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
@@ -259,6 +238,7 @@ def dev(port: int | None, workers: int) -> None:
         # Python then leaves it ignored; `kill -INT` (or Ctrl-C) must still stop it.
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         raise click.ClickException("a child process exited; stopping")
@@ -285,8 +265,10 @@ def _fresh_metrics_dir(env: dict[str, str], var: Path) -> Path:
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Own session: Ctrl-C reaches only `imgsvc dev`, which stops the children in order.
-    return subprocess.Popen(args, env=env, start_new_session=True)
+    # Own process group: Ctrl-C reaches only `imgsvc dev`, which stops the
+    # children in order. Same session: Linux schedules each session as one
+    # group, so the workers' SCHED_IDLE yields to the web (imgsvc.priority).
+    return subprocess.Popen(args, env=env, process_group=0)
 
 
 def _interrupt(signum: int, frame: object) -> None:

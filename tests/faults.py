@@ -58,7 +58,7 @@ def alive(pid: int) -> bool:
 class WorkerProcess:
     """A long-running ``python worker.py`` and its work-horses."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, own_session: bool = True) -> None:
         self.log_path = log
         self.log = open(log, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -67,7 +67,7 @@ class WorkerProcess:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            **({"start_new_session": True} if own_session else {"process_group": 0}),
         )
         wait_until(
             lambda: "Listening on" in log.read_text() or not alive(self.proc.pid),

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests import factories
+from tests.faults import children
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -60,6 +61,12 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, sigint_at_start
                 return False
 
         wait_until(healthy, timeout=30)
+        # Redis, the worker and gunicorn: each its own process group (Ctrl-C reaches
+        # only `imgsvc dev`), all in its session (SCHED_IDLE workers yield to the web).
+        spawned = children(proc.pid)
+        assert len(spawned) == 3
+        assert all(os.getpgid(pid) == pid for pid in spawned)
+        assert {os.getsid(pid) for pid in spawned} == {os.getsid(proc.pid)}
         image_id = requests.post(
             f"{url}/api/images",
             files={"file": ("a.jpg", factories.jpeg(), "image/jpeg")},

@@ -40,37 +40,6 @@ def test_dead_workers_are_noticed_in_seconds_not_minutes(services):
     assert worker.dequeue_timeout <= worker.maintenance_interval + 1
 
 
-@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
-@pytest.mark.parametrize(
-    ("priority", "policy", "nice_added"),
-    [("idle", 5, 0), ("nice", 0, 10)],  # 5: SCHED_IDLE, 0: SCHED_OTHER
-)
-def test_workers_run_at_lower_priority_than_the_web(env, tmp_path, priority, policy, nice_added):
-    import os
-    from pathlib import Path
-
-    from tests.faults import WorkerProcess
-
-    worker = WorkerProcess(
-        dict(os.environ, IMGSVC_LOG_LEVEL="INFO", IMGSVC_WORKER_PRIORITY=priority),
-        tmp_path / "worker.log",
-    )
-    try:
-        # Fields 19 and 41 of /proc/<pid>/stat: nice and scheduling policy.
-        stat = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        assert int(stat[16]) == os.nice(0) + nice_added
-        assert int(stat[38]) == policy
-    finally:
-        worker.stop()
-
-
-def test_an_unknown_worker_priority_is_refused():
-    from imgsvc.cli import lower_priority
-
-    with pytest.raises(ValueError, match="WORKER_PRIORITY"):
-        lower_priority({"WORKER_PRIORITY": "fast", "WORKER_NICE": 10})
-
-
 def test_the_worker_connection_outlives_its_blocking_dequeue(redis_url):
     from imgsvc.cli import worker_services
 
