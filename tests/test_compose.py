@@ -78,6 +78,13 @@ def test_worker_runs_the_imgsvc_worker(compose):
     assert as_args(services(compose)["worker"]["command"]) == ["python", "-m", "imgsvc", "worker"]
 
 
+def test_the_worker_yields_the_cpu_to_the_web(compose):
+    """SCHED_IDLE counts only within a cgroup: each container is one, so the
+    worker's must weigh less than the web's (docker's default is 1024)."""
+    web, worker = services(compose)["web"], services(compose)["worker"]
+    assert int(worker["cpu_shares"]) < int(web.get("cpu_shares", 1024)) // 100
+
+
 def test_app_services_wait_for_their_dependencies(compose):
     for name in APP_SERVICES:
         depends_on = services(compose)[name]["depends_on"]
