@@ -166,7 +166,9 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
         unloaded = [post(stack.url, photo)[0] for _ in range(samples)]
     sync = []
     port = free_port()
-    sync_env = {**os.environ, **env, "IMGSVC_STORAGE_URL": "file://" + str(root / "sync-media")}
+    # The same storage as the queued uploads, in a place of its own.
+    storage_url = env.get("IMGSVC_STORAGE_URL", "").replace("/service", "/sync")
+    sync_env = {**os.environ, **env, "IMGSVC_STORAGE_URL": storage_url or f"file://{root}/sync"}
     proc = subprocess.Popen(
         gunicorn_command(port, "benchmarks.sync_app:app", SYNC_WEB_WORKERS, "--timeout", "120"),
         cwd=ROOT,
@@ -405,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         env = {"IMGSVC_LOG_LEVEL": "WARNING"}
-        if args.s3:
-            env.update(_start_moto(stack))
         root = Path(tmp)
+        if args.s3:
+            env.update(_start_moto(stack, root))
         figures["upload"] = measure_upload_latency(root, photo, env, args.samples)
         print(json.dumps(figures["upload"]), flush=True)
         small = jpeg_input("jpeg-1mp", 1200, 900).data
@@ -428,14 +430,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _start_moto(stack: ExitStack) -> dict[str, str]:
+def _start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
+    """moto's S3 server in a process of its own (in this one it would share the
+    client's GIL); the environment that points imgsvc at its bucket."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    stack.callback(server.stop)
+    log = open(root / "moto.log", "w")  # noqa: SIM115  (closed by the exit stack)
+    stack.callback(log.close)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        process_group=0,
+    )
+    stack.callback(proc.wait, 30)
+    stack.callback(proc.terminate)
     endpoint = f"http://127.0.0.1:{port}"
     credentials = {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -443,6 +453,16 @@ def _start_moto(stack: ExitStack) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     os.environ.update(credentials)
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError("moto's server exited at start")
+        try:
+            return requests.get(endpoint, timeout=2).status_code < 500
+        except requests.ConnectionError:
+            return False
+
+    wait_for(answers, 30, "moto's server did not start")
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
     return {
         "IMGSVC_STORAGE_URL": "s3://bench/service",

@@ -132,6 +132,11 @@ class Stack:
         self.web_workers, self.web_threads = web_workers, web_threads
         self.queue_workers = queue_workers
         self.extra_env = dict(env or {})
+        storage = self.extra_env.get("IMGSVC_STORAGE_URL", "")
+        if storage.startswith("s3://"):  # a prefix of its own, as file:// gets root/media:
+            # the workers' reconcile would otherwise take up an earlier stack's backlog
+            suffix = f"{self.root.name}-{secrets.token_hex(4)}"
+            self.extra_env["IMGSVC_STORAGE_URL"] = f"{storage.rstrip('/')}/{suffix}"
         # False: one session, as `imgsvc dev` or one supervisor runs them; True:
         # each process leads its own, as separate service units (imgsvc.priority).
         self.own_sessions = own_sessions
