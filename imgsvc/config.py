@@ -67,6 +67,10 @@ class Defaults:
     WORDCOUNT_RESULT_TTL: int = 86_400
     WORDCOUNT_TOP: int = 20
 
+    # Jobs waiting in the queue at most: past it, uploads and word counts get
+    # 503 queue_unavailable with Retry-After (0: no cap); see queue.check_room.
+    MAX_QUEUED_JOBS: int = 10_000
+
     # Rate limits per client, "requests/seconds" ("0" or "" turns one off); see ratelimit.py.
     RATE_LIMIT_UPLOADS: str = "60/60"
     RATE_LIMIT_WORDCOUNTS: str = "30/60"

@@ -82,6 +82,13 @@ class QueueUnavailable(ImgsvcError):
     default_message = "The job queue is unavailable; try again shortly."
 
 
+class QueueFull(QueueUnavailable):
+    """``MAX_QUEUED_JOBS`` jobs already wait: nothing was stored or enqueued."""
+
+    default_message = "The job queue is full; try again in a minute."
+    retry_after = 30
+
+
 class StorageUnavailable(ImgsvcError):
     code, status, retryable = "storage_unavailable", 503, True
     default_message = "Storage is unavailable; try again shortly."

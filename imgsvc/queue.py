@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from imgsvc.config import retry_intervals
-from imgsvc.errors import QueueUnavailable
+from imgsvc.errors import QueueFull, QueueUnavailable
 from imgsvc.images import job_id_for
 from imgsvc.storage import Storage, storage_from_settings
 
@@ -53,6 +53,27 @@ class Services:
     @cached_property
     def storage(self) -> Storage:
         return storage_from_settings(self.settings)
+
+
+def check_room(queue: Queue, settings: Mapping[str, Any]) -> None:
+    """Raise ``QueueFull`` when ``MAX_QUEUED_JOBS`` jobs already wait (``0``: no cap).
+
+    Called before a new upload or word count is accepted; reconcile and retries
+    are never refused. A soft cap: web processes checking at the same moment
+    may each add one. A Redis error is left to the enqueue that follows, so an
+    upload is still stored while Redis is down (reconcile enqueues it later).
+    """
+    cap = int(settings["MAX_QUEUED_JOBS"])
+    if cap <= 0:
+        return
+    try:
+        waiting = queue.count
+    except REDIS_ERRORS:
+        return
+    if waiting >= cap:
+        raise QueueFull(
+            f"The job queue is full ({waiting} jobs are waiting); try again in a minute."
+        )
 
 
 def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> Job:

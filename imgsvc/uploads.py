@@ -17,7 +17,7 @@ from imgsvc import images, manifests
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.imaging import probe
-from imgsvc.queue import REDIS_ERRORS, Services, enqueue_image, remember_upload
+from imgsvc.queue import REDIS_ERRORS, Services, check_room, enqueue_image, remember_upload
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     """Check, store and enqueue one upload.
 
     Raises the upload's error (``missing_file``, ``invalid_image``,
-    ``unsupported_format``, ``image_too_large``) before anything is stored, and
-    ``QueueUnavailable`` after storing when Redis is down: the image is then
-    picked up by ``imgsvc reconcile``.
+    ``unsupported_format``, ``image_too_large``) or ``QueueFull`` before anything
+    is stored, and ``QueueUnavailable`` after storing when Redis is down: the
+    image is then picked up by ``imgsvc reconcile``.
     """
     if stream is None:
         raise MissingFile()
@@ -52,6 +52,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
         max_pixels=int(settings["MAX_IMAGE_PIXELS"]),
         max_frames=int(settings["MAX_IMAGE_FRAMES"]),
     )
+    check_room(svc.queue, settings)
     size = stream.seek(0, io.SEEK_END)
     stream.seek(0)
     image_id = images.new_image_id()

@@ -10,7 +10,7 @@ from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
 from imgsvc.jobs import job_view, jobs_by_state
 from imgsvc.netguard import Guard
-from imgsvc.queue import REDIS_ERRORS, enqueue_wordcount, fetch_job
+from imgsvc.queue import REDIS_ERRORS, check_room, enqueue_wordcount, fetch_job
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import WordCountForm
 from imgsvc.web.present import services
@@ -24,6 +24,7 @@ def submit(url: object) -> str:
         raise InvalidUrl('Send a JSON body {"url": "https://..."}.')
     svc = services()
     Guard(csv_list(svc.settings["FETCH_ALLOWLIST"])).check_literal(url.strip())
+    check_room(svc.queue, svc.settings)
     return enqueue_wordcount(svc.queue, url.strip(), svc.settings).id
 
 
