@@ -25,6 +25,7 @@ from fractions import Fraction
 
 from PIL import Image
 
+from imgsvc.imaging.colour import is_srgb
 from imgsvc.imaging.decode import (
     TRANSPOSE,
     jpeg_eighths,
@@ -68,7 +69,8 @@ def decode_planes(data: bytes, header: Image.Image, specs: list[VariantSpec]) ->
     decoder = _decoder()
     if decoder is None or header.format not in ("JPEG", "MPO") or header.mode != "RGB":
         return None
-    if header.info.get("icc_profile"):
+    icc = header.info.get("icc_profile")
+    if icc and not is_srgb(icc):  # a colour conversion: done on RGB
         return None
     orientation = orientation_of(header)
     width, height = header.size

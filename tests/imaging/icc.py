@@ -1,9 +1,9 @@
-"""A hand-built Display P3 ICC v2 profile and the colour maths to check it.
+"""Hand-built ICC v2 profiles (Display P3, sRGB) and the colour maths to check them.
 
-The profile is written byte by byte (header, tag table, desc/cprt/wtpt,
-D50-adapted rXYZ/gXYZ/bXYZ and gamma ``curv`` TRCs), so the test does not
-depend on any profile shipped with Pillow or the system, and the expected sRGB
-values are computed here with numpy, independently of LittleCMS.
+The profiles are written byte by byte (header, tag table, desc/cprt/wtpt,
+D50-adapted rXYZ/gXYZ/bXYZ and ``curv`` TRCs), so the tests do not depend on
+any profile shipped with Pillow or the system, and the expected sRGB values
+are computed here with numpy, independently of LittleCMS.
 """
 
 from __future__ import annotations
@@ -52,10 +52,27 @@ def _s15f16(value: float) -> int:
     return round(value * 65536)
 
 
+def matrix_d50(primaries: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """RGB (D65 white) → XYZ (D50 PCS), quantised exactly as stored in a profile."""
+    matrix = bradford(_xyz(D65_XY), D50) @ rgb_to_xyz(primaries, D65_XY)
+    return np.vectorize(_s15f16)(matrix) / 65536
+
+
 def p3_matrix_d50() -> np.ndarray:
     """Display P3 → XYZ (D50 PCS), quantised exactly as stored in the profile."""
-    matrix = bradford(_xyz(D65_XY), D50) @ rgb_to_xyz(P3_PRIMARIES, D65_XY)
-    return np.vectorize(_s15f16)(matrix) / 65536
+    return matrix_d50(P3_PRIMARIES)
+
+
+def gamma_curve(gamma_u8f8: int = GAMMA_U8F8) -> bytes:
+    """A ``curv`` tag of one gamma value."""
+    return b"curv\0\0\0\0" + struct.pack(">IH", 1, gamma_u8f8) + b"\0\0"
+
+
+def srgb_curve(points: int = 1024) -> bytes:
+    """A ``curv`` tag sampling the sRGB transfer function, as ``sRGB IEC61966-2.1`` has."""
+    x = np.linspace(0.0, 1.0, points)
+    y = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return b"curv\0\0\0\0" + struct.pack(f">I{points}H", points, *np.round(y * 65535).astype(int))
 
 
 def _tag_xyz(xyz: np.ndarray) -> bytes:
@@ -80,10 +97,19 @@ def _tag_text(text: str) -> bytes:
 
 def display_p3_icc() -> bytes:
     """An ICC v2 display profile: P3 primaries, D65 white, gamma 563/256 TRCs."""
-    matrix = p3_matrix_d50()
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, GAMMA_U8F8) + b"\0\0"
+    return rgb_icc("Test Display P3 (gamma 2.2)", P3_PRIMARIES, gamma_curve())
+
+
+def srgb_icc() -> bytes:
+    """sRGB as most photos embed it: v2, sRGB primaries, a 1024-point sRGB curve."""
+    return rgb_icc("Test sRGB IEC61966-2.1", SRGB_PRIMARIES, srgb_curve())
+
+
+def rgb_icc(description: str, primaries: tuple[tuple[float, float], ...], curve: bytes) -> bytes:
+    """An ICC v2 RGB display profile of ``primaries`` (D65 white) and one TRC."""
+    matrix = matrix_d50(primaries)
     tags = [
-        (b"desc", _tag_desc("Test Display P3 (gamma 2.2)")),
+        (b"desc", _tag_desc(description)),
         (b"cprt", _tag_text("No copyright, test data")),
         (b"wtpt", _tag_xyz(D50)),
         (b"rXYZ", _tag_xyz(matrix[:, 0])),

@@ -19,6 +19,7 @@ from imgsvc.errors import InvalidImage
 from imgsvc.imaging import jpegplanes, parse_variants, planes, render_variants
 from imgsvc.imaging.decode import open_image
 from tests import factories
+from tests.imaging import icc
 
 SPECS = parse_variants("a:1501,box:99x51:cover,b:333")
 ALLOWED = ["JPEG"]
@@ -103,8 +104,8 @@ def test_other_jpegs_are_left_to_the_rgb_decode(kind: str, photo_3207: bytes) ->
         params["subsampling"] = 0
     elif kind == "4:2:2":
         params["subsampling"] = 1
-    elif kind == "icc profile":  # even sRGB: a profile means a colour conversion
-        params["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    elif kind == "icc profile":  # other than sRGB: a colour conversion, done on RGB
+        params["icc_profile"] = icc.display_p3_icc()
     elif kind == "grey":
         image = image.convert("L")
     elif kind == "cmyk":
@@ -118,6 +119,26 @@ def test_other_jpegs_are_left_to_the_rgb_decode(kind: str, photo_3207: bytes) ->
     assert [output.width for output in render(data, specs)] == [
         spec.target_size(*image.size)[0] for spec in parse_variants(specs)
     ]
+
+
+@pytest.mark.parametrize("profile", ["srgb v2", "littlecms srgb"])
+def test_a_photo_tagged_srgb_takes_the_planes_path_with_the_untagged_outputs(
+    profile: str, photo_3207: bytes
+) -> None:
+    """Many photos embed an sRGB profile: converting from it changes nothing."""
+    srgb = (
+        icc.srgb_icc()
+        if profile == "srgb v2"
+        else ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    )
+    image = Image.open(io.BytesIO(photo_3207))
+    untagged = factories.encode(image, "JPEG", quality=92)
+    tagged = factories.encode(image, "JPEG", quality=92, icc_profile=srgb)
+    assert Image.open(io.BytesIO(tagged)).info["icc_profile"] == srgb
+
+    assert stored_planes(tagged) is not None
+    for ours, plain in zip(render(tagged), render(untagged), strict=True):
+        assert ours.tobytes() == plain.tobytes()
 
 
 def test_a_truncated_photo_is_left_to_pillow_which_refuses_it(photo_3207: bytes) -> None:
