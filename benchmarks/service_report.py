@@ -35,37 +35,16 @@ def report(figures: dict[str, Any]) -> str:
     for key, label in UPLOAD_ROWS:
         if up.get(key):
             lines.append(row(label, up[key]["p50"], up[key]["p95"], up[key]["p99"]))
+    ratio = (up["ratio_sync_over_async_p50"], "", up["ratio_sync_over_async_p99"])
+    lines.append(row("  ratio sync / async", *ratio))
+    for label, values in [
+        ("queue overhead: ready − upload − job run (ms)", queue["queue_overhead_ms"]),
+        ("enqueue → start, idle workers (ms)", queue["enqueue_to_start_ms"]),
+        ("word count enqueue → start, image backlog (ms)", wc["wordcount_enqueue_to_start_ms"]),
+        ("fork + reap per job (ms)", figures["fork"]["fork_and_reap_ms"]),
+    ]:
+        lines.append(row(label, values["p50"], "", values["p99"]))
     lines += [
-        row(
-            "  ratio sync / async",
-            up["ratio_sync_over_async_p50"],
-            "",
-            up["ratio_sync_over_async_p99"],
-        ),
-        row(
-            "queue overhead: ready − upload − job run (ms)",
-            queue["queue_overhead_ms"]["p50"],
-            "",
-            queue["queue_overhead_ms"]["p99"],
-        ),
-        row(
-            "enqueue → start, idle workers (ms)",
-            queue["enqueue_to_start_ms"]["p50"],
-            "",
-            queue["enqueue_to_start_ms"]["p99"],
-        ),
-        row(
-            "word count enqueue → start, image backlog (ms)",
-            wc["wordcount_enqueue_to_start_ms"]["p50"],
-            "",
-            wc["wordcount_enqueue_to_start_ms"]["p99"],
-        ),
-        row(
-            "fork + reap per job (ms)",
-            figures["fork"]["fork_and_reap_ms"]["p50"],
-            "",
-            figures["fork"]["fork_and_reap_ms"]["p99"],
-        ),
         "",
         f"redis: {figures['redis']['redis_commands_per_image']} commands per image; "
         f"{figures['redis']['redis_commands_per_second_idle_worker']}/s from an idle worker",
