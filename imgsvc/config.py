@@ -55,6 +55,8 @@ class Defaults:
     WORKER_MONITOR_INTERVAL: int = 5
     HEARTBEAT_GRACE: int = 10
     RECONCILE_INTERVAL: int = 60
+    # Seconds of work per slice of the workers' periodic reconcile (see reconcile.py).
+    RECONCILE_SLICE_SECONDS: float = 0.5
     WORKER_NICE: int = 10
     WORKER_PRIORITY: str = "idle"
     FAILURE_TTL: int = 7 * 86_400

@@ -111,8 +111,3 @@ def write_manifest(storage: Storage, manifest: dict[str, Any]) -> None:
     """Store the manifest (atomically replacing the previous one)."""
     data = json.dumps(manifest, indent=2, sort_keys=True).encode()
     storage.put(manifest_key(manifest["id"]), data, "application/json")
-
-
-def list_image_ids(storage: Storage) -> list[str]:
-    """Every image id in storage (for reconcile)."""
-    return [name for name in storage.list_children("images/") if is_image_id(name)]

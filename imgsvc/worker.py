@@ -10,9 +10,10 @@ three changes:
   whose worker was SIGKILLed is retried within about half a minute;
 - a work-horse that dies (signal, OOM killer) has its job marked with a clear
   reason, and the image failed once no retries are left;
-- every ``RECONCILE_INTERVAL`` seconds one worker (a Redis lock decides which)
-  re-enqueues unfinished images from storage, so flushed or lost Redis data
-  heals itself.
+- every ``RECONCILE_INTERVAL`` seconds the workers re-enqueue unfinished
+  images from storage, a slice of at most ``RECONCILE_SLICE_SECONDS`` per
+  maintenance tick (``reconcile.periodic_slice``), so flushed or lost Redis
+  data heals itself without a worker stopping for long.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from rq.job import Job
 from imgsvc.queue import REDIS_ERRORS, Services
 
 log = logging.getLogger(__name__)
-RECONCILE_LOCK = "imgsvc:reconcile-lock"
 
 
 class ImgsvcWorker(Worker):
@@ -54,19 +54,14 @@ class ImgsvcWorker(Worker):
         self._reconcile_if_due()
 
     def _reconcile_if_due(self) -> None:
-        from imgsvc.reconcile import reconcile
+        from imgsvc.reconcile import periodic_slice
 
-        interval = int(self.settings["RECONCILE_INTERVAL"])
-        if interval <= 0:
-            return
         try:
-            if not self.connection.set(RECONCILE_LOCK, self.name, nx=True, ex=interval):
-                return
-            report = reconcile(Services(self.settings))
+            report = periodic_slice(Services(self.settings))
         except Exception:  # never let housekeeping take the worker down
             log.exception("periodic reconcile failed")
             return
-        if report.requeued:
+        if report is not None and report.requeued:
             log.warning(
                 "reconcile re-enqueued %d image(s): %s",
                 len(report.requeued),

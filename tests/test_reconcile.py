@@ -78,3 +78,68 @@ def test_the_command_prints_what_it_did(app, client):
     assert "scanned 1, finished 0, live 0, requeued 1" in result.stdout
     assert f"requeued {image_id}" in result.stdout
     assert svc.queue.job_ids == [images.job_id_for(image_id)]
+
+
+def lost_uploads(app, client, count: int) -> list[str]:
+    """``count`` stored, unfinished images whose jobs Redis has lost."""
+    ids = [upload(client, factories.jpeg(160, 120, seed=n)).get_json()["id"] for n in range(count)]
+    app.extensions["imgsvc"].redis.flushdb()
+    return sorted(ids)
+
+
+def test_a_budget_splits_a_pass_that_resumes_where_it_stopped(app, client):
+    svc = app.extensions["imgsvc"]
+    ids = lost_uploads(app, client, 4)
+
+    seen, cursor = [], ""
+    for _ in range(len(ids)):
+        report = reconcile(svc, start_after=cursor, budget=0)  # one image per call
+        assert report.scanned == 1
+        seen += report.requeued
+        cursor = report.resume_after
+    assert seen == ids  # in id order, each once
+    last = reconcile(svc, start_after=cursor, budget=0)
+    assert (last.scanned, last.resume_after) == (0, "")  # the pass has reached the end
+
+
+def test_images_redis_knows_about_are_not_read_from_storage(app, client, run_worker, monkeypatch):
+    """On S3 every manifest read is a GET: live and finished jobs answer from Redis."""
+    svc = app.extensions["imgsvc"]
+    done = [upload(client, factories.jpeg(160, 120, seed=n)).get_json()["id"] for n in range(2)]
+    run_worker()
+    queued = upload(client, factories.jpeg(160, 120, seed=5)).get_json()["id"]
+    reads: list[str] = []
+    real_get = svc.storage.get
+    monkeypatch.setattr(svc.storage, "get", lambda key: reads.append(key) or real_get(key))
+
+    report = reconcile(svc)
+
+    assert (report.finished, report.live, report.requeued) == (2, 1, [])
+    assert reads == []
+    svc.redis.flushdb()  # now only storage knows
+    assert reconcile(svc).requeued == [queued]
+    assert sorted(key.split("/")[1] for key in reads) == sorted([*done, queued])
+
+
+def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
+    from imgsvc.config import load_settings
+    from imgsvc.queue import Services
+    from imgsvc.reconcile import CURSOR, RESTING, SLICE_LOCK, periodic_slice
+
+    ids = lost_uploads(app, client, 3)
+    settings = dict(app.config, RECONCILE_INTERVAL=60, RECONCILE_SLICE_SECONDS=0)
+    svc = Services(load_settings(settings))
+
+    slices = [periodic_slice(svc) for _ in range(len(ids) + 1)]
+
+    assert [report.requeued for report in slices] == [[ids[0]], [ids[1]], [ids[2]], []]
+    assert svc.redis.get(CURSOR) is None
+    assert 0 < svc.redis.ttl(RESTING) <= 60
+    assert periodic_slice(svc) is None  # resting until the interval has passed
+    svc.redis.delete(RESTING)
+    holder = svc.redis.lock(SLICE_LOCK, timeout=30)
+    assert holder.acquire(blocking=False)
+    assert periodic_slice(svc) is None  # another worker's slice is running
+    holder.release()
+    report = periodic_slice(svc)  # a new pass: its first image is queued now
+    assert (report.scanned, report.live, report.resume_after) == (1, 1, ids[0])

@@ -50,8 +50,11 @@ class Storage(Protocol):
     def list_keys(self, prefix: str) -> list[str]:
         """Every key that starts with ``prefix``, sorted."""
 
-    def list_children(self, prefix: str) -> list[str]:
-        """The names of the immediate "folders" under ``prefix`` (S3 common prefixes).
+    def list_children(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """The names of the immediate "folders" under ``prefix`` (S3 common prefixes),
+        sorted; only those after ``start_after``, and at most ``limit`` of them.
 
         ``prefix`` names a folder: ``images`` and ``images/`` are the same.
         A folder is listed only while some object lies below it.

@@ -222,22 +222,32 @@ class FilesystemStorage:
         keys = (path.relative_to(self.root).as_posix() for path in self._files(folder))
         return sorted(key for key in keys if key.startswith(prefix))
 
-    def list_children(self, prefix: str) -> list[str]:
-        """The sub-folders of folder ``prefix`` that hold at least one object."""
+    def list_children(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """The sub-folders of folder ``prefix`` that hold at least one object, sorted;
+        only those after ``start_after``, at most ``limit``."""
         folder = self._folder(folder_prefix(prefix).removesuffix("/"))
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(
+                (entry for entry in os.scandir(folder) if entry.name > start_after),
+                key=lambda entry: entry.name,
+            )
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
             raise StorageUnavailable(f"Could not list {prefix}: {exc.strerror}") from exc
-        return sorted(
-            entry.name
-            for entry in entries
-            if is_key_part(entry.name)
-            and entry.is_dir(follow_symlinks=False)
-            and next(self._files(Path(entry.path)), None) is not None
-        )
+        names: list[str] = []
+        for entry in entries:  # each folder is opened: only as many as asked for
+            if limit is not None and len(names) >= limit:
+                break
+            if (
+                is_key_part(entry.name)
+                and entry.is_dir(follow_symlinks=False)
+                and next(self._files(Path(entry.path)), None) is not None
+            ):
+                names.append(entry.name)
+        return names
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the root is a writable folder."""

@@ -173,16 +173,27 @@ class S3Storage:
         pages = self._pages(check_prefix(prefix))
         return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
-    def list_children(self, prefix: str) -> list[str]:
-        """The "folders" (common prefixes) right under folder ``prefix``."""
+    def list_children(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """The "folders" (common prefixes) right under folder ``prefix``, sorted; only
+        those after ``start_after``, at most ``limit`` (the listing stops there)."""
         folder = folder_prefix(prefix)
         strip = len(self.prefix + folder)
-        pages = self._pages(folder, Delimiter="/")
-        return sorted(
-            common["Prefix"][strip:].rstrip("/")
-            for page in pages
-            for common in page.get("CommonPrefixes", [])
-        )
+        kwargs: dict[str, Any] = {"Delimiter": "/"}
+        if start_after:
+            # After every key in the folder start_after: "~" sorts after any key character.
+            kwargs["StartAfter"] = f"{self.prefix}{folder}{start_after}/~"
+        names: list[str] = []
+        for page in self._pages(folder, **kwargs):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][strip:].rstrip("/")
+                if name > start_after:  # a key after "~" in its folder lists it again
+                    names.append(name)
+            if limit is not None and len(names) >= limit:
+                break
+        names.sort()
+        return names[:limit] if limit is not None else names
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the bucket answers (and exists)."""

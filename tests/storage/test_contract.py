@@ -109,6 +109,26 @@ def test_list_children_gives_the_ids_under_images(storage: Storage) -> None:
     assert storage.list_children("images/a1/") == []
 
 
+def test_list_children_pages_after_a_name(storage: Storage) -> None:
+    """Reconcile walks the images a batch at a time: after the last id, at most N."""
+    names = ["A0", "a1", "b2", "b3", "c4", "z9", "_x"]
+    _fill(storage, [f"images/{name}/manifest.json" for name in names])
+    _fill(storage, ["images/b2/sm.jpg", "images/b2/sub/deep", "images/zz-empty-later/x"])
+    storage.delete_prefix("images/zz-empty-later/")
+    every = sorted(names)
+    assert storage.list_children("images/") == every
+    assert storage.list_children("images/", limit=3) == every[:3]
+    assert storage.list_children("images/", start_after="b2") == ["b3", "c4", "z9"]
+    assert storage.list_children("images/", start_after="b2", limit=1) == ["b3"]
+    assert storage.list_children("images/", start_after="b", limit=2) == ["b2", "b3"]
+    assert storage.list_children("images/", start_after="z9") == []
+    walked, cursor = [], ""
+    while batch := storage.list_children("images/", start_after=cursor, limit=2):
+        walked += batch
+        cursor = batch[-1]
+    assert walked == every
+
+
 def test_delete_prefix_removes_one_image_and_counts_it(storage: Storage) -> None:
     victim = ["images/a/original", "images/a/manifest.json", "images/a/xs.jpg", "images/a/t/x"]
     others = ["images/ab/original", "images/b/original", "imagesa/original"]
