@@ -36,6 +36,7 @@ class ImgsvcWorker(Worker):
 
     def __init__(self, *args: Any, settings: Mapping[str, Any], **kwargs: Any) -> None:
         self.settings = settings
+        self._services: Services | None = None
         interval = int(settings["WORKER_MAINTENANCE_INTERVAL"])
         kwargs.setdefault("maintenance_interval", interval)
         kwargs.setdefault("job_monitoring_interval", int(settings["WORKER_MONITOR_INTERVAL"]))
@@ -56,8 +57,10 @@ class ImgsvcWorker(Worker):
     def _reconcile_if_due(self) -> None:
         from imgsvc.reconcile import periodic_slice
 
+        if self._services is None:  # one client for every tick, not a connection each
+            self._services = Services(self.settings)
         try:
-            report = periodic_slice(Services(self.settings))
+            report = periodic_slice(self._services)
         except Exception:  # never let housekeeping take the worker down
             log.exception("periodic reconcile failed")
             return
