@@ -96,6 +96,11 @@ def make_photos(sizes: list[tuple[int, int, int]] = PHOTO_SIZES) -> list[tuple[s
     ]
 
 
+def nearest_rank(ordered: list[float], p: float) -> float:
+    """The ``p``-th percentile of sorted ``ordered`` by the nearest-rank method."""
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     """p50, p90, p99 and max (nearest rank), in seconds, rounded to the millisecond."""
     if not values:
@@ -103,7 +108,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
     def rank(p: float) -> float:
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+        return nearest_rank(ordered, p)
 
     return {
         "p50": round(rank(50), 3),

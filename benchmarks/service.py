@@ -48,7 +48,7 @@ from benchmarks.service_client import (  # noqa: E402
 )
 from benchmarks.service_report import report  # noqa: E402
 from benchmarks.service_upload import measure_upload_latency  # noqa: E402
-from benchmarks.stack import Stack, free_port, wait_for  # noqa: E402
+from benchmarks.stack import Stack, free_port, wait_for, wait_until_answers  # noqa: E402
 
 
 def measure_queue_overhead(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
@@ -279,15 +279,7 @@ def _start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
     }
     os.environ.update(credentials)
 
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError("moto's server exited at start")
-        try:
-            return requests.get(endpoint, timeout=2).status_code < 500
-        except requests.ConnectionError:
-            return False
-
-    wait_for(answers, 30, "moto's server did not start")
+    wait_until_answers(endpoint, proc, 30, "moto's server")
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
     return {
         "IMGSVC_STORAGE_URL": "s3://bench/service",

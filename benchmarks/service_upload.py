@@ -8,10 +8,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
+from benchmarks.load import nearest_rank
 from benchmarks.service_client import busy_workers, post
-from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for
+from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for, wait_until_answers
 
 WARM_UP_ROUNDS = 3
 
@@ -79,15 +78,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     )
     try:
         url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                requests.get(url + "/", timeout=2)
-                return True
-            except requests.ConnectionError:
-                return False
-
-        wait_for(up, 30, "sync baseline did not start")
+        wait_until_answers(url + "/", proc, 30, "the sync baseline")
         warm_up(url, photo, SYNC_WEB_WORKERS, "/sync")
         for _ in range(samples):  # as many as the queued uploads: p99 against p99
             elapsed, response = post(url, photo, "/sync")
@@ -120,8 +111,5 @@ _PRIORITY = {
 def percentiles95(values: list[float]) -> dict[str, float]:
     """p50, p95, p99 (nearest rank) and max of ``values`` (seconds), in ms to 0.1 ms."""
     ordered = sorted(values)
-
-    def rank(p: int) -> float:
-        return round(ordered[max(0, -(-p * len(ordered) // 100) - 1)] * 1000, 1)
-
-    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": round(ordered[-1] * 1000, 1)}
+    ms = {f"p{p}": round(nearest_rank(ordered, p) * 1000, 1) for p in (50, 95, 99)}
+    return {**ms, "max": round(ordered[-1] * 1000, 1)}

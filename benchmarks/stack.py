@@ -50,6 +50,21 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
         time.sleep(interval)
 
 
+def wait_until_answers(url: str, proc: subprocess.Popen, timeout: float, what: str) -> None:
+    """Poll ``url`` until it answers (any status under 500); ``RuntimeError`` if
+    ``proc`` exits first, ``TimeoutError`` after ``timeout`` s."""
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited at start")
+        try:
+            return requests.get(url, timeout=2).status_code < 500
+        except requests.ConnectionError:
+            return False
+
+    wait_for(answers, timeout, f"{what} did not start")
+
+
 def gunicorn_command(port: int, app: str = "run:app", workers: int = 2, *extra: str) -> list[str]:
     """The command line of gunicorn serving ``app`` on 127.0.0.1:``port``."""
     return [
