@@ -10,6 +10,8 @@ WIDTH = 58
 UPLOAD_ROWS = [
     ("upload_async", "upload, workers busy (ms)"),
     ("upload_async_own_sessions", "upload, workers busy, in sessions of their own (ms)"),
+    ("upload_async_cgroup_idle", "upload, workers busy, own cgroup with cpu.idle (ms)"),
+    ("upload_async_cgroup_light", "upload, workers busy, own cgroup with cpu.shares 2 (ms)"),
     ("upload_async_workers_niced", "upload, workers busy but only niced (ms)"),
     ("upload_async_storage_on_tmpfs", "upload, workers busy, storage on tmpfs (ms)"),
     ("upload_no_worker_running", "upload, no worker running (ms)"),

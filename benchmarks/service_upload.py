@@ -8,6 +8,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.cgroups import CpuGroups
 from benchmarks.load import nearest_rank
 from benchmarks.service_client import busy_workers, post
 from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for, wait_until_answers
@@ -26,14 +27,21 @@ def warm_up(url: str, photo: bytes, processes: int, path: str = "/api/images") -
 
 
 def busy_upload_latencies(
-    root: Path, photo: bytes, env: dict[str, str], samples: int, own_sessions: bool = False
+    root: Path,
+    photo: bytes,
+    env: dict[str, str],
+    samples: int,
+    own_sessions: bool = False,
+    cgroups: CpuGroups | None = None,
 ) -> dict:
     """Upload latencies while both workers resize a backlog; which workers were busy.
 
     ``own_sessions``: every process leads its own session (separate service
     units) rather than sharing one (``imgsvc dev``, one supervisor).
+    ``cgroups``: web, Redis and workers each in a cpu cgroup of their own.
     """
-    with Stack(root, queue_workers=2, env=env, own_sessions=own_sessions) as stack:
+    stack = Stack(root, queue_workers=2, env=env, own_sessions=own_sessions, cgroups=cgroups)
+    with stack:
         warm_up(stack.url, photo, stack.web_workers)  # and a backlog for the workers
         wait_for(lambda: busy_workers(stack) == 2, 60, "workers never got busy")
         latencies, busy_seen = [], []
@@ -56,6 +64,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
         root / "busy-own-sessions", photo, {**env, **_PRIORITY["idle"]}, samples, True
     )
     nice = busy_upload_latencies(root / "busy-nice", photo, {**env, **_PRIORITY["nice"]}, samples)
+    units = _in_cgroups(root, photo, {**env, **_PRIORITY["idle"]}, samples)
     in_memory = None
     if Path("/dev/shm").is_dir() and "IMGSVC_STORAGE_URL" not in env:
         # The same, with storage and Redis on tmpfs: what the disk's share is.
@@ -92,6 +101,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
         "upload_async": fast,
         "upload_async_own_sessions": percentiles95(own["latency"]),
         "upload_async_workers_niced": percentiles95(nice["latency"]),
+        **units,
         "upload_no_worker_running": percentiles95(unloaded),
         "upload_async_storage_on_tmpfs": percentiles95(in_memory["latency"]) if in_memory else None,
         "upload_sync_baseline": slow,
@@ -99,6 +109,21 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
         "ratio_sync_over_async_p50": round(slow["p50"] / fast["p50"], 1),
         "ratio_sync_over_async_p99": round(slow["p99"] / fast["p99"], 1),
     }
+
+
+def _in_cgroups(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
+    """Busy uploads with web and workers in cgroups of their own (service units),
+    the workers' cgroup idle and then light; nothing where cgroups cannot be made."""
+    if not CpuGroups.available():
+        return {}
+    figures = {}
+    for weight in ("idle", "light"):
+        with CpuGroups(weight) as groups:
+            busy = busy_upload_latencies(
+                root / f"busy-cgroup-{weight}", photo, env, samples, True, groups
+            )
+        figures[f"upload_async_cgroup_{weight}"] = percentiles95(busy["latency"])
+    return figures
 
 
 SYNC_WEB_WORKERS = 2

@@ -27,6 +27,8 @@ import requests
 from redis import Redis
 from rq import Worker
 
+from benchmarks.cgroups import CpuGroups
+
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
@@ -140,6 +142,7 @@ class Stack:
         queue_workers: int = 2,
         env: Mapping[str, str] | None = None,
         own_sessions: bool = False,
+        cgroups: CpuGroups | None = None,
     ) -> None:
         self.root = Path(root)
         self.media = self.root / "media"
@@ -155,6 +158,8 @@ class Stack:
         # False: one session, as `imgsvc dev` or one supervisor runs them; True:
         # each process leads its own, as separate service units (imgsvc.priority).
         self.own_sessions = own_sessions
+        # Web, Redis and workers each in a cpu cgroup of its own, as service units.
+        self.cgroups = cgroups
         self.url = ""
         self.redis_proc: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
@@ -203,9 +208,9 @@ class Stack:
         command = gunicorn_command(
             port, "run:app", self.web_workers, *(threads if self.web_threads > 1 else [])
         )
-        self.web = self._spawn(command, env, "web.log")
+        self.web = self._spawn(command, env, "web.log", "web")
         self.workers = [
-            self._spawn([sys.executable, "worker.py"], env, f"worker-{index}.log")
+            self._spawn([sys.executable, "worker.py"], env, f"worker-{index}.log", "workers")
             for index in range(self.queue_workers)
         ]
         wait_for(self._web_up, 60, "gunicorn did not answer /healthz")
@@ -220,7 +225,9 @@ class Stack:
         folder.mkdir(exist_ok=True)
         command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(folder)]
-        self.redis_proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, **self._group())
+        self.redis_proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, **self._group("redis")
+        )
         url = f"redis://127.0.0.1:{port}/0"
         client = Redis.from_url(url)
 
@@ -235,16 +242,23 @@ class Stack:
         wait_for(answers, 10, "redis-server did not answer PING")
         return url
 
-    def _spawn(self, command: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
+    def _spawn(
+        self, command: list[str], env: dict[str, str], log: str, role: str
+    ) -> subprocess.Popen:
         out = open(self.root / log, "w")  # noqa: SIM115  (closed in stop())
         self._logs.append(out)
         return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, **self._group()
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, **self._group(role)
         )
 
-    def _group(self) -> dict[str, Any]:
+    def _group(self, role: str) -> dict[str, Any]:
         # A process group of its own either way: Ctrl-C reaches only the harness.
-        return {"start_new_session": True} if self.own_sessions else {"process_group": 0}
+        group: dict[str, Any] = (
+            {"start_new_session": True} if self.own_sessions else {"process_group": 0}
+        )
+        if self.cgroups is not None:
+            group["preexec_fn"] = self.cgroups.joiner(role)
+        return group
 
     def log(self, name: str) -> str:
         """The tail of one process's log (``web.log``, ``worker-0.log``)."""

@@ -23,6 +23,7 @@ def test_the_report_prints_every_figure():
         "upload": {
             "upload_async": latency,
             "upload_async_own_sessions": {**latency, "p50": 25.5},
+            "upload_async_cgroup_idle": {**latency, "p50": 12.5},  # absent without cgroups
             "upload_async_workers_niced": latency,
             "upload_async_storage_on_tmpfs": None,  # S3 runs have no tmpfs row
             "upload_no_worker_running": latency,
@@ -60,6 +61,8 @@ def test_the_report_prints_every_figure():
 
     assert columns("upload, workers busy (ms)") == ["11.2", "16.0", "18.1"]
     assert columns("upload, workers busy, in sessions of their own (ms)")[0] == "25.5"
+    assert columns("upload, workers busy, own cgroup with cpu.idle (ms)")[0] == "12.5"
+    assert not [line for line in lines if "cpu.shares" in line]
     assert columns("upload, resized in the request (ms)")[0] == "400.1"
     assert not [line for line in lines if "tmpfs" in line]
     assert columns("  ratio sync / async") == ["35.7", "29.5"]
