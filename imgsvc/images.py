@@ -20,6 +20,9 @@ from imgsvc.storage import Storage
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 FINAL_STATUSES = ("done", "failed")
+# The marker object's name (see settled_key); variant names start with a letter,
+# so no variant key starts with it.
+SETTLED = "_settled"
 
 
 def new_image_id() -> str:
@@ -46,6 +49,12 @@ def manifest_key(image_id: str) -> str:
 
 def variant_key(image_id: str, name: str, extension: str) -> str:
     return f"images/{image_id}/{name}.{extension}"
+
+
+def settled_key(image_id: str) -> str:
+    """An empty object written once the manifest is final: a reconcile pass sees in
+    its listing that the image needs nothing, without reading the manifest."""
+    return f"images/{image_id}/{SETTLED}"
 
 
 def job_id_for(image_id: str) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
 
 from imgsvc import images
+from imgsvc.errors import ImgsvcError
 from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
 
+log = logging.getLogger(__name__)
 CACHE_TTL = 7 * 86_400
 
 
@@ -35,10 +38,22 @@ def forget(svc: Services, image_id: str) -> None:
 
 def save(svc: Services, manifest: dict[str, Any]) -> None:
     """Write ``manifest`` to storage, make the image's objects durable by name
-    (the manifest is written after them), then refresh the cached copy."""
+    (the manifest is written after them), then refresh the cached copy. A final
+    manifest is followed by the image's settled marker (:func:`mark_settled`)."""
     images.write_manifest(svc.storage, manifest)
     svc.storage.sync(images.prefix(manifest["id"]))
     remember(svc, manifest)
+    if manifest.get("status") in images.FINAL_STATUSES:
+        mark_settled(svc, manifest["id"])
+
+
+def mark_settled(svc: Services, image_id: str) -> None:
+    """Write the image's settled marker, best effort: without it, reconcile reads
+    the final manifest and writes the marker then."""
+    try:
+        svc.storage.put(images.settled_key(image_id), b"", "application/octet-stream")
+    except ImgsvcError as exc:
+        log.warning("could not mark image %s settled: %s", image_id, exc)
 
 
 def load(svc: Services, image_id: str) -> dict[str, Any]:

@@ -3,23 +3,29 @@
 Every image whose manifest is neither ``done`` nor ``failed`` and that has no
 live job (queued, started, scheduled, deferred) is enqueued again. Safe to run
 at any time and as often as wanted: jobs are idempotent.
+
+A pass lists the keys under ``images/``: an image with its settled marker
+(written after its final manifest) needs nothing more, so a pass costs one
+listing request per ~100 images plus a look at each unsettled one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from redis.exceptions import LockError
 from rq.job import JobStatus
 
-from imgsvc import images
+from imgsvc import images, manifests
 from imgsvc.errors import ImgsvcError
 from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job
+from imgsvc.storage import Storage
 
-# Image folders listed at a time (two S3 LIST pages; one scan of a folder on disk).
-LIST_BATCH = 2000
+# Keys listed at a time (one S3 LIST page; ~10 keys per image).
+LIST_BATCH = 1000
 # Redis keys of the workers' periodic pass: one slice at a time, where the
 # pass has got to, and "the last pass ended less than an interval ago".
 SLICE_LOCK = "imgsvc:reconcile-lock"
@@ -48,21 +54,37 @@ def reconcile(
     Without ``budget`` the pass goes to the end. With it, the pass stops at the
     first image after ``budget`` seconds; ``report.resume_after`` then names the
     last image it saw (the next call's ``start_after``). It is empty once a pass
-    has reached the end. Storage is listed ``LIST_BATCH`` images at a time.
+    has reached the end. Storage is listed ``LIST_BATCH`` keys at a time.
     """
     report = ReconcileReport()
     deadline = None if budget is None else time.monotonic() + budget
-    cursor = start_after
-    while names := svc.storage.list_children("images/", start_after=cursor, limit=LIST_BATCH):
-        for name in names:
-            cursor = name
-            if images.is_image_id(name):
-                report.scanned += 1
-                _reconcile_image(svc, name, report)
-            if deadline is not None and time.monotonic() >= deadline:
-                report.resume_after = cursor
-                return report
+    for image_id, names in _image_folders(svc.storage, start_after):
+        report.scanned += 1
+        if images.SETTLED in names:
+            report.finished += 1
+        else:
+            _reconcile_image(svc, image_id, report)
+        if deadline is not None and time.monotonic() >= deadline:
+            report.resume_after = image_id
+            return report
     return report
+
+
+def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, set[str]]]:
+    """(id, names of its objects) of each image after ``start_after``, in id order."""
+    cursor = f"images/{start_after}/~" if start_after else ""  # "~": after its every key
+    current, names = "", set()
+    while keys := storage.list_keys("images/", start_after=cursor, limit=LIST_BATCH):
+        for key in keys:
+            _, image_id, name = (key.split("/", 2) + [""])[:3]
+            if image_id != current:
+                if images.is_image_id(current):
+                    yield current, names
+                current, names = image_id, set()
+            names.add(name)
+        cursor = keys[-1]
+    if images.is_image_id(current):
+        yield current, names
 
 
 def _reconcile_image(svc: Services, image_id: str, report: ReconcileReport) -> None:
@@ -82,7 +104,8 @@ def _reconcile_image(svc: Services, image_id: str, report: ReconcileReport) -> N
         report.unreadable.append(image_id)
         return
     if manifest.get("status") in images.FINAL_STATUSES:
-        report.finished += 1
+        manifests.mark_settled(svc, image_id)  # lost, or from before markers: the next
+        report.finished += 1  # pass needs no read
         return
     if job is not None:
         job.delete()  # a failed or lost run: start over under the same id

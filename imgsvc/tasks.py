@@ -78,6 +78,8 @@ def _interrupted_by_timeout(error: BaseException) -> bool:
 def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     settings, storage = svc.settings, svc.storage
     manifest = images.read_manifest(storage, image_id)
+    if manifest.get("status") in images.FINAL_STATUSES:  # a retry after the job had ended:
+        storage.delete_prefix(images.settled_key(image_id))  # not settled while it runs
     manifest.update(status="processing", error=None)
     images.write_manifest(storage, manifest)
 

@@ -245,4 +245,4 @@ def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
     assert variant_bytes(app, image_id) == concurrent
     assert images.read_manifest(svc.storage, image_id)["variants"] == manifest["variants"]
     keys = svc.storage.list_keys(images.prefix(image_id))
-    assert len(keys) == 8  # original, manifest, six variants: nothing duplicated
+    assert len(keys) == 9  # original, manifest, six variants, _settled: nothing duplicated

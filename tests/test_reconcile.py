@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from imgsvc import images
 from imgsvc.reconcile import reconcile
 from tests import factories
@@ -107,6 +109,8 @@ def test_images_redis_knows_about_are_not_read_from_storage(app, client, run_wor
     svc = app.extensions["imgsvc"]
     done = [upload(client, factories.jpeg(160, 120, seed=n)).get_json()["id"] for n in range(2)]
     run_worker()
+    for image_id in done:  # unsettled (as before markers): Redis must answer for them
+        svc.storage.delete_prefix(images.settled_key(image_id))
     queued = upload(client, factories.jpeg(160, 120, seed=5)).get_json()["id"]
     reads: list[str] = []
     real_get = svc.storage.get
@@ -119,6 +123,41 @@ def test_images_redis_knows_about_are_not_read_from_storage(app, client, run_wor
     svc.redis.flushdb()  # now only storage knows
     assert reconcile(svc).requeued == [queued]
     assert sorted(key.split("/")[1] for key in reads) == sorted([*done, queued])
+
+
+def test_settled_images_cost_neither_redis_nor_a_storage_read(app, client, run_worker, monkeypatch):
+    """A million finished images on S3 cost ~10,000 LISTs a pass, not a million GETs."""
+    svc = app.extensions["imgsvc"]
+    good = upload(client, factories.jpeg(160, 120)).get_json()["id"]
+    data = factories.jpeg(600, 400)
+    bad = upload(client, data[: len(data) // 2]).get_json()["id"]
+    run_worker()
+    assert svc.storage.exists(images.settled_key(good))  # done
+    assert svc.storage.exists(images.settled_key(bad))  # failed
+    svc.redis.flushdb()
+    reads: list[str] = []
+    real_get = svc.storage.get
+    monkeypatch.setattr(svc.storage, "get", lambda key: reads.append(key) or real_get(key))
+    monkeypatch.setattr("imgsvc.reconcile.fetch_job", lambda *a: pytest.fail("asked Redis"))
+
+    report = reconcile(svc)
+
+    assert (report.scanned, report.finished, report.requeued) == (2, 2, [])
+    assert reads == []
+
+
+def test_a_final_image_without_its_marker_is_read_once_then_marked(app, client, run_worker):
+    """An image finished before markers existed, or whose marker write failed."""
+    svc = app.extensions["imgsvc"]
+    image_id = upload(client, factories.jpeg(160, 120)).get_json()["id"]
+    run_worker()
+    svc.storage.delete_prefix(images.settled_key(image_id))
+    svc.redis.flushdb()
+
+    assert reconcile(svc).finished == 1
+
+    assert svc.storage.exists(images.settled_key(image_id))
+    assert images.read_manifest(svc.storage, image_id)["status"] == "done"
 
 
 def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from imgsvc import images
+from imgsvc import images, tasks
 from imgsvc.queue import Services, enqueue_image
 from tests import factories
 from tests.s3proxy import FaultyS3Proxy
@@ -20,7 +21,7 @@ def variant_objects(app, image_id: str) -> dict[str, bytes]:
     keys = [
         k
         for k in storage.list_keys(images.prefix(image_id))
-        if "/original" not in k and not k.endswith("manifest.json")
+        if "/original" not in k and not k.endswith(("manifest.json", images.SETTLED))
     ]
     return {key: storage.get(key) for key in keys}
 
@@ -41,6 +42,30 @@ def test_running_the_job_twice_gives_the_same_objects(app, client, run_worker):
     assert len(first) == 6
     assert second_manifest["variants"] == first_manifest["variants"]
     assert second_manifest["status"] == "done"
+
+
+def test_a_rerun_of_a_finished_job_unsettles_the_image_while_it_runs(app, client, run_worker):
+    """RQ may run a job again after it saved the final manifest (a worker lost
+    before the job returned): the image must not look settled to reconcile
+    while its manifest says processing."""
+    image_id = upload(client, factories.jpeg(320, 240)).get_json()["id"]
+    run_worker()
+    svc = app.extensions["imgsvc"]
+    marker = images.settled_key(image_id)
+    assert svc.storage.exists(marker)
+    seen: list[tuple[str, bool]] = []
+    real_put = svc.storage.put
+
+    def put(key, data, content_type):
+        if key == images.manifest_key(image_id):
+            seen.append((json.loads(data)["status"], svc.storage.exists(marker)))
+        real_put(key, data, content_type)
+
+    svc.storage.put = put
+    tasks._process_image(svc, image_id)
+
+    assert seen == [("processing", False), ("done", False)]
+    assert svc.storage.exists(marker)
 
 
 def test_plain_rq_worker_runs_the_job(app, client):

@@ -47,8 +47,11 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object whose key starts with ``prefix``; return how many."""
 
-    def list_keys(self, prefix: str) -> list[str]:
-        """Every key that starts with ``prefix``, sorted."""
+    def list_keys(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """Every key that starts with ``prefix``, sorted; only those after the key
+        ``start_after``, and at most ``limit`` of them (the listing stops there)."""
 
     def list_children(
         self, prefix: str, *, start_after: str = "", limit: int | None = None

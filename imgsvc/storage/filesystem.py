@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import stat
@@ -202,13 +203,7 @@ class FilesystemStorage:
 
     def _files(self, folder: Path) -> Iterator[Path]:
         """Every object file below ``folder``: no symlinks, no hidden or odd names."""
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            raise StorageUnavailable(f"Could not list {folder}: {exc.strerror}") from exc
-        for entry in entries:
+        for entry in _entries(folder):
             if not is_key_part(entry.name) or entry.is_symlink():
                 continue
             if entry.is_dir(follow_symlinks=False):
@@ -216,11 +211,32 @@ class FilesystemStorage:
             elif entry.is_file(follow_symlinks=False):
                 yield Path(entry.path)
 
-    def list_keys(self, prefix: str) -> list[str]:
-        """Every key that starts with ``prefix``, sorted."""
-        folder = self._folder(check_prefix(prefix).rpartition("/")[0])
-        keys = (path.relative_to(self.root).as_posix() for path in self._files(folder))
-        return sorted(key for key in keys if key.startswith(prefix))
+    def list_keys(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """Every key that starts with ``prefix``, sorted; only those after the key
+        ``start_after``, at most ``limit`` (only folders that may hold them are read)."""
+        parent = check_prefix(prefix).rpartition("/")[0]
+        keys = self._keys_after(self._folder(parent), f"{parent}/" if parent else "", start_after)
+        wanted = (key for key in keys if key.startswith(prefix))
+        return list(itertools.islice(wanted, limit))
+
+    def _keys_after(self, folder: Path, base: str, start_after: str) -> Iterator[str]:
+        """The keys below ``folder`` (whose keys start with ``base``) after
+        ``start_after``, in key order."""
+        # A folder's keys sort as its name + "/" does: "a/x" comes after "a-b".
+        named = [
+            (base + e.name + ("/" if e.is_dir(follow_symlinks=False) else ""), e)
+            for e in _entries(folder)
+        ]
+        for key, entry in sorted(named, key=lambda pair: pair[0]):
+            if not is_key_part(entry.name) or entry.is_symlink():
+                continue
+            if not key.endswith("/"):
+                if entry.is_file(follow_symlinks=False) and key > start_after:
+                    yield key
+            elif key > start_after or start_after.startswith(key):
+                yield from self._keys_after(Path(entry.path), key, start_after)
 
     def list_children(
         self, prefix: str, *, start_after: str = "", limit: int | None = None
@@ -257,3 +273,13 @@ class FilesystemStorage:
                 raise StorageUnavailable(f"{self.root} is not writable")
         except OSError as exc:
             raise StorageUnavailable(f"{self.root}: {exc.strerror}") from exc
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder``; none if it is missing."""
+    try:
+        return list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise StorageUnavailable(f"Could not list {folder}: {exc.strerror}") from exc

@@ -167,11 +167,20 @@ class S3Storage:
             paginator = self.client.get_paginator("list_objects_v2")
             yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, **kwargs)
 
-    def list_keys(self, prefix: str) -> list[str]:
-        """Every key that starts with ``prefix``, sorted."""
+    def list_keys(
+        self, prefix: str, *, start_after: str = "", limit: int | None = None
+    ) -> list[str]:
+        """Every key that starts with ``prefix``, sorted; only those after the key
+        ``start_after``, at most ``limit`` (the listing stops there)."""
         strip = len(self.prefix)
-        pages = self._pages(check_prefix(prefix))
-        return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
+        kwargs = {"StartAfter": self.prefix + start_after} if start_after else {}
+        keys: list[str] = []
+        for page in self._pages(check_prefix(prefix), **kwargs):
+            keys += (item["Key"][strip:] for item in page.get("Contents", []))
+            if limit is not None and len(keys) >= limit:
+                break
+        keys.sort()
+        return keys[:limit] if limit is not None else keys
 
     def list_children(
         self, prefix: str, *, start_after: str = "", limit: int | None = None

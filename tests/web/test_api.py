@@ -168,13 +168,13 @@ def test_delete_needs_the_token_and_removes_every_object(app, client, run_worker
     body = upload(client, factories.jpeg(700, 500)).get_json()
     image_id, token = body["id"], body["delete_token"]
     run_worker()
-    assert len(stored_keys(app)) == 8
+    assert len(stored_keys(app)) == 9  # original, manifest, 6 variants, _settled
 
     assert client.delete(f"/api/images/{image_id}").status_code == 403
     wrong = client.delete(f"/api/images/{image_id}", headers={"X-Delete-Token": "not-" + token})
     assert wrong.status_code == 403
     assert wrong.get_json()["error"]["code"] == "forbidden"
-    assert len(stored_keys(app)) == 8
+    assert len(stored_keys(app)) == 9
 
     assert (
         client.delete(f"/api/images/{image_id}", headers={"X-Delete-Token": token}).status_code

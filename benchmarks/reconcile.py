@@ -1,0 +1,125 @@
+"""What a reconcile pass costs per finished image, with and without settled markers.
+
+``make bench-reconcile`` (``python -m benchmarks.reconcile``) fills storage
+with finished images (a done manifest, an original and six variants each, as
+the worker leaves them), then times three passes over them side by side:
+
+1. **manifest read**: the markers are missing and are not written, so each
+   image costs a Redis lookup and a manifest read (the cost before markers);
+2. **first pass**: the same, writing each missing marker (once per image
+   finished before markers existed, or whose marker write failed);
+3. **settled**: the markers are there: each image costs its share of a listing.
+
+With ``--s3`` storage is S3 on moto's server (in a process of its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from benchmarks.service import _start_moto
+from benchmarks.stack import Stack
+from imgsvc import images, manifests
+from imgsvc.config import load_settings
+from imgsvc.queue import Services
+from imgsvc.reconcile import reconcile
+
+VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
+
+
+def fill(svc: Services, count: int) -> list[str]:
+    """``count`` finished images, without their markers."""
+    ids = sorted(images.new_image_id() for _ in range(count))
+    for image_id in ids:
+        svc.storage.put(images.original_key(image_id), b"o" * 64, "image/jpeg")
+        for name in VARIANT_NAMES:
+            svc.storage.put(f"{images.prefix(image_id)}{name}", b"v" * 64, "image/jpeg")
+        manifest = {"id": image_id, "status": "done", "variants": {}, "error": None}
+        images.write_manifest(svc.storage, manifest)
+    return ids
+
+
+def timed_pass(svc: Services) -> dict[str, Any]:
+    """One whole pass: seconds, µs per image, and the storage calls it made."""
+    calls: Counter[str] = Counter()
+    storage = svc.storage
+    real = {name: getattr(storage, name) for name in ("get", "put", "list_keys")}
+
+    def counting(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real[name](*args, **kwargs)
+
+        return call
+
+    with ExitStack() as patches:
+        for name in real:
+            patches.enter_context(mock.patch.object(storage, name, counting(name)))
+        started = time.perf_counter()
+        report = reconcile(svc)
+        seconds = time.perf_counter() - started
+    assert report.requeued == [] and report.finished == report.scanned, report
+    return {
+        "images": report.scanned,
+        "seconds": round(seconds, 3),
+        "us_per_image": round(seconds / report.scanned * 1e6, 1),
+        "storage_calls": dict(calls),
+    }
+
+
+def measure(svc: Services, count: int) -> dict[str, Any]:
+    """The three passes over ``count`` finished images."""
+    fill(svc, count)
+    with mock.patch.object(manifests, "mark_settled", lambda *args: None):
+        before = timed_pass(svc)
+    first = timed_pass(svc)
+    settled = timed_pass(svc)
+    return {
+        "manifest_read": before,
+        "first_pass": first,
+        "settled": settled,
+        "ratio_manifest_read_over_settled": round(
+            before["us_per_image"] / settled["us_per_image"], 1
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--s3", action="store_true", help="store in S3 on moto's server")
+    parser.add_argument("--count", type=int, help="images (default 5000; 300 with --s3)")
+    args = parser.parse_args(argv)
+    count = args.count or (300 if args.s3 else 5000)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
+        root = Path(tmp)
+        env = _start_moto(stack, root) if args.s3 else {}
+        redis = stack.enter_context(Stack(root, web_workers=1, queue_workers=0))
+        overrides = {"REDIS_URL": redis.redis_url, "STORAGE_URL": f"file://{root}/media"}
+        if args.s3:
+            overrides["STORAGE_URL"] = env["IMGSVC_STORAGE_URL"]
+            overrides["S3_ENDPOINT_URL"] = env["IMGSVC_S3_ENDPOINT_URL"]
+        svc = Services(load_settings(overrides))
+        figures = {"storage": "s3 (moto server)" if args.s3 else "filesystem", "count": count}
+        figures.update(measure(svc, count))
+    for name in ("manifest_read", "first_pass", "settled"):
+        row = figures[name]
+        print(f"{name:<14}{row['us_per_image']:>10} µs/image  {row['storage_calls']}")
+    ratio = figures["ratio_manifest_read_over_settled"]
+    print(f"{count} finished images on {figures['storage']}: ×{ratio} cheaper with markers")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
