@@ -24,8 +24,6 @@ from imgsvc.errors import ImgsvcError
 from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job
 from imgsvc.storage import Storage
 
-# Keys listed at a time (one S3 LIST page; ~10 keys per image).
-LIST_BATCH = 1000
 # Redis keys of the workers' periodic pass: one slice at a time, where the
 # pass has got to, and "the last pass ended less than an interval ago".
 SLICE_LOCK = "imgsvc:reconcile-lock"
@@ -54,7 +52,8 @@ def reconcile(
     Without ``budget`` the pass goes to the end. With it, the pass stops at the
     first image after ``budget`` seconds; ``report.resume_after`` then names the
     last image it saw (the next call's ``start_after``). It is empty once a pass
-    has reached the end. Storage is listed ``LIST_BATCH`` keys at a time.
+    has reached the end. Keys are listed as the pass goes (on S3, a LIST page of
+    1,000 keys at a time).
     """
     report = ReconcileReport()
     deadline = None if budget is None else time.monotonic() + budget
@@ -72,17 +71,15 @@ def reconcile(
 
 def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, set[str]]]:
     """(id, names of its objects) of each image after ``start_after``, in id order."""
-    cursor = f"images/{start_after}/~" if start_after else ""  # "~": after its every key
+    after = f"images/{start_after}/~" if start_after else ""  # "~": after its every key
     current, names = "", set()
-    while keys := storage.list_keys("images/", start_after=cursor, limit=LIST_BATCH):
-        for key in keys:
-            _, image_id, name = (key.split("/", 2) + [""])[:3]
-            if image_id != current:
-                if images.is_image_id(current):
-                    yield current, names
-                current, names = image_id, set()
-            names.add(name)
-        cursor = keys[-1]
+    for key in storage.iter_keys("images/", start_after=after):
+        _, image_id, name = (key.split("/", 2) + [""])[:3]
+        if image_id != current:
+            if images.is_image_id(current):
+                yield current, names
+            current, names = image_id, set()
+        names.add(name)
     if images.is_image_id(current):
         yield current, names
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -47,11 +48,13 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object whose key starts with ``prefix``; return how many."""
 
-    def list_keys(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """Every key that starts with ``prefix``, sorted; only those after the key
-        ``start_after``, and at most ``limit`` of them (the listing stops there)."""
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key that starts with ``prefix``, sorted."""
+
+    def iter_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """The keys that start with ``prefix`` and sort after the key ``start_after``,
+        in key order, listed as they are consumed (stop early, and the rest is
+        never listed)."""
 
     def list_children(
         self, prefix: str, *, start_after: str = "", limit: int | None = None

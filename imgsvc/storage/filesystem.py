@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import shutil
 import stat
@@ -211,15 +210,16 @@ class FilesystemStorage:
             elif entry.is_file(follow_symlinks=False):
                 yield Path(entry.path)
 
-    def list_keys(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """Every key that starts with ``prefix``, sorted; only those after the key
-        ``start_after``, at most ``limit`` (only folders that may hold them are read)."""
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key that starts with ``prefix``, sorted."""
+        return list(self.iter_keys(prefix))
+
+    def iter_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """The keys under ``prefix`` after the key ``start_after``, in key order; a
+        folder is read when the walk reaches it, and only if it can hold such keys."""
         parent = check_prefix(prefix).rpartition("/")[0]
         keys = self._keys_after(self._folder(parent), f"{parent}/" if parent else "", start_after)
-        wanted = (key for key in keys if key.startswith(prefix))
-        return list(itertools.islice(wanted, limit))
+        return (key for key in keys if key.startswith(prefix))
 
     def _keys_after(self, folder: Path, base: str, start_after: str) -> Iterator[str]:
         """The keys below ``folder`` (whose keys start with ``base``) after

@@ -167,20 +167,18 @@ class S3Storage:
             paginator = self.client.get_paginator("list_objects_v2")
             yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, **kwargs)
 
-    def list_keys(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """Every key that starts with ``prefix``, sorted; only those after the key
-        ``start_after``, at most ``limit`` (the listing stops there)."""
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key that starts with ``prefix``, sorted."""
+        return sorted(self.iter_keys(prefix))
+
+    def iter_keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """The keys under ``prefix`` after the key ``start_after``, in S3's (key)
+        order, one LIST page at a time as they are consumed."""
         strip = len(self.prefix)
         kwargs = {"StartAfter": self.prefix + start_after} if start_after else {}
-        keys: list[str] = []
         for page in self._pages(check_prefix(prefix), **kwargs):
-            keys += (item["Key"][strip:] for item in page.get("Contents", []))
-            if limit is not None and len(keys) >= limit:
-                break
-        keys.sort()
-        return keys[:limit] if limit is not None else keys
+            for item in page.get("Contents", []):
+                yield item["Key"][strip:]
 
     def list_children(
         self, prefix: str, *, start_after: str = "", limit: int | None = None

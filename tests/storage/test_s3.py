@@ -260,6 +260,21 @@ def test_listings_follow_every_page(s3_storage: S3Storage) -> None:
     assert len(calls) == 5
 
 
+def test_iter_keys_lists_a_page_only_when_it_is_reached(s3_storage: S3Storage) -> None:
+    """A reconcile slice that stops early must not have listed the whole bucket."""
+    s3_storage.list_page_size = 2
+    keys = [f"images/{name}/{variant}" for name in "abc" for variant in ("original", "xs.jpg")]
+    for key in keys:
+        s3_storage.put(key, b"x", "image/png")
+    calls = _record(s3_storage.client, "ListObjectsV2")
+
+    walk = s3_storage.iter_keys("images/", start_after="images/a/~")
+    assert calls == []
+    assert [next(walk), next(walk)] == keys[2:4]
+    assert len(calls) == 1
+    assert list(walk) == keys[4:]
+
+
 def test_a_missing_object_is_a_domain_error_not_botocore(s3_storage: S3Storage) -> None:
     from botocore.exceptions import ClientError
 
