@@ -56,16 +56,6 @@ class Storage(Protocol):
         in key order, listed as they are consumed (stop early, and the rest is
         never listed)."""
 
-    def list_children(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """The names of the immediate "folders" under ``prefix`` (S3 common prefixes),
-        sorted; only those after ``start_after``, and at most ``limit`` of them.
-
-        ``prefix`` names a folder: ``images`` and ``images/`` are the same.
-        A folder is listed only while some object lies below it.
-        """
-
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the backend answers."""
 
@@ -96,8 +86,3 @@ def check_prefix(prefix: str) -> str:
         raise InvalidKey()
     check_key(prefix.removesuffix("/"))
     return prefix
-
-
-def folder_prefix(prefix: str) -> str:
-    """Validate ``prefix`` and return it as a "folder": ending in exactly one ``/``."""
-    return check_prefix(prefix).removesuffix("/") + "/"

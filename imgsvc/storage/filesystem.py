@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from imgsvc.errors import InvalidKey, ObjectNotFound, StorageUnavailable
-from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix, is_key_part
+from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, is_key_part
 from imgsvc.storage.directio import write_direct
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -200,16 +200,6 @@ class FilesystemStorage:
                 with contextlib.suppress(OSError):  # not empty: someone wrote meanwhile
                     path.rmdir()
 
-    def _files(self, folder: Path) -> Iterator[Path]:
-        """Every object file below ``folder``: no symlinks, no hidden or odd names."""
-        for entry in _entries(folder):
-            if not is_key_part(entry.name) or entry.is_symlink():
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                yield from self._files(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                yield Path(entry.path)
-
     def list_keys(self, prefix: str) -> list[str]:
         """Every key that starts with ``prefix``, sorted."""
         return list(self.iter_keys(prefix))
@@ -237,33 +227,6 @@ class FilesystemStorage:
                     yield key
             elif key > start_after or start_after.startswith(key):
                 yield from self._keys_after(Path(entry.path), key, start_after)
-
-    def list_children(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """The sub-folders of folder ``prefix`` that hold at least one object, sorted;
-        only those after ``start_after``, at most ``limit``."""
-        folder = self._folder(folder_prefix(prefix).removesuffix("/"))
-        try:
-            entries = sorted(
-                (entry for entry in os.scandir(folder) if entry.name > start_after),
-                key=lambda entry: entry.name,
-            )
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
-            raise StorageUnavailable(f"Could not list {prefix}: {exc.strerror}") from exc
-        names: list[str] = []
-        for entry in entries:  # each folder is opened: only as many as asked for
-            if limit is not None and len(names) >= limit:
-                break
-            if (
-                is_key_part(entry.name)
-                and entry.is_dir(follow_symlinks=False)
-                and next(self._files(Path(entry.path)), None) is not None
-            ):
-                names.append(entry.name)
-        return names
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the root is a writable folder."""

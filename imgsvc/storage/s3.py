@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from imgsvc.errors import ObjectNotFound, StorageUnavailable
-from imgsvc.storage.base import ObjectInfo, check_key, check_prefix, folder_prefix
+from imgsvc.storage.base import ObjectInfo, check_key, check_prefix
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _SESSION_LOCK = threading.Lock()
@@ -179,28 +179,6 @@ class S3Storage:
         for page in self._pages(check_prefix(prefix), **kwargs):
             for item in page.get("Contents", []):
                 yield item["Key"][strip:]
-
-    def list_children(
-        self, prefix: str, *, start_after: str = "", limit: int | None = None
-    ) -> list[str]:
-        """The "folders" (common prefixes) right under folder ``prefix``, sorted; only
-        those after ``start_after``, at most ``limit`` (the listing stops there)."""
-        folder = folder_prefix(prefix)
-        strip = len(self.prefix + folder)
-        kwargs: dict[str, Any] = {"Delimiter": "/"}
-        if start_after:
-            # After every key in the folder start_after: "~" sorts after any key character.
-            kwargs["StartAfter"] = f"{self.prefix}{folder}{start_after}/~"
-        names: list[str] = []
-        for page in self._pages(folder, **kwargs):
-            for common in page.get("CommonPrefixes", []):
-                name = common["Prefix"][strip:].rstrip("/")
-                if name > start_after:  # a key after "~" in its folder lists it again
-                    names.append(name)
-            if limit is not None and len(names) >= limit:
-                break
-        names.sort()
-        return names[:limit] if limit is not None else names
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the bucket answers (and exists)."""

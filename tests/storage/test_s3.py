@@ -25,7 +25,7 @@ EVERY_CALL: dict[str, Callable[[Storage], Any]] = {
     "head": lambda storage: storage.head("images/a/original"),
     "exists": lambda storage: storage.exists("images/a/original"),
     "list_keys": lambda storage: storage.list_keys("images/"),
-    "list_children": lambda storage: storage.list_children("images/"),
+    "iter_keys": lambda storage: list(storage.iter_keys("images/", start_after="images/a")),
     "delete_prefix": lambda storage: storage.delete_prefix("images/a/"),
 }
 
@@ -77,7 +77,7 @@ def test_a_silent_endpoint_times_out_as_storage_unavailable(silent_server: socke
 
 def test_a_missing_bucket_is_storage_unavailable(s3_endpoint: str) -> None:
     storage = storage_from_url("s3://no-such-bucket-here/p", endpoint_url=s3_endpoint, timeout=5)
-    for call in ("ping", "put", "get", "list_keys", "list_children", "delete_prefix"):
+    for call in ("ping", "put", "get", "list_keys", "iter_keys", "delete_prefix"):
         with pytest.raises(StorageUnavailable):
             EVERY_CALL[call](storage)
 
@@ -114,9 +114,9 @@ def test_objects_outside_the_prefix_are_invisible(
     neighbour = storage_from_url(f"s3://{BUCKET}/{s3_prefix}-other", endpoint_url=s3_endpoint)
 
     assert s3_storage.list_keys("images/") == ["images/a/original"]
-    assert s3_storage.list_children("images/") == ["a"]
+    assert list(s3_storage.iter_keys("images/")) == ["images/a/original"]
     assert not s3_storage.exists("images/b/original")
-    assert neighbour.list_children("images/") == ["b"]
+    assert neighbour.list_keys("images/") == ["images/b/original"]
     assert s3_storage.delete_prefix("images/") == 1
     assert neighbour.get("images/b/original") == b"x"
     assert s3_raw.get_object(Bucket=BUCKET, Key="images/c/original")["Body"].read() == b"x"
@@ -256,7 +256,7 @@ def test_listings_follow_every_page(s3_storage: S3Storage) -> None:
 
     assert s3_storage.list_keys("images/") == sorted(keys)
     assert len(calls) == 3
-    assert s3_storage.list_children("images/") == ["a", "b", "c"]
+    assert list(s3_storage.iter_keys("images/", start_after="images/a/~")) == keys[2:]
     assert len(calls) == 5
 
 
