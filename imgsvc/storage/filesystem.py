@@ -214,10 +214,18 @@ class FilesystemStorage:
     def _keys_after(self, folder: Path, base: str, start_after: str) -> Iterator[str]:
         """The keys below ``folder`` (whose keys start with ``base``) after
         ``start_after``, in key order."""
+        if start_after.startswith(base):
+            floor = start_after[len(base) :]
+        elif start_after < base:
+            floor = ""
+        else:  # every key here sorts before start_after
+            return
+        # An entry's keys all start with base + its name: one whose name sorts below
+        # the floor holds none after start_after (half a big folder, mid-pass).
+        kept = [e for e in _entries(folder) if e.name >= floor[: len(e.name)]]
         # A folder's keys sort as its name + "/" does: "a/x" comes after "a-b".
         named = [
-            (base + e.name + ("/" if e.is_dir(follow_symlinks=False) else ""), e)
-            for e in _entries(folder)
+            (base + e.name + ("/" if e.is_dir(follow_symlinks=False) else ""), e) for e in kept
         ]
         for key, entry in sorted(named, key=lambda pair: pair[0]):
             if not is_key_part(entry.name) or entry.is_symlink():
