@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks.service import _start_moto
+from benchmarks.service import start_moto
 from benchmarks.stack import Stack
 from imgsvc import images, manifests
 from imgsvc.config import load_settings
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     count = args.count or (300 if args.s3 else 5000)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
         root = Path(tmp)
-        env = _start_moto(stack, root) if args.s3 else {}
+        env = start_moto(stack, root) if args.s3 else {}
         redis = stack.enter_context(Stack(root, web_workers=1, queue_workers=0))
         overrides = {"REDIS_URL": redis.redis_url, "STORAGE_URL": f"file://{root}/media"}
         if args.s3:

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"IMGSVC_LOG_LEVEL": "WARNING"}
         root = Path(tmp)
         if args.s3:
-            env.update(_start_moto(stack, root))
+            env.update(start_moto(stack, root))
         figures["upload"] = measure_upload_latency(root, photo, env, args.samples)
         print(json.dumps(figures["upload"]), flush=True)
         small = jpeg_input("jpeg-1mp", 1200, 900).data
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
+def start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
     """moto's S3 server in a process of its own (in this one it would share the
     client's GIL); the environment that points imgsvc at its bucket."""
     import boto3
