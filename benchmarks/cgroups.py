@@ -27,14 +27,18 @@ WORKER_SETTINGS = {
 }
 
 
+class CgroupError(RuntimeError):
+    """The cgroups could not be made here."""
+
+
 def cpu_hierarchy() -> tuple[Path, str] | None:
     """(mount point, "v1" or "v2") of a cpu controller this process may manage."""
     for v1 in (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup/cpu,cpuacct")):
         if (v1 / "cpu.idle").exists() and os.access(v1, os.W_OK):
             return v1, "v1"
     v2 = Path("/sys/fs/cgroup")
-    controllers = v2 / "cgroup.controllers"
-    has_cpu = controllers.exists() and "cpu" in controllers.read_text().split()
+    enabled = v2 / "cgroup.subtree_control"  # cpu handed down to child cgroups
+    has_cpu = enabled.exists() and "cpu" in enabled.read_text().split()
     if has_cpu and os.access(v2, os.W_OK):
         return v2, "v2"
     return None
@@ -47,7 +51,7 @@ class CpuGroups:
     def __init__(self, workers: str = "idle") -> None:
         found = cpu_hierarchy()
         if found is None:
-            raise RuntimeError("no cpu cgroup controller this process may manage (needs root)")
+            raise CgroupError("no cpu cgroup controller this process may manage (needs root)")
         self.mount, self.version = found
         self.workers = workers
         self.base = self.mount / f"imgsvc-bench-{secrets.token_hex(4)}"
@@ -58,13 +62,17 @@ class CpuGroups:
         return cpu_hierarchy() is not None
 
     def __enter__(self) -> CpuGroups:
-        self.base.mkdir()
-        if self.version == "v2":
-            (self.base / "cgroup.subtree_control").write_text("+cpu")
-        for role in ROLES:
-            (self.base / role).mkdir()
-        name, value = WORKER_SETTINGS[self.workers][self.version]
-        (self.base / "workers" / name).write_text(value)
+        try:
+            self.base.mkdir()
+            if self.version == "v2":
+                (self.base / "cgroup.subtree_control").write_text("+cpu")
+            for role in ROLES:
+                (self.base / role).mkdir()
+            name, value = WORKER_SETTINGS[self.workers][self.version]
+            (self.base / "workers" / name).write_text(value)
+        except OSError as exc:
+            self.__exit__()
+            raise CgroupError(f"could not make cgroups under {self.mount}: {exc}") from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
