@@ -87,10 +87,13 @@ def reconcile() -> None:
     report = run_reconcile(Services(load_settings()))
     click.echo(
         f"scanned {report.scanned}, finished {report.finished}, live {report.live}, "
-        f"requeued {len(report.requeued)}, unreadable {len(report.unreadable)}"
+        f"requeued {len(report.requeued)}, unreadable {len(report.unreadable)}, "
+        f"discarded {len(report.discarded)}"
     )
     for image_id in report.requeued:
         click.echo(f"requeued {image_id}")
+    for image_id in report.discarded:
+        click.echo(f"discarded {image_id} (an abandoned upload: no manifest)")
 
 
 @main.command()

@@ -57,6 +57,8 @@ class Defaults:
     RECONCILE_INTERVAL: int = 60
     # Seconds of work per slice of the workers' periodic reconcile (see reconcile.py).
     RECONCILE_SLICE_SECONDS: float = 0.5
+    # An image folder without a manifest this old is an abandoned upload (0: keep).
+    ABANDONED_AFTER_SECONDS: int = 86_400
     WORKER_NICE: int = 10
     WORKER_PRIORITY: str = "idle"
     FAILURE_TTL: int = 7 * 86_400

@@ -20,7 +20,7 @@ from redis.exceptions import LockError
 from rq.job import JobStatus
 
 from imgsvc import images, manifests
-from imgsvc.errors import ImgsvcError
+from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job
 from imgsvc.storage import Storage
 
@@ -40,6 +40,7 @@ class ReconcileReport:
     live: int = 0
     requeued: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)  # abandoned uploads, removed
     resume_after: str = ""  # the last image seen when a budget stopped the pass
 
 
@@ -62,7 +63,7 @@ def reconcile(
         if images.SETTLED in names:
             report.finished += 1
         else:
-            _reconcile_image(svc, image_id, report)
+            _reconcile_image(svc, image_id, names, report)
         if deadline is not None and time.monotonic() >= deadline:
             report.resume_after = image_id
             return report
@@ -84,7 +85,9 @@ def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, se
         yield current, names
 
 
-def _reconcile_image(svc: Services, image_id: str, report: ReconcileReport) -> None:
+def _reconcile_image(
+    svc: Services, image_id: str, names: set[str], report: ReconcileReport
+) -> None:
     # Redis first: a live or finished job answers without reading storage (on S3
     # a GET per image), so a pass costs storage reads only for older images.
     job = fetch_job(svc.queue, images.job_id_for(image_id))
@@ -97,7 +100,10 @@ def _reconcile_image(svc: Services, image_id: str, report: ReconcileReport) -> N
         return
     try:
         manifest = images.read_manifest(svc.storage, image_id)
-    except ImgsvcError:
+    except NotFound:  # no manifest: an upload that never finished storing, or a
+        _discard_if_abandoned(svc, image_id, names, report)  # half-done delete
+        return
+    except ImgsvcError:  # corrupt, or storage failing: leave it for a person
         report.unreadable.append(image_id)
         return
     if manifest.get("status") in images.FINAL_STATUSES:
@@ -108,6 +114,28 @@ def _reconcile_image(svc: Services, image_id: str, report: ReconcileReport) -> N
         job.delete()  # a failed or lost run: start over under the same id
     enqueue_image(svc.queue, image_id, svc.settings)
     report.requeued.append(image_id)
+
+
+def _discard_if_abandoned(
+    svc: Services, image_id: str, names: set[str], report: ReconcileReport
+) -> None:
+    """Delete a folder without a manifest once its objects are older than
+    ``ABANDONED_AFTER_SECONDS``: its upload was never answered with an id (the
+    manifest is stored before the answer), so nobody can ask for it. A younger
+    one may be an upload still being stored, and is left alone."""
+    after = float(svc.settings["ABANDONED_AFTER_SECONDS"])
+    try:
+        newest = max(
+            svc.storage.head(f"{images.prefix(image_id)}{name}").modified for name in names
+        )
+    except ImgsvcError:  # gone meanwhile, or storage failing: the next pass decides
+        report.unreadable.append(image_id)
+        return
+    if after <= 0 or time.time() - newest < after:
+        report.unreadable.append(image_id)
+        return
+    svc.storage.delete_prefix(images.prefix(image_id))
+    report.discarded.append(image_id)
 
 
 def periodic_slice(svc: Services) -> ReconcileReport | None:

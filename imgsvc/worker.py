@@ -70,6 +70,12 @@ class ImgsvcWorker(Worker):
                 len(report.requeued),
                 ", ".join(report.requeued),
             )
+        if report is not None and report.discarded:
+            log.warning(
+                "reconcile removed %d abandoned upload(s) without a manifest: %s",
+                len(report.discarded),
+                ", ".join(report.discarded),
+            )
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         from imgsvc.tasks import record_crash

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -182,3 +183,53 @@ def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
     holder.release()
     report = periodic_slice(svc)  # a new pass: its first image is queued now
     assert (report.scanned, report.live, report.resume_after) == (1, 1, ids[0])
+
+
+def abandoned_upload(svc, seed: int = 0) -> str:
+    """What a web process killed between storing the original and the manifest leaves."""
+    image_id = images.new_image_id()
+    svc.storage.put(images.original_key(image_id), factories.jpeg(seed=seed), "image/jpeg")
+    return image_id
+
+
+def test_an_abandoned_upload_is_removed_once_old_enough(app, client, monkeypatch):
+    svc = app.extensions["imgsvc"]
+    kept = upload(client, factories.jpeg(160, 120)).get_json()["id"]
+    abandoned = abandoned_upload(svc)
+
+    young = reconcile(svc)  # it may be an upload still being stored: left alone
+    assert (young.unreadable, young.discarded) == ([abandoned], [])
+    assert svc.storage.exists(images.original_key(abandoned))
+
+    later = time.time() + svc.settings["ABANDONED_AFTER_SECONDS"] + 1
+    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: later)
+    old = reconcile(svc)
+
+    assert (old.unreadable, old.discarded) == ([], [abandoned])
+    assert svc.storage.list_keys(images.prefix(abandoned)) == []
+    assert svc.storage.exists(images.original_key(kept))  # the answered upload stays
+    assert images.read_manifest(svc.storage, kept)["status"] == "queued"
+
+
+def test_a_corrupt_manifest_is_never_discarded(app, client, monkeypatch):
+    """Only a missing manifest means "never answered"; a corrupt one needs a person."""
+    svc = app.extensions["imgsvc"]
+    image_id = upload(client, factories.jpeg(160, 120)).get_json()["id"]
+    svc.storage.put(images.manifest_key(image_id), b"{not json", "application/json")
+    svc.redis.flushdb()
+    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: 4e9)  # far in the future
+
+    report = reconcile(svc)
+
+    assert (report.unreadable, report.discarded) == ([image_id], [])
+    assert svc.storage.exists(images.original_key(image_id))
+
+
+def test_abandoned_uploads_are_kept_when_the_setting_is_zero(app, monkeypatch):
+    svc = app.extensions["imgsvc"]
+    abandoned = abandoned_upload(svc)
+    monkeypatch.setitem(svc.settings, "ABANDONED_AFTER_SECONDS", 0)
+    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: 4e9)
+
+    assert reconcile(svc).discarded == []
+    assert svc.storage.exists(images.original_key(abandoned))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from imgsvc.errors import InvalidKey
@@ -22,6 +22,8 @@ class ObjectInfo:
     key: str
     size: int
     content_type: str
+    # When it was last written (Unix time); not part of an object's identity.
+    modified: float = field(default=0.0, compare=False)
 
 
 @runtime_checkable

@@ -164,7 +164,7 @@ class FilesystemStorage:
             content_type = self._type_path(path).read_text()
         except OSError:
             content_type = DEFAULT_CONTENT_TYPE
-        return ObjectInfo(key=key, size=info.st_size, content_type=content_type)
+        return ObjectInfo(key, info.st_size, content_type, modified=info.st_mtime)
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""

@@ -132,6 +132,7 @@ class S3Storage:
             key=key,
             size=int(response["ContentLength"]),
             content_type=response.get("ContentType", "application/octet-stream"),
+            modified=response["LastModified"].timestamp(),
         )
 
     def exists(self, key: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,14 @@ def test_head_gives_key_size_and_content_type(storage: Storage) -> None:
     thumb, xs = storage.head("images/abc/thumb.jpg"), storage.head("images/abc/xs.png")
     assert thumb == ObjectInfo("images/abc/thumb.jpg", 1000, "image/jpeg")
     assert xs == ObjectInfo("images/abc/xs.png", 0, "image/png")
+
+
+def test_head_gives_when_an_object_was_written(storage: Storage) -> None:
+    """Reconcile tells an abandoned upload from one being stored by its age."""
+    before = time.time()
+    storage.put("images/abc/original", b"x", "image/jpeg")
+    modified = storage.head("images/abc/original").modified
+    assert before - 2 <= modified <= time.time() + 2  # S3 keeps whole seconds
 
 
 MISSING = {
