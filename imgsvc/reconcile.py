@@ -124,6 +124,9 @@ def _discard_if_abandoned(
     manifest is stored before the answer), so nobody can ask for it. A younger
     one may be an upload still being stored, and is left alone."""
     after = float(svc.settings["ABANDONED_AFTER_SECONDS"])
+    if after <= 0:  # kept for good
+        report.unreadable.append(image_id)
+        return
     try:
         newest = max(
             svc.storage.head(f"{images.prefix(image_id)}{name}").modified for name in names
@@ -131,7 +134,7 @@ def _discard_if_abandoned(
     except ImgsvcError:  # gone meanwhile, or storage failing: the next pass decides
         report.unreadable.append(image_id)
         return
-    if after <= 0 or time.time() - newest < after:
+    if time.time() - newest < after:
         report.unreadable.append(image_id)
         return
     svc.storage.delete_prefix(images.prefix(image_id))
