@@ -88,8 +88,8 @@ def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, se
 def _reconcile_image(
     svc: Services, image_id: str, names: set[str], report: ReconcileReport
 ) -> None:
-    # Redis first: a live or finished job answers without reading storage (on S3
-    # a GET per image), so a pass costs storage reads only for older images.
+    # Not settled. Redis first: a live or finished job answers without reading
+    # storage (on S3 a GET per image); only the rest cost a manifest read.
     job = fetch_job(svc.queue, images.job_id_for(image_id))
     status = job.get_status(refresh=False) if job is not None else None
     if status in LIVE_STATUSES:
