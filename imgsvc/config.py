@@ -32,6 +32,12 @@ class Defaults:
     MAX_CONTENT_LENGTH: int = 20 * MiB
     MAX_IMAGE_PIXELS: int = 50_000_000
     MAX_IMAGE_FRAMES: int = 1000
+    # Caps of the structure walk before any header is parsed (imaging/structure.py):
+    # chunks, blocks and sub-blocks in a file; chunks before the pixels, JPEG
+    # marker segments, entries of a TIFF page; scans of a (progressive) JPEG.
+    MAX_IMAGE_CHUNKS: int = 100_000
+    MAX_HEADER_CHUNKS: int = 2000
+    MAX_JPEG_SCANS: int = 100
     ALLOWED_FORMATS: str = "JPEG,PNG,WEBP,GIF,TIFF"
 
     # Variants: name:width or name:WxH:cover, comma-separated.
@@ -90,6 +96,19 @@ class Defaults:
 
     HOST: str = "127.0.0.1"
     PORT: int = 5000
+
+    # The front (nginx before gunicorn; see imgsvc/front): slow and idle clients.
+    UPLOAD_DEADLINE: float = 900.0  # seconds to receive a whole request (408 past it)
+    FRONT_HEADER_TIMEOUT: float = 10.0  # seconds for a request's headers
+    FRONT_IDLE_TIMEOUT: float = 60.0  # seconds without a byte, reading a body or sending
+    FRONT_KEEPALIVE_TIMEOUT: float = 15.0  # an idle kept-alive connection is closed
+    FRONT_APP_TIMEOUT: float = 60.0  # seconds the front waits on the app's answer
+    FRONT_MAX_CONNECTIONS: int = 4096  # per front process
+    FRONT_MAX_CONNECTIONS_PER_CLIENT: int = 100  # requests in progress per address (0: off)
+    FRONT_BACKLOG: int = 511  # connections waiting in the kernel past FRONT_MAX_CONNECTIONS
+    FRONT_WORKERS: int = 1  # nginx worker processes
+    FRONT_MAX_RESPONSE_SPOOL: int = 1024 * MiB  # a response the front holds on disk, at most
+    FRONT_DIR: str = os.path.abspath("var/front")  # its config, logs and spooled bodies
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from imgsvc.errors import ImageTooLarge, InvalidImage
+from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage
 from imgsvc.imaging.colour import to_srgb
+from imgsvc.imaging.structure import StructureLimits, current_limits, header_frames, walk
 from imgsvc.imaging.variants import VariantSpec
 
 try:
@@ -118,22 +119,38 @@ def too_many_pixels(max_pixels: int) -> ImageTooLarge:
     return ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels:,} pixels.")
 
 
-def open_image(data: bytes, allowed_formats: list[str], max_pixels: int) -> Image.Image:
-    """Read the header only (allowed formats only) and check the pixel count.
+def open_image(
+    data: bytes,
+    allowed_formats: list[str],
+    max_pixels: int,
+    limits: StructureLimits | None = None,
+) -> Image.Image:
+    """Walk the structure within ``limits`` (as the upload check does), read the
+    header only (allowed formats only) and check the pixel and frame counts.
 
-    Raises ``InvalidImage`` or ``ImageTooLarge`` as ``decode`` does.
+    Without ``limits``, the settings of the environment (or the running app)
+    are used: see ``structure.current_limits``. Raises ``InvalidImage`` or
+    ``ImageTooLarge`` as ``decode`` does, and for what the walk refuses.
     """
+    limits = limits or current_limits()
+    formats = [f.upper() for f in allowed_formats]
     try:
+        walked = walk(data, limits, formats)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[f.upper() for f in allowed_formats])
+            image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         raise too_many_pixels(max_pixels) from exc
+    except ImgsvcError:
+        raise
     except Exception as exc:
         raise InvalidImage(f"The image could not be opened: {exc}") from exc
     pixels = image.width * image.height
     if pixels > max_pixels:
         raise ImageTooLarge(f"The image has {pixels:,} pixels; the limit is {max_pixels:,}.")
+    frames = header_frames(image, walked)  # the header's count: read, not walked
+    if frames > limits.max_frames:
+        raise ImageTooLarge(f"The image has {frames} frames; the limit is {limits.max_frames}.")
     return image
 
 

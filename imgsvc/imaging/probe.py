@@ -2,19 +2,24 @@
 
 Nothing here decodes pixels. ``Image.open`` reads only the header, and it is
 restricted to the allowed formats, so no other Pillow plugin ever sees
-untrusted bytes.
+untrusted bytes. Before it, ``structure.walk`` checks the file's structure
+within the limits (frames, chunks, scans), so what the check costs depends on
+the limits, not on the file: Pillow's own walks are unbounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage, UnsupportedFormat
+from imgsvc.imaging.structure import StructureLimits, current_limits, header_frames, walk
 
 MIME_TYPES = {
     "JPEG": "image/jpeg",
@@ -84,16 +89,33 @@ def _name_unsupported(head: bytes) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _contents(fp: BinaryIO) -> Iterator[bytes | memoryview]:
+    """The whole upload: a view of an in-memory body (no copy), else its bytes."""
+    if isinstance(fp, io.BytesIO):
+        with fp.getbuffer() as view:
+            yield view
+    else:
+        fp.seek(0)
+        yield fp.read()
+
+
 def probe(
     stream: BinaryIO | bytes,
     allowed_formats: list[str],
     max_pixels: int,
     max_frames: int,
+    limits: StructureLimits | None = None,
 ) -> ProbeResult:
     """Identify an image from its header and check it against the limits.
 
-    Raises ``InvalidImage`` (empty or unreadable), ``UnsupportedFormat`` (a
-    real format that is not allowed) or ``ImageTooLarge`` (pixels or frames).
+    ``limits`` bounds the structure walk (chunks, scans); its frame limit is
+    ``max_frames``. Without it, the running app's settings are used (or the
+    ``IMGSVC_*`` environment's): see ``structure.current_limits``.
+
+    Raises ``InvalidImage`` (empty, unreadable, or a structure past a cap),
+    ``UnsupportedFormat`` (a real format that is not allowed) or
+    ``ImageTooLarge`` (pixels, frames or JPEG scans).
     """
     fp = io.BytesIO(stream) if isinstance(stream, bytes) else stream
     fp.seek(0)
@@ -102,6 +124,16 @@ def probe(
     if not head:
         raise InvalidImage("The file is empty.")
     allowed = [name.upper() for name in allowed_formats]
+    limits = replace(limits or current_limits(), max_frames=max_frames)
+    try:
+        with _contents(fp) as data:
+            walked = walk(data, limits, allowed)
+    except ImgsvcError:
+        raise
+    except Exception as exc:  # a walker reading past a cut file: a broken header
+        raise InvalidImage(f"The image header could not be read: {exc}") from exc
+    finally:
+        fp.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -114,11 +146,11 @@ def probe(
                     f"The image is {width}×{height} ({width * height:,} pixels); "
                     f"the limit is {max_pixels:,} pixels."
                 )
-            frames = int(getattr(image, "n_frames", 1) or 1)
+            frames = header_frames(image, walked)
             if fmt == "MPO":
                 # A JPEG carrying extra images (phone depth or gain maps, a stereo
                 # pair): we use the first image, so it is a one-frame JPEG.
-                fmt, frames = "JPEG", 1
+                fmt = "JPEG"
     except Image.DecompressionBombError as exc:
         # Pillow's bomb guard fired before our check; report our limit, not Pillow's.
         raise ImageTooLarge(

@@ -1,0 +1,113 @@
+"""Bounded walks of an upload's structure, before Pillow reads any of it.
+
+Pillow's header readers walk as far as a file tells them to: a TIFF's page
+chain (with a list search per page, so quadratic), a GIF's frames block by
+block, a PNG's or JPEG's chunks before the pixels, each step in Python. A file
+within the byte limit can keep a process busy for seconds that way. The walks
+here stop at the limits instead, so what they cost depends on the limits, not
+on the file: frames and pages are counted up to ``max_frames + 1``, chunks,
+segments and blocks up to ``max_chunks`` (and up to ``max_header_chunks``
+before the first pixel data, where Pillow's own walk is slowest), JPEG scans up
+to ``max_jpeg_scans``. Past a count limit the upload is refused with
+``ImageTooLarge``; past a structure cap, or when a walk leaves the file or
+loops, with ``InvalidImage``.
+
+A walk only refuses: a file it does not recognise, or one that ends early, is
+left to Pillow, whose errors the callers already turn into ``invalid_image``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from imgsvc.imaging import walkers
+
+
+@dataclass(frozen=True)
+class StructureLimits:
+    """How far a walk may go; see the README's Limits table."""
+
+    max_frames: int = 1000
+    max_chunks: int = 100_000
+    max_header_chunks: int = 2000
+    max_jpeg_scans: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> StructureLimits:
+        """The limits from a settings mapping (``load_settings`` or an app's config)."""
+        return cls(
+            max_frames=int(settings["MAX_IMAGE_FRAMES"]),
+            max_chunks=int(settings["MAX_IMAGE_CHUNKS"]),
+            max_header_chunks=int(settings["MAX_HEADER_CHUNKS"]),
+            max_jpeg_scans=int(settings["MAX_JPEG_SCANS"]),
+        )
+
+
+def current_limits() -> StructureLimits:
+    """The limits of the running app, or else of the ``IMGSVC_*`` environment.
+
+    For callers that are not handed the settings: the web app's upload check
+    runs in a request (its config, overrides included); a worker is
+    configured by the environment, which ``load_settings`` reads.
+    """
+    from flask import current_app, has_app_context
+
+    from imgsvc.config import load_settings
+
+    settings = current_app.config if has_app_context() else load_settings()
+    return StructureLimits.from_settings(settings)
+
+
+def walk(data: bytes | memoryview, limits: StructureLimits, formats: Iterable[str]) -> int | None:
+    """Walk ``data``'s structure within ``limits`` when it is one of ``formats``
+    (Pillow's names); return its frame count when the walk counts frames (GIF
+    and TIFF, where Pillow's count is unbounded), else None: the header's own
+    count is then cheap to read (``header_frames``).
+
+    Raises ``ImageTooLarge`` for more frames than ``limits.max_frames`` or
+    more JPEG scans than ``limits.max_jpeg_scans``, ``InvalidImage`` for more
+    chunks than a chunk cap or a structure that loops or points outside the file.
+    A format outside ``formats`` is not walked: Pillow refuses it unread.
+    """
+    fmt = _format_of(bytes(data[:12]))
+    if fmt is None or fmt not in {name.upper() for name in formats}:
+        return None
+    return _WALKERS[fmt](data, limits)
+
+
+_WALKERS: dict[str, Callable[[Any, StructureLimits], int | None]] = {
+    "TIFF": walkers.tiff,
+    "GIF": walkers.gif,
+    "PNG": walkers.png,
+    "JPEG": walkers.jpeg,
+    "WEBP": walkers.webp,
+}
+
+
+def _format_of(head: bytes) -> str | None:
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "TIFF"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def header_frames(image: Image.Image, walked: int | None) -> int:
+    """The frame count of an opened image: the walk's when it counted (Pillow's
+    own count is unbounded there), else the header's. An MPO (a JPEG carrying
+    depth or gain-map images) is one frame: only its first picture is used."""
+    if walked is not None:
+        return walked
+    if image.format == "MPO":
+        return 1
+    return int(getattr(image, "n_frames", 1) or 1)

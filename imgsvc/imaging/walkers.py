@@ -1,0 +1,228 @@
+"""One bounded walk per format (see ``structure``): each reads only lengths and
+offsets, counts every step it takes, and stops at the limits.
+
+Each walker takes the whole upload (bytes or a memoryview of them) and the
+``StructureLimits``; it returns the frame count when it counts frames (GIF,
+TIFF), else None. It raises ``ImageTooLarge`` past a count limit and
+``InvalidImage`` past a structure cap; a file that ends early is left to
+Pillow (the walk just stops), except where the walk needs what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import TYPE_CHECKING
+
+from imgsvc.errors import ImageTooLarge, InvalidImage
+
+if TYPE_CHECKING:
+    from imgsvc.imaging.structure import StructureLimits
+
+Data = bytes | memoryview
+
+# A marker in entropy-coded data: 0xFF followed by neither a stuffed 0x00, a
+# restart marker (part of the scan) nor another 0xFF (fill). One byte of
+# context only, so a run of 0xFF bytes is searched once, not once per byte.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# JPEG markers without a length: SOI, EOI, TEM.
+_STANDALONE = (0xD8, 0x01)
+_EOI, _SOS = 0xD9, 0xDA
+_TIFF_STRIP_OFFSETS, _TIFF_TILE_OFFSETS = 273, 324
+_PNG_CHUNK = struct.Struct(">I4s").unpack_from  # length, type
+_RIFF_CHUNK = struct.Struct("<4sI").unpack_from  # type, length
+
+
+def too_many_frames(counted: int, limits: StructureLimits) -> ImageTooLarge:
+    """The error for a walk that counted past the frame limit (it stops there)."""
+    return ImageTooLarge(
+        f"The image has at least {counted} frames; the limit is {limits.max_frames}."
+    )
+
+
+def too_many(what: str, cap: int) -> InvalidImage:
+    """The error for a walk past a structure cap: no real image has that many."""
+    return InvalidImage(f"The image has more than {cap:,} {what}; it is not accepted.")
+
+
+def tiff(data: Data, limits: StructureLimits) -> int:
+    """Follow the chain of page directories (IFDs): pages up to ``max_frames + 1``,
+    entries per directory up to ``max_header_chunks``, no offset twice (a loop)."""
+    order = "<" if data[0] == 0x49 else ">"
+    size = len(data)
+    if data[2:4] in (b"+\x00", b"\x00+"):  # BigTIFF: 8-byte counts and offsets
+        count_fmt, entry_size, offset_fmt, first_at = "Q", 20, "Q", 8
+    else:
+        count_fmt, entry_size, offset_fmt, first_at = "H", 12, "I", 4
+    count_fmt, offset_fmt = order + count_fmt, order + offset_fmt
+    count_size, offset_size = struct.calcsize(count_fmt), struct.calcsize(offset_fmt)
+    if first_at + offset_size > size:
+        raise InvalidImage("The TIFF ends inside its header.")
+    (offset,) = struct.unpack_from(offset_fmt, data, first_at)
+    seen: set[int] = set()
+    pages = 0
+    while offset:
+        if offset in seen:
+            raise InvalidImage("The TIFF's pages form a loop.")
+        seen.add(offset)
+        pages += 1
+        if pages > limits.max_frames:
+            raise too_many_frames(pages, limits)
+        if offset + count_size > size:
+            raise InvalidImage("A TIFF page directory lies outside the file.")
+        (count,) = struct.unpack_from(count_fmt, data, offset)
+        if count > limits.max_header_chunks:
+            raise too_many("entries in a TIFF page directory", limits.max_header_chunks)
+        entries = offset + count_size
+        following = entries + count * entry_size
+        if following + offset_size > size:
+            raise InvalidImage("A TIFF page directory lies outside the file.")
+        if pages == 1:  # the page Pillow reads when it opens the file
+            _check_strips(data, order, entries, count, entry_size, count_size, limits)
+        (offset,) = struct.unpack_from(offset_fmt, data, following)
+    return pages
+
+
+def _check_strips(
+    data: Data,
+    order: str,
+    entries: int,
+    count: int,
+    entry_size: int,
+    count_size: int,
+    limits: StructureLimits,
+) -> None:
+    # Pillow makes a tile (in Python) of every strip or tile offset listed,
+    # however many the page's size needs.
+    value_count = order + ("I" if count_size == 2 else "Q")
+    tag_fmt = order + "H"
+    for at in range(entries, entries + count * entry_size, entry_size):
+        (tag,) = struct.unpack_from(tag_fmt, data, at)
+        if tag in (_TIFF_STRIP_OFFSETS, _TIFF_TILE_OFFSETS):
+            (listed,) = struct.unpack_from(value_count, data, at + 4)
+            if listed > limits.max_chunks:
+                raise too_many("strips or tiles in a TIFF page", limits.max_chunks)
+
+
+def gif(data: Data, limits: StructureLimits) -> int:
+    """Count frames (image descriptors) up to ``max_frames + 1``, reading blocks
+    and sub-blocks up to ``max_chunks`` (``max_header_chunks`` before the first
+    frame). Stray bytes between blocks count as blocks: Pillow skips them one by one."""
+    size = len(data)
+    if size < 13:
+        raise InvalidImage("The GIF ends inside its header.")
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    cap, header_cap = limits.max_chunks, limits.max_header_chunks
+    frames = steps = 0
+    while pos < size:
+        introducer = data[pos]
+        steps += 1
+        if steps > cap:
+            raise too_many("blocks", cap)
+        if not frames and steps > header_cap:
+            raise too_many("blocks before its first frame", header_cap)
+        if introducer == 0x3B:  # trailer
+            break
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            pos += 2
+        elif introducer == 0x2C:  # image: descriptor, local palette, LZW size, sub-blocks
+            frames += 1
+            if frames > limits.max_frames:
+                raise too_many_frames(frames, limits)
+            if pos + 10 > size:
+                break
+            local = data[pos + 9]
+            pos += 11 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+        else:
+            pos += 1
+            continue
+        while pos < size:  # sub-blocks: a length byte, that many bytes; 0 ends them
+            length = data[pos]
+            pos += length + 1
+            if not length:
+                break
+            steps += 1
+            if steps > cap:
+                raise too_many("blocks", cap)
+            if not frames and steps > header_cap:
+                raise too_many("blocks before its first frame", header_cap)
+    return max(frames, 1)
+
+
+def png(data: Data, limits: StructureLimits) -> None:
+    """Walk the chunks: up to ``max_header_chunks`` before the first image data
+    (Pillow reads each of those when it opens the file), then up to
+    ``max_chunks`` more (its decoder reads them one by one). APNG frames: Pillow
+    reads their number from acTL, a cheap read."""
+    size, pos = len(data), 8
+    for _ in range(limits.max_header_chunks):
+        if pos + 8 > size:
+            return None
+        length, kind = _PNG_CHUNK(data, pos)
+        if kind in (b"IDAT", b"fdAT"):
+            break
+        pos += length + 12
+    else:
+        raise too_many("chunks before its pixels", limits.max_header_chunks)
+    # A range, not a counter: the loop is the walk's whole cost.
+    for _ in range(limits.max_chunks):
+        if pos + 8 > size:
+            return None
+        length, kind = _PNG_CHUNK(data, pos)
+        if kind == b"IEND":
+            return None
+        pos += length + 12
+    raise too_many("chunks", limits.max_chunks)
+
+
+def jpeg(data: Data, limits: StructureLimits) -> None:
+    """Walk the marker segments of the first picture (up to EOI; an MPO's
+    others are not decoded): ``max_header_chunks`` segments in all, of which
+    ``max_jpeg_scans`` scans. Entropy-coded data is searched for the next
+    marker, not walked."""
+    size = len(data)
+    pos, segments, scans = 2, 0, 0
+    cap, max_scans = limits.max_header_chunks, limits.max_jpeg_scans
+    while True:
+        found = _JPEG_MARKER.search(data, pos)
+        if found is None:
+            break
+        pos = found.start()
+        marker = data[pos + 1]
+        segments += 1
+        if segments > cap:
+            raise too_many("marker segments", cap)
+        if marker == _EOI:
+            break
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            break
+        if marker == _SOS:
+            scans += 1
+            if scans > max_scans:
+                raise ImageTooLarge(
+                    f"The JPEG has at least {scans} scans; the limit is {max_scans}."
+                )
+        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+    return None
+
+
+def webp(data: Data, limits: StructureLimits) -> None:
+    """Walk the RIFF chunks: ``max_chunks`` in all, frames (ANMF) up to
+    ``max_frames + 1``. libwebp parses the whole file when Pillow opens it."""
+    size, pos, frames = len(data), 12, 0
+    for _ in range(limits.max_chunks):
+        if pos + 8 > size:
+            return None
+        kind, length = _RIFF_CHUNK(data, pos)
+        if kind == b"ANMF":
+            frames += 1
+            if frames > limits.max_frames:
+                raise too_many_frames(frames, limits)
+        pos += 8 + length + (length & 1)
+    if pos + 8 > size:
+        return None
+    raise too_many("chunks", limits.max_chunks)
