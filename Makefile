@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 # A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
 SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile clean system
+.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-hostile clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -65,6 +65,10 @@ bench-service: $(STAMP) system  ## upload latency, queue overhead, 1 vs 2 worker
 bench-reconcile: $(STAMP) system  ## a reconcile pass per finished image, with and without settled markers
 	@mkdir -p test-output
 	$(BIN)/python -m benchmarks.reconcile --json test-output/bench-reconcile.json
+
+bench-hostile: $(STAMP)  ## the header check on hostile uploads vs a 12 MP photo (ratios); JSON in test-output/
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.hostile --json test-output/bench-hostile.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
