@@ -1,6 +1,7 @@
 # imgsvc: one image for the web process and the worker.
 #
-#   web (default):  gunicorn on 0.0.0.0:8000, 2 worker processes
+#   web (default):  gunicorn on 0.0.0.0:8000, 2 worker processes (behind the front)
+#   front:          docker run ... imgsvc imgsvc front --upstream <web>:8000
 #   worker:         docker run ... imgsvc python -m imgsvc worker
 #   reconcile:      docker run ... imgsvc imgsvc reconcile
 #
@@ -22,8 +23,10 @@ RUN groupadd --system --gid 10001 imgsvc \
 
 # libturbojpeg: 4:2:0 photos decoded straight to their stored planes
 # (imgsvc/imaging/jpegplanes.py; without it they take the RGB decode).
+# nginx: the front (`imgsvc front`, the compose service `front`) runs from this
+# image too, so its configuration comes from the same IMGSVC_* settings.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libturbojpeg0 \
+ && apt-get install -y --no-install-recommends libturbojpeg0 nginx \
  && rm -rf /var/lib/apt/lists/*
 
 # Install the package (and its dependencies) into the system site-packages,
@@ -55,13 +58,15 @@ RUN if [ "$PILLOW_SIMD" = "1" ]; then \
 # of every process in the container (gunicorn's and the worker's) go to
 # PROMETHEUS_MULTIPROC_DIR; docker-compose.yml shares it between web and worker.
 WORKDIR /app
-RUN mkdir -p /app/var /var/lib/imgsvc/prometheus \
- && chown imgsvc:imgsvc /app/var /var/lib/imgsvc /var/lib/imgsvc/prometheus
+RUN mkdir -p /app/var /var/lib/imgsvc/prometheus /var/lib/imgsvc/front \
+ && chown imgsvc:imgsvc /app/var /var/lib/imgsvc /var/lib/imgsvc/prometheus /var/lib/imgsvc/front
 ENV PROMETHEUS_MULTIPROC_DIR=/var/lib/imgsvc/prometheus \
+    IMGSVC_FRONT_DIR=/var/lib/imgsvc/front \
     IMGSVC_LOG_FORMAT=json
 
 USER imgsvc
-# The web UI, the API, /healthz and /metrics (Prometheus) all answer on 8000.
+# The web UI, the API, /healthz and /metrics (Prometheus) all answer on 8000:
+# gunicorn's sync processes, which must only ever face the front (nginx).
 EXPOSE 8000
 
 # No --access-logfile: the app writes one JSON line per request (IMGSVC_LOG_FORMAT).

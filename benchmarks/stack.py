@@ -143,6 +143,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         own_sessions: bool = False,
         cgroups: CpuGroups | None = None,
+        front: bool = False,
     ) -> None:
         self.root = Path(root)
         self.media = self.root / "media"
@@ -160,7 +161,11 @@ class Stack:
         self.own_sessions = own_sessions
         # Web, Redis and workers each in a cpu cgroup of its own, as service units.
         self.cgroups = cgroups
-        self.url = ""
+        # True: nginx (imgsvc.front) on ``url`` before gunicorn on ``app_url``, as
+        # `imgsvc dev` and production run them; False: gunicorn on ``url`` itself.
+        self.front = front
+        self.url = self.app_url = ""
+        self.front_proc: subprocess.Popen | None = None
         self.redis_proc: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
@@ -203,7 +208,9 @@ class Stack:
             self.redis_url = self._start_redis()
         env = self.env()
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = self.app_url = f"http://127.0.0.1:{port}"
+        if self.front:
+            self.front_proc = self._start_front(port, env)
         threads = ["--worker-class", "gthread", "--threads", str(self.web_threads)]
         command = gunicorn_command(
             port, "run:app", self.web_workers, *(threads if self.web_threads > 1 else [])
@@ -215,6 +222,36 @@ class Stack:
         ]
         wait_for(self._web_up, 60, "gunicorn did not answer /healthz")
         wait_for(self._workers_up, 60, "the workers did not register")
+
+    def _start_front(self, app_port: int, env: dict[str, str]) -> subprocess.Popen:
+        from imgsvc.config import load_settings
+        from imgsvc.front import prepare
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env["IMGSVC_TRUSTED_PROXIES"] = "1"
+        folder = self.root / "front"
+        settings = load_settings({"FRONT_DIR": str(folder), **self.front_settings()})
+        command = prepare(
+            settings, listen=f"127.0.0.1:{port}", upstream=f"127.0.0.1:{app_port}", folder=folder
+        )
+        return self._spawn(command, env, "front.log", "web")
+
+    def front_settings(self) -> dict[str, str]:
+        """The stack's ``IMGSVC_FRONT_*`` and size settings, without the prefix."""
+        return {
+            name.removeprefix("IMGSVC_"): value
+            for name, value in self.extra_env.items()
+            if name.startswith(("IMGSVC_FRONT_", "IMGSVC_MAX_CONTENT_LENGTH"))
+        }
+
+    def front_pids(self) -> list[int]:
+        """nginx's master and worker processes."""
+        if self.front_proc is None:
+            return []
+        pid = self.front_proc.pid
+        workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(int(worker) for worker in workers)]
 
     def _start_redis(self) -> str:
         binary = shutil.which("redis-server")
@@ -287,7 +324,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop gunicorn, then the workers (after their current job), then Redis."""
-        for group in ([self.web], self.workers, [self.redis_proc]):
+        for group in ([self.front_proc], [self.web], self.workers, [self.redis_proc]):
             stop_processes([proc for proc in group if proc is not None])
         for out in self._logs:
             out.close()

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +13,7 @@ from typing import Any
 import click
 
 from imgsvc.config import load_settings
-from imgsvc.queue import REDIS_ERRORS, Services, connect_redis
+from imgsvc.queue import REDIS_ERRORS, Services
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +142,7 @@ def metrics_server(port: int, host: str | None) -> None:
     address = host or str(load_settings()["HOST"])
     start_http_server(port, addr=address, registry=registry)
     click.echo(f"serving the samples in {folder} on http://{address}:{port}/metrics")
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)
@@ -155,136 +150,34 @@ def metrics_server(port: int, host: str | None) -> None:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_redis(var: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise click.ClickException("redis-server not found: run `make run`, which installs it.")
-    port = _free_port()
-    folder = var / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(folder),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--maxmemory-policy",
-            "noeviction",
-        ],
-        stdout=subprocess.DEVNULL,
-        process_group=0,  # see _spawn
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            connect_redis(url).ping()
-            return proc, url
-        except REDIS_ERRORS:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.terminate()
-                raise click.ClickException("redis-server did not start") from None
-            time.sleep(0.05)
-
-
 @main.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 5000).")
 @click.option("--workers", type=int, default=1, help="How many RQ workers to start.")
 def dev(port: int | None, workers: int) -> None:
-    """Run everything on this machine: Redis (unless configured), gunicorn, workers."""
-    var = Path("var").resolve()
-    var.mkdir(exist_ok=True)
-    env = dict(os.environ, IMGSVC_DEV="true")
-    env.setdefault("IMGSVC_LOG_FORMAT", "text")
-    metrics_dir = _fresh_metrics_dir(env, var)
-    env.setdefault("IMGSVC_STORAGE_URL", "file://" + str(var / "media"))
-    secret_file = var / "secret_key"
-    if "IMGSVC_SECRET_KEY" not in env:
-        if not secret_file.exists():
-            secret_file.write_text(secrets.token_hex(32))
-            secret_file.chmod(0o600)
-        env["IMGSVC_SECRET_KEY"] = secret_file.read_text().strip()
+    """Run everything on this machine: Redis (unless configured), the front, gunicorn, workers."""
+    from imgsvc.devstack import run_dev
+
+    run_dev(port, workers)
+
+
+@main.command()
+@click.option("--listen", default=None, help="Address to listen on (default: $IMGSVC_HOST:$PORT).")
+@click.option("--upstream", required=True, help="gunicorn's address: host:port or unix:/path.")
+@click.option("--print-config", is_flag=True, help="Print nginx's configuration and exit.")
+def front(listen: str | None, upstream: str, print_config: bool) -> None:
+    """Run the front (nginx, configured from IMGSVC_FRONT_*) before gunicorn, in the foreground."""
+    from imgsvc.front import FrontUnavailable, prepare, render_config
+
     settings = load_settings()
-    port = port or int(settings["PORT"])
-    host = settings["HOST"]
-    children: list[subprocess.Popen] = []
-    if "IMGSVC_REDIS_URL" not in env:
-        redis_proc, env["IMGSVC_REDIS_URL"] = _start_redis(var)
-        children.append(redis_proc)
+    listen = listen or f"{settings['HOST']}:{settings['PORT']}"
+    folder = Path(str(settings["FRONT_DIR"]))
+    if print_config:
+        click.echo(
+            render_config(settings, listen=listen, upstream=upstream, folder=folder), nl=False
+        )
+        return
     try:
-        subprocess.run([sys.executable, "-m", "imgsvc", "reconcile"], env=env, check=False)
-        children += [
-            _spawn([sys.executable, "-m", "imgsvc", "worker"], env) for _ in range(workers)
-        ]
-        web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2"]
-        web += ["--no-control-socket", "imgsvc.wsgi:app"]  # the app logs each request
-        children.append(_spawn(web, env))
-        click.echo(f"\n  imgsvc is running at http://{host}:{port}/  (Ctrl-C stops it)")
-        click.echo(f"  redis {env['IMGSVC_REDIS_URL']}, storage {env['IMGSVC_STORAGE_URL']}")
-        click.echo(f"  metrics http://{host}:{port}/metrics (samples in {metrics_dir})\n")
-        # SIGINT too: a shell starts a background job with SIGINT ignored, and
-        # Python then leaves it ignored; `kill -INT` (or Ctrl-C) must still stop it.
-        signal.signal(signal.SIGINT, _interrupt)
-        signal.signal(signal.SIGTERM, _interrupt)
-        signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        raise click.ClickException("a child process exited; stopping")
-    except KeyboardInterrupt:
-        click.echo("stopping…")
-    finally:
-        _stop(children)
-        if metrics_dir == var / "prometheus":
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _fresh_metrics_dir(env: dict[str, str], var: Path) -> Path:
-    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty ``var/prometheus`` (unless set).
-
-    The web and worker processes write their samples there; a new run starts at zero.
-    """
-    if env.get("PROMETHEUS_MULTIPROC_DIR"):
-        return Path(env["PROMETHEUS_MULTIPROC_DIR"])
-    folder = var / "prometheus"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    return folder
-
-
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Own process group: Ctrl-C reaches only `imgsvc dev`, which stops the
-    # children in order. Same session: Linux schedules each session as one
-    # group, so the workers' SCHED_IDLE yields to the web (imgsvc.priority).
-    return subprocess.Popen(args, env=env, process_group=0)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop(children: list[subprocess.Popen]) -> None:
-    """Stop web and workers first (workers finish their job), Redis last."""
-    for child in reversed(children):
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        command = prepare(settings, listen=listen, upstream=upstream, folder=folder)
+    except FrontUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    os.execv(command[0], command)

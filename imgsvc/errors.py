@@ -77,6 +77,22 @@ class RateLimited(ImgsvcError):
     default_message = "Too many requests; try again later."
 
 
+class RequestTimeout(ImgsvcError):
+    """The request took longer than ``UPLOAD_DEADLINE`` to arrive: nothing was stored."""
+
+    code, status = "request_timeout", 408
+    default_message = "The upload took too long to arrive; try again on a faster connection."
+    headers = {"Connection": "close"}
+
+
+class TooManyConnections(ImgsvcError):
+    """The front refused a request: this address has too many in progress."""
+
+    code, status = "too_many_connections", 429
+    default_message = "Too many requests from this address are in progress; try again shortly."
+    retry_after = 5
+
+
 class QueueUnavailable(ImgsvcError):
     code, status, retryable = "queue_unavailable", 503, True
     default_message = "The job queue is unavailable; try again shortly."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages imgsvc needs on a fresh Debian/Ubuntu machine:
-# a Python that can make virtualenvs, redis-server, and libturbojpeg (the
+# a Python that can make virtualenvs, redis-server, nginx (the front before
+# gunicorn: slow clients never hold a web process), and libturbojpeg (the
 # JPEG planes decode; imgsvc runs without it, more slowly). Idempotent; quiet when
 # everything is already there. Uses sudo when not root.
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || need+=(nginx)
 { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || need+=(libturbojpeg0)
 for extra in "$@"; do
   case "$extra" in
@@ -23,5 +25,13 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "bootstrap: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# imgsvc starts its own nginx (and redis-server); the packages' system services
+# are not wanted. Where nothing says otherwise, tell their install not to start them.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,4 +1,4 @@
-"""`imgsvc dev` (what `make run` starts): Redis, gunicorn and a worker; Ctrl-C stops all."""
+"""`imgsvc dev` (what `make run` starts): Redis, the front, gunicorn and a worker; Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -61,10 +61,11 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, sigint_at_start
                 return False
 
         wait_until(healthy, timeout=30)
-        # Redis, the worker and gunicorn: each its own process group (Ctrl-C reaches
-        # only `imgsvc dev`), all in its session (SCHED_IDLE workers yield to the web).
+        # Redis, the worker, gunicorn and the front (nginx): each its own process group
+        # (Ctrl-C reaches only `imgsvc dev`), all in its session (SCHED_IDLE workers
+        # yield to the web).
         spawned = children(proc.pid)
-        assert len(spawned) == 3
+        assert len(spawned) == 4
         assert all(os.getpgid(pid) == pid for pid in spawned)
         assert {os.getsid(pid) for pid in spawned} == {os.getsid(proc.pid)}
         image_id = requests.post(

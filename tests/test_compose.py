@@ -45,7 +45,32 @@ def option(args: list[str], name: str) -> str | None:
 
 
 def test_names_the_services(compose):
-    assert {"redis", "minio", "web", "worker"} <= set(services(compose))
+    assert {"redis", "minio", "front", "web", "worker"} <= set(services(compose))
+
+
+def test_only_the_front_faces_the_network(compose):
+    """Slow clients meet nginx, never gunicorn's sync processes."""
+    front, web = services(compose)["front"], services(compose)["web"]
+    assert as_args(front["command"]) == [
+        "imgsvc",
+        "front",
+        "--listen",
+        "0.0.0.0:8000",
+        "--upstream",
+        "web:8000",
+    ]
+    assert any(str(port).endswith(":8000") for port in front["ports"])
+    assert "ports" not in web
+    assert front["depends_on"]["web"]["condition"] == "service_healthy"
+    assert environment(front) == environment(web)  # the same limits on both sides
+    assert environment(web)["IMGSVC_TRUSTED_PROXIES"] == "1"
+
+
+def test_web_reads_the_fronts_refusals_for_metrics(compose):
+    front_dir = environment(services(compose)["web"])["IMGSVC_FRONT_DIR"]
+    for name in ("front", "web"):
+        mounts = [str(volume) for volume in services(compose)[name]["volumes"]]
+        assert f"front:{front_dir}" in mounts
 
 
 def test_redis_is_durable_and_never_evicts(compose):

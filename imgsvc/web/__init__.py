@@ -6,7 +6,7 @@ from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
 from imgsvc import logs, ratelimit
-from imgsvc.web import api, errors, health, jobs, media, ops, pages, wordcounts
+from imgsvc.web import api, errors, front, health, jobs, media, ops, pages, wordcounts
 from imgsvc.web.request import ImgsvcRequest
 
 csrf = CSRFProtect()
@@ -37,5 +37,6 @@ def init_app(app: Flask) -> None:
     ops.init_app(app)
     for blueprint in (pages.bp, api.bp, media.bp, health.bp, wordcounts.bp, jobs.bp, ops.bp):
         app.register_blueprint(blueprint)
+    front.init_app(app)  # after the others: its deadline check must run first
     errors.register(app)
     app.after_request(_security_headers)

@@ -79,7 +79,9 @@ _HTTP_CODES = {
 
 def wants_json() -> bool:
     """API and media paths always get JSON; elsewhere, whatever the client prefers."""
-    if request.blueprint in _JSON_BLUEPRINTS or request.path.startswith("/api/"):
+    # A refusal of the front is answered for the path the client asked for.
+    path = g.get("original_path") or request.path
+    if path.startswith("/api/") or (path == request.path and request.blueprint in _JSON_BLUEPRINTS):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best != "text/html"

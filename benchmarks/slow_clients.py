@@ -1,0 +1,189 @@
+"""A crowd of slow clients on loopback, for the front's tests and benchmark.
+
+:class:`SlowCrowd` keeps a number of connections open against one server,
+each doing one slow thing, from an asyncio loop in a thread of its own:
+
+- ``headers``: sends a request line, then one header line every ``interval``
+  seconds, never the blank line (slowloris);
+- ``bodies``: sends an upload's headers (a large ``Content-Length``), then a
+  few bytes of body every ``interval`` seconds;
+- ``readers``: asks for ``reader_path`` with a small receive buffer, then
+  reads a few bytes every ``interval`` seconds.
+
+A connection the server closes is opened again, so the crowd keeps its size
+until :meth:`stop`. Connections come from ``sources`` (addresses of
+127.0.0.0/8, all of which are loopback on Linux) in turn, so a per-address
+limit of the server sees several clients. Every loop here is bounded by
+:meth:`stop`, which is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CrowdCounts:
+    """What the crowd saw: connections opened, and closed by the server."""
+
+    opened: Counter[str] = field(default_factory=Counter)
+    closed_by_server: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    first_lines: Counter[str] = field(default_factory=Counter)
+
+
+class SlowCrowd:
+    """``headers`` + ``bodies`` + ``readers`` slow connections to ``host:port``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        headers: int = 0,
+        bodies: int = 0,
+        readers: int = 0,
+        reader_path: str = "/healthz",
+        interval: float = 1.0,
+        chunk: int = 4,
+        body_length: int = 10 * 1024 * 1024,
+        sources: int = 20,
+    ) -> None:
+        self.host, self.port = host, port
+        self.plan = {"headers": headers, "bodies": bodies, "readers": readers}
+        self.reader_path = reader_path
+        self.interval, self.chunk = interval, chunk
+        self.body_length = body_length
+        self.sources = [f"127.0.1.{index + 1}" for index in range(max(1, sources))]
+        self.counts = CrowdCounts()
+        self.open_now = 0
+        self._loop = asyncio.new_event_loop()
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+
+    def start(self, timeout: float = 60) -> SlowCrowd:
+        """Start the crowd; return once every connection has been opened once."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the slow crowd did not connect within {timeout} s")
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Close every connection and end the thread."""
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> SlowCrowd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        total = sum(self.plan.values())
+        connected = asyncio.Semaphore(0)
+        tasks = []
+        index = 0
+        for kind, count in self.plan.items():
+            for _ in range(count):
+                source = self.sources[index % len(self.sources)]
+                tasks.append(asyncio.create_task(self._keep(kind, source, connected)))
+                index += 1
+        for _ in range(total):
+            await connected.acquire()
+        self._ready.set()
+        await self._stopping.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _keep(self, kind: str, source: str, connected: asyncio.Semaphore) -> None:
+        first = True
+        assert self._stopping is not None
+        while not self._stopping.is_set():
+            try:
+                reader, writer = await self._connect(kind, source)
+            except OSError:
+                self.counts.refused[kind] += 1
+                await asyncio.sleep(self.interval)
+                continue
+            self.counts.opened[kind] += 1
+            self.open_now += 1
+            if first:
+                connected.release()
+                first = False
+            try:
+                await getattr(self, f"_{kind}")(reader, writer)
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                self.open_now -= 1
+                writer.close()
+            self.counts.closed_by_server[kind] += 1
+
+    async def _connect(
+        self, kind: str, source: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        if kind == "readers":  # a small window: the server's writes block at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.bind((source, 0))
+        try:
+            await asyncio.wait_for(self._loop.sock_connect(sock, (self.host, self.port)), 30)
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock, limit=self.chunk * 4)
+
+    async def _idle_until_closed(self, reader: asyncio.StreamReader) -> bool:
+        """Wait one interval; True when the server closed the connection meanwhile."""
+        try:
+            data = await asyncio.wait_for(reader.read(256), self.interval)
+        except TimeoutError:
+            return False
+        if data:
+            self.counts.first_lines[data.split(b"\r\n", 1)[0].decode("latin-1")] += 1
+        return True
+
+    async def _headers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n".encode())
+        number = 0
+        while not await self._idle_until_closed(reader):
+            number += 1
+            writer.write(f"X-Slow-{number}: {'a' * self.chunk}\r\n".encode())
+            await writer.drain()
+
+    async def _bodies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (
+            f"POST /api/images HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: multipart/form-data; boundary=slowcrowd\r\n"
+            f"Content-Length: {self.body_length}\r\n\r\n"
+            '--slowcrowd\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        )
+        writer.write(head.encode())
+        while not await self._idle_until_closed(reader):
+            writer.write(b"\xab" * self.chunk)
+            await writer.drain()
+
+    async def _readers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(f"GET {self.reader_path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        await writer.drain()
+        while True:
+            data = await reader.read(self.chunk)
+            if not data:
+                return
+            await asyncio.sleep(self.interval)
