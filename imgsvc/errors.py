@@ -111,9 +111,20 @@ class StorageUnavailable(ImgsvcError):
 
 
 class JobTimeout(ImgsvcError):
-    # Retried (a busy machine can be the cause), but only JOB_RETRIES times.
-    code, status, retryable = "timeout", 500, True
+    """The job ran out of its time budget (RQ's job timeout fired, or the worker
+    killed a work-horse that ignored it). Never retried: an input that took too
+    long once takes as long again, and retries would hold a worker for
+    ``JOB_RETRIES`` more budgets."""
+
+    code, status = "timeout", 500
     default_message = "The job ran past its time limit."
+
+
+class ImageDeleted(NotFound):
+    """``DELETE`` ran while a job worked on the image: the job stops writing and
+    removes what it wrote (see :mod:`imgsvc.tasks`)."""
+
+    default_message = "No such image."
 
 
 class WorkerCrashed(ImgsvcError):

@@ -6,11 +6,13 @@ front page learns which thumbnails exist and their placeholder colour with one
 ``MGET`` instead of reading a manifest per image from storage. An image still
 in the queue is recognised by its live job; only an image with neither record
 nor job (Redis lost its data, or an upload older than the cache) costs one
-manifest read, after which its record is back.
+manifest read, after which its record is back. A deleted image's record is
+never written again (:mod:`imgsvc.tombstones`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 
 from redis import Redis
 
-from imgsvc import images
+from imgsvc import images, tombstones
 from imgsvc.errors import ImgsvcError
 from imgsvc.queue import REDIS_ERRORS, Services, live_job, recent_uploads
 
@@ -55,14 +57,19 @@ def _tile_record(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def remember(redis: Redis, manifest: dict[str, Any]) -> None:
-    """Cache a finished image's tile; a Redis failure only costs a manifest read later."""
+    """Cache a finished image's tile unless the image was deleted; a Redis
+    failure only costs a manifest read later."""
     if manifest.get("status") not in images.FINAL_STATUSES:
         return
-    try:
-        record = json.dumps(_tile_record(manifest))
-        redis.set(tile_key(manifest["id"]), record, ex=TILE_TTL)
-    except REDIS_ERRORS:
-        pass
+    image_id = manifest["id"]
+    record = json.dumps(_tile_record(manifest))
+    with contextlib.suppress(REDIS_ERRORS):
+        tombstones.set_unless_deleted(redis, image_id, tile_key(image_id), record, TILE_TTL)
+
+
+def forget(redis: Redis, image_id: str) -> None:
+    """Drop the image's tile (a Redis failure is left to raise)."""
+    redis.delete(tile_key(image_id))
 
 
 def _from_record(image_id: str, record: dict[str, Any]) -> Tile:

@@ -116,7 +116,11 @@ def read_manifest(storage: Storage, image_id: str) -> dict[str, Any]:
         raise InvalidImage("The image's manifest is corrupt.") from exc
 
 
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as stored: indented, sorted JSON."""
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
 def write_manifest(storage: Storage, manifest: dict[str, Any]) -> None:
     """Store the manifest (atomically replacing the previous one)."""
-    data = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    storage.put(manifest_key(manifest["id"]), data, "application/json")
+    storage.put(manifest_key(manifest["id"]), manifest_bytes(manifest), "application/json")

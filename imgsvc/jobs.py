@@ -1,4 +1,6 @@
-"""Job records as clients see them, for both job types, and listings by state."""
+"""Job records as clients see them, for both job types, and listings by state.
+
+Listings cover the image queue and its word-count queue (``queue.job_queues``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from typing import Any
 from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.timeouts import JobTimeoutException
+
+from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
 _TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
@@ -17,6 +22,17 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def timed_out(error: BaseException | None) -> bool:
+    """Whether ``error`` is RQ's job timeout, or was raised while handling it (a
+    decoder or a fetcher may wrap the timeout in an error of its own)."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, JobTimeoutException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def job_error(job: Job, status: str) -> dict[str, str] | None:
@@ -60,18 +76,37 @@ def job_view(job: Job) -> dict[str, Any]:
     return view
 
 
+_REGISTRIES = {
+    "started": StartedJobRegistry,
+    "finished": FinishedJobRegistry,
+    "failed": FailedJobRegistry,
+}
+
+
+def _ids_in(queue: Queue, state: str, limit: int) -> list[tuple[float, str]]:
+    """(sort key, id) of up to ``limit`` jobs of one queue; larger keys are newer."""
+    if state == "queued":  # the queue's order: the next job first
+        return [(-float(n), job_id) for n, job_id in enumerate(queue.get_job_ids(0, limit - 1))]
+    registry = _REGISTRIES[state](
+        queue.name, connection=queue.connection, serializer=queue.serializer
+    )
+    # Scores are expiry times (or start times): newer jobs have larger ones.
+    raw = queue.connection.zrevrange(registry.key, 0, limit - 1, withscores=True)
+    return [(float(score), registry.parse_job_id(member)) for member, score in raw]
+
+
 def job_ids_by_state(queue: Queue, state: str, limit: int = 50) -> list[str]:
-    """The ids of up to ``limit`` jobs in ``state``, newest first where RQ keeps an order."""
-    connection = queue.connection
-    if state == "queued":
-        return queue.get_job_ids(0, limit - 1)
-    registry_class = {
-        "started": StartedJobRegistry,
-        "finished": FinishedJobRegistry,
-        "failed": FailedJobRegistry,
-    }[state]
-    registry = registry_class(queue.name, connection=connection, serializer=queue.serializer)
-    return registry.get_job_ids(0, limit - 1, desc=True)
+    """The ids of up to ``limit`` jobs in ``state`` across the image and word-count
+    queues, newest first where RQ keeps an order (queued: image jobs first, in
+    the order they will run)."""
+    if state not in STATES:
+        raise ValueError(f"unknown job state {state!r}")
+    found: list[tuple[float, str]] = []
+    for each in job_queues(queue):
+        found += _ids_in(each, state, limit)
+    if state != "queued":
+        found.sort(key=lambda pair: pair[0], reverse=True)
+    return list(dict.fromkeys(job_id for _key, job_id in found))[:limit]  # one per job
 
 
 def jobs_by_state(queue: Queue, limit: int = 50) -> dict[str, list[dict[str, Any]]]:

@@ -4,6 +4,10 @@ Storage stays the system of record; Redis keeps a copy of each manifest as it
 was at upload and once final (``done``/``failed``). While an image is
 unfinished, its live state comes from the job (see ``web.present``), so the
 copy made at upload is enough. A missing or stale copy is rebuilt from storage.
+
+A deleted image is never copied back (:mod:`imgsvc.tombstones`): copies are
+written only while the image has no tombstone, and a manifest read from
+storage after its delete is answered ``NotFound``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import json
 import logging
 from typing import Any
 
-from imgsvc import images
-from imgsvc.errors import ImgsvcError
+from imgsvc import images, tombstones
+from imgsvc.errors import ImageDeleted, ImgsvcError, NotFound
 from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
 
 log = logging.getLogger(__name__)
@@ -25,10 +29,16 @@ def cache_key(image_id: str) -> str:
     return f"imgsvc:manifest:{image_id}"
 
 
-def remember(svc: Services, manifest: dict[str, Any]) -> None:
-    """Keep a copy of ``manifest`` in Redis (best effort: Redis may be down)."""
-    with contextlib.suppress(REDIS_ERRORS):
-        svc.redis.set(cache_key(manifest["id"]), json.dumps(manifest), ex=CACHE_TTL)
+def remember(svc: Services, manifest: dict[str, Any]) -> bool:
+    """Keep a copy of ``manifest`` in Redis unless the image was deleted; ``False``
+    when it was (a Redis failure counts as kept: the copy is best effort)."""
+    image_id = manifest["id"]
+    try:
+        return tombstones.set_unless_deleted(
+            svc.redis, image_id, cache_key(image_id), json.dumps(manifest), CACHE_TTL
+        )
+    except REDIS_ERRORS:
+        return True
 
 
 def forget(svc: Services, image_id: str) -> None:
@@ -47,11 +57,32 @@ def save(svc: Services, manifest: dict[str, Any]) -> None:
         mark_settled(svc, manifest["id"])
 
 
-def mark_settled(svc: Services, image_id: str) -> None:
+def save_unless_deleted(svc: Services, manifest: dict[str, Any]) -> None:
+    """:func:`save` for a job: raises ``ImageDeleted`` when ``DELETE`` ran before
+    the write, or meanwhile (the manifest written then may have escaped the
+    delete: the caller removes the image's objects)."""
+    image_id = manifest["id"]
+    tombstones.check(svc.redis, image_id)
+    images.write_manifest(svc.storage, manifest)
+    svc.storage.sync(images.prefix(image_id))
+    if not remember(svc, manifest):  # the tombstone, checked after the write
+        raise ImageDeleted()
+    if manifest.get("status") in images.FINAL_STATUSES:
+        mark_settled(svc, image_id, guarded=True)
+
+
+def mark_settled(svc: Services, image_id: str, guarded: bool = False) -> None:
     """Write the image's settled marker, best effort: without it, reconcile reads
-    the final manifest and writes the marker then."""
+    the final manifest and writes the marker then. ``guarded``: raise
+    ``ImageDeleted`` instead when the image was deleted before or meanwhile."""
     try:
+        if guarded:
+            tombstones.check(svc.redis, image_id)
         svc.storage.put(images.settled_key(image_id), b"", "application/octet-stream")
+        if guarded:
+            tombstones.check(svc.redis, image_id)
+    except ImageDeleted:
+        raise
     except ImgsvcError as exc:
         log.warning("could not mark image %s settled: %s", image_id, exc)
 
@@ -67,7 +98,8 @@ def load(svc: Services, image_id: str) -> dict[str, Any]:
     if cached is not None and not _stale(svc, cached):
         return cached
     manifest = images.read_manifest(svc.storage, image_id)
-    remember(svc, manifest)
+    if not remember(svc, manifest):  # deleted: what storage still holds is on its way out
+        raise NotFound("No such image.")
     return manifest
 
 

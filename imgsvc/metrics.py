@@ -166,9 +166,9 @@ def tracked(job_type: str) -> Callable[[F], F]:
 class QueueCollector:
     """Queue depth per queue, jobs per registry, and workers, read from Redis per scrape."""
 
-    def __init__(self, redis: Any, queue_name: str) -> None:
+    def __init__(self, redis: Any, queue_names: list[str]) -> None:
         self.redis = redis
-        self.queue_name = queue_name
+        self.queue_names = queue_names
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges; ``imgsvc_redis_up`` is 0 when Redis does not answer."""
@@ -184,7 +184,7 @@ class QueueCollector:
         )
         workers = GaugeMetricFamily("imgsvc_workers", "RQ workers by state.", labels=["state"])
         try:
-            counts = queue_counts(self.redis, [self.queue_name])
+            counts = queue_counts(self.redis, self.queue_names)
             rows = worker_rows(self.redis)
         except REDIS_ERRORS as exc:
             log.warning("metrics: Redis did not answer: %s", exc)
@@ -205,8 +205,8 @@ class QueueCollector:
         yield from (up, depth, registries, workers)
 
 
-def render(redis: Any, queue_name: str) -> bytes:
-    """The ``/metrics`` body: this machine's processes plus the queue gauges."""
+def render(redis: Any, queue_names: list[str]) -> bytes:
+    """The ``/metrics`` body: this machine's processes plus the gauges of ``queue_names``."""
     directory = multiprocess_dir()
     if directory:
         registry = CollectorRegistry()
@@ -215,5 +215,5 @@ def render(redis: Any, queue_name: str) -> bytes:
     else:
         samples = generate_latest(REGISTRY)
     queues = CollectorRegistry()
-    queues.register(QueueCollector(redis, queue_name))
+    queues.register(QueueCollector(redis, queue_names))
     return samples + generate_latest(queues)

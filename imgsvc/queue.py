@@ -1,7 +1,15 @@
-"""Redis connection, the RQ queue, and the enqueue helpers.
+"""Redis connection, the RQ queues, and the enqueue helpers.
+
+Two queues: image jobs go to ``QUEUE_NAME`` and word counts to its sibling
+``<QUEUE_NAME>-wordcounts``. Workers serve both, image queue first, taking
+them in turn (RQ's round-robin dequeue strategy, see :mod:`imgsvc.worker`):
+while both have work a worker alternates, so an image job waits for at most
+one word count per worker, and a backlog of images cannot starve word counts
+either. Everything that reads the queue (the cap, stats, ``/ops``, metrics)
+counts both.
 
 The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``; its
-Redis connection, queue and storage are created on first use.
+Redis connection, queues and storage are created on first use.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from imgsvc.storage import Storage, storage_from_settings
 REDIS_ERRORS = (RedisError, OSError)
 LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 RECENT_KEY = "imgsvc:recent"
+WORDCOUNT_SUFFIX = "-wordcounts"
 
 
 def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
@@ -51,12 +60,43 @@ class Services:
         return Queue(self.settings["QUEUE_NAME"], connection=self.redis, serializer=JSONSerializer)
 
     @cached_property
+    def wordcount_queue(self) -> Queue:
+        return wordcount_queue(self.queue)
+
+    @cached_property
     def storage(self) -> Storage:
         return storage_from_settings(self.settings)
 
 
+def wordcount_queue(queue: Queue) -> Queue:
+    """The word-count queue that goes with the image queue ``queue`` (itself if it is one)."""
+    if queue.name.endswith(WORDCOUNT_SUFFIX):
+        return queue
+    return Queue(
+        queue.name + WORDCOUNT_SUFFIX, connection=queue.connection, serializer=queue.serializer
+    )
+
+
+def job_queues(queue: Queue) -> list[Queue]:
+    """Both queues of the image queue ``queue``, in the order workers serve them."""
+    image_queue = queue
+    if queue.name.endswith(WORDCOUNT_SUFFIX):
+        name = queue.name[: -len(WORDCOUNT_SUFFIX)]
+        image_queue = Queue(name, connection=queue.connection, serializer=queue.serializer)
+    return [image_queue, wordcount_queue(image_queue)]
+
+
+def waiting(queue: Queue) -> int:
+    """Jobs waiting in both queues (read with LLEN: looking changes nothing)."""
+    with queue.connection.pipeline() as pipe:
+        for each in job_queues(queue):
+            pipe.llen(each.key)
+        return sum(int(count) for count in pipe.execute())
+
+
 def check_room(queue: Queue, settings: Mapping[str, Any]) -> None:
-    """Raise ``QueueFull`` when ``MAX_QUEUED_JOBS`` jobs already wait (``0``: no cap).
+    """Raise ``QueueFull`` when ``MAX_QUEUED_JOBS`` jobs already wait in the image
+    and word-count queues together (``0``: no cap).
 
     Called before a new upload or word count is accepted; reconcile and retries
     are never refused. A soft cap: web processes checking at the same moment
@@ -67,13 +107,11 @@ def check_room(queue: Queue, settings: Mapping[str, Any]) -> None:
     if cap <= 0:
         return
     try:
-        waiting = queue.count
+        count = waiting(queue)
     except REDIS_ERRORS:
         return
-    if waiting >= cap:
-        raise QueueFull(
-            f"The job queue is full ({waiting} jobs are waiting); try again in a minute."
-        )
+    if count >= cap:
+        raise QueueFull(f"The job queue is full ({count} jobs are waiting); try again in a minute.")
 
 
 def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> Job:
@@ -100,10 +138,14 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
 
 
 def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Job:
-    """Enqueue ``count_words(url)``; its result is kept ``WORDCOUNT_RESULT_TTL`` seconds."""
+    """Enqueue ``count_words(url)`` on the word-count queue that goes with ``queue``
+    (see the module docstring); its result is kept ``WORDCOUNT_RESULT_TTL`` seconds.
+
+    Raises ``QueueUnavailable`` when Redis cannot be reached.
+    """
     retries = int(settings["JOB_RETRIES"])
     try:
-        return queue.enqueue(
+        return wordcount_queue(queue).enqueue(
             "imgsvc.tasks.count_words",
             url,
             job_timeout=int(float(settings["FETCH_TIMEOUT"])) + 30,
@@ -111,8 +153,6 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
             failure_ttl=int(settings["FAILURE_TTL"]),
             retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
             meta={"type": "wordcount", "url": url},
-            # A page count takes milliseconds: let it pass a backlog of image jobs.
-            at_front=True,
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"count_words({url!r})",
         )

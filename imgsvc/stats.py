@@ -1,6 +1,7 @@
 """What operators look at: queue depth per state, workers, recent failures.
 
-Shared by ``imgsvc stats``, the ``/ops`` page and the metrics' queue gauges.
+Shared by ``imgsvc stats``, the ``/ops`` page and the metrics' queue gauges;
+each covers the image queue and its word-count queue (``queue.job_queues``).
 Counts are read straight from RQ's sorted sets, so looking never changes
 anything (RQ's own ``count`` properties clean registries up as a side effect).
 """
@@ -15,6 +16,7 @@ from redis import Redis
 from rq import Queue, Worker
 
 from imgsvc.jobs import job_ids_by_state, job_view
+from imgsvc.queue import job_queues
 
 REGISTRIES = ("started", "scheduled", "deferred", "failed", "finished")
 
@@ -61,7 +63,7 @@ def worker_rows(redis: Redis) -> list[dict[str, Any]]:
 
 
 def recent_failures(queue: Queue, limit: int = 10) -> list[dict[str, Any]]:
-    """The latest failed jobs (newest first) with their error code and message."""
+    """The latest failed jobs of both queues (newest first) with their error code and message."""
     from rq.job import Job
 
     ids = job_ids_by_state(queue, "failed", limit)
@@ -74,7 +76,7 @@ def snapshot(queue: Queue, failures: int = 10) -> dict[str, Any]:
     """Everything at once, as ``imgsvc stats --json`` and ``/ops.json`` show it."""
     redis = queue.connection
     return {
-        "queues": queue_counts(redis, [queue.name]),
+        "queues": queue_counts(redis, [each.name for each in job_queues(queue)]),
         "workers": worker_rows(redis),
         "failures": recent_failures(queue, failures),
     }

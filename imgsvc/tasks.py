@@ -16,9 +16,9 @@ from PIL import Image
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgsvc import gallery, images, manifests, metrics
+from imgsvc import gallery, images, manifests, metrics, tombstones
 from imgsvc.config import csv_list, load_settings
-from imgsvc.errors import ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
+from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.imaging import (
     EncodeOptions,
@@ -27,9 +27,9 @@ from imgsvc.imaging import (
     parse_variants,
     render_image,
 )
+from imgsvc.jobs import timed_out
 from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
-from imgsvc.storage import Storage
 from imgsvc.wordcount import count_words_in
 
 log = logging.getLogger(__name__)
@@ -48,40 +48,64 @@ def process_image(image_id: str) -> dict[str, Any]:
     """Make every variant of an image, store them, and mark the manifest ``done``.
 
     Running it twice writes the same objects under the same keys. Bad input
-    ends the job (and the manifest) ``failed`` without retries; transient
-    storage faults raise ``StorageUnavailable`` so RQ retries with backoff.
+    ends the job (and the manifest) ``failed`` without retries; so does running
+    out of ``JOB_TIMEOUT`` (``timeout``). Transient storage faults raise
+    ``StorageUnavailable`` so RQ retries with backoff. An image deleted before
+    or during the job ends it ``finished`` with status ``deleted``, after it
+    removed whatever it wrote (:mod:`imgsvc.tombstones`).
     """
     svc = services()
     try:
         return _process_image(svc, image_id)
+    except ImageDeleted:
+        return _discard(svc, image_id)
     except JobTimeoutException as exc:
         _record_failure(svc, image_id, JobTimeout(f"Processing took longer than allowed: {exc}"))
         raise
     except ImgsvcError as exc:
-        if _interrupted_by_timeout(exc):  # the decoder wrapped RQ's timeout as bad input
+        if timed_out(exc):  # the decoder wrapped RQ's timeout as bad input
             timeout = JobTimeout("Processing took longer than allowed.")
             _record_failure(svc, image_id, timeout)
             raise timeout from exc
+        if tombstones.is_deleted(svc.redis, image_id):  # it failed because it was deleted
+            return _discard(svc, image_id)
         _record_failure(svc, image_id, exc)
         raise
 
 
-def _interrupted_by_timeout(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, JobTimeoutException):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _discard(svc: Services, image_id: str) -> dict[str, Any]:
+    """Remove what a job of a deleted image may have written after the delete."""
+    svc.storage.delete_prefix(images.prefix(image_id))
+    manifests.forget(svc, image_id)
+    try:
+        gallery.forget(svc.redis, image_id)
+    except REDIS_ERRORS:
+        log.warning("could not drop the gallery tile of deleted image %s", image_id)
+    return {"id": image_id, "status": "deleted"}
+
+
+def _put(svc: Services, image_id: str, key: str, data: bytes, content_type: str) -> None:
+    """Store one object of the image unless it was deleted, before or meanwhile
+    (``ImageDeleted``: the caller discards the image)."""
+    tombstones.check(svc.redis, image_id)
+    svc.storage.put(key, data, content_type)
+    tombstones.check(svc.redis, image_id)
 
 
 def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     settings, storage = svc.settings, svc.storage
+    tombstones.check(svc.redis, image_id)
     manifest = images.read_manifest(storage, image_id)
     if manifest.get("status") in images.FINAL_STATUSES:  # a retry after the job had ended:
         storage.delete_prefix(images.settled_key(image_id))  # not settled while it runs
     manifest.update(status="processing", error=None)
-    images.write_manifest(storage, manifest)
+    _put(
+        svc,
+        image_id,
+        images.manifest_key(image_id),
+        images.manifest_bytes(manifest),
+        "application/json",
+    )
 
     original = storage.get(images.original_key(image_id))
     try:
@@ -108,7 +132,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     variants: dict[str, Any] = {}
     for variant in rendering.variants:
         key = images.variant_key(image_id, variant.name, variant.extension)
-        storage.put(key, variant.data, variant.content_type)
+        _put(svc, image_id, key, variant.data, variant.content_type)
         metrics.record_variant(variant.format, len(variant.data))
         variants[variant.name] = {
             "key": key,
@@ -119,7 +143,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             "content_type": variant.content_type,
             "bytes": len(variant.data),
             "etag": hashlib.sha256(variant.data).hexdigest()[:32],
-            "formats": _store_formats(storage, image_id, variant, key),
+            "formats": _store_formats(svc, image_id, variant, key),
         }
         _report_progress(len(variants), len(rendering.variants))
 
@@ -130,17 +154,13 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         placeholder=rendering.placeholder.to_dict(),
         processed_at=images.now_iso(),
     )
-    manifests.save(svc, manifest)
-    if _deleted_meanwhile(svc, image_id):
-        storage.delete_prefix(images.prefix(image_id))
-        manifests.forget(svc, image_id)
-        return {"id": image_id, "status": "deleted"}
+    manifests.save_unless_deleted(svc, manifest)
     gallery.remember(svc.redis, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
 def _store_formats(
-    storage: Storage, image_id: str, variant: RenderedVariant, primary_key: str
+    svc: Services, image_id: str, variant: RenderedVariant, primary_key: str
 ) -> dict[str, Any]:
     """Store a variant's extra formats; one that is the primary format reuses its object."""
     formats: dict[str, Any] = {}
@@ -148,7 +168,7 @@ def _store_formats(
         key = primary_key
         if file.format != variant.format:
             key = images.variant_key(image_id, variant.name, extension)
-            storage.put(key, file.data, file.content_type)
+            _put(svc, image_id, key, file.data, file.content_type)
             metrics.record_variant(file.format, len(file.data))
         formats[extension] = {
             "key": key,
@@ -158,14 +178,6 @@ def _store_formats(
             "etag": hashlib.sha256(file.data).hexdigest()[:32],
         }
     return formats
-
-
-def _deleted_meanwhile(svc: Services, image_id: str) -> bool:
-    """Whether ``DELETE`` ran while this job worked (it leaves a tombstone in Redis)."""
-    try:
-        return bool(svc.redis.exists(images.tombstone_key(image_id)))
-    except REDIS_ERRORS:
-        return False
 
 
 def _report_progress(done: int, total: int) -> None:
@@ -184,6 +196,19 @@ def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: Any, tb
     """
     if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
         record_crash(job, "The worker stopped while running this job (killed or lost); retried.")
+
+
+def record_timeout(job: Any) -> None:
+    """Fail ``job`` for good as ``timeout`` (its work-horse was killed past its
+    time limit), and its image too."""
+    error = JobTimeout("The job ran past its time limit and was stopped.")
+    job.get_meta(refresh=True)
+    job.meta["error"] = error.to_dict()
+    job.retries_left = 0
+    job.save_meta()
+    image_id = (job.meta or {}).get("image_id")
+    if image_id:
+        _mark_failed(services(), image_id, error)
 
 
 def record_crash(job: Any, reason: str) -> None:
@@ -220,11 +245,15 @@ def _record_failure(svc: Services, image_id: str, error: ImgsvcError) -> None:
 
 
 def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
+    """Save the manifest ``failed`` with ``error``, unless the image was deleted."""
     try:
+        tombstones.check(svc.redis, image_id)
         manifest = images.read_manifest(svc.storage, image_id)
         manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())
-        manifests.save(svc, manifest)
+        manifests.save_unless_deleted(svc, manifest)
         gallery.remember(svc.redis, manifest)
+    except ImageDeleted:
+        _discard(svc, image_id)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
         log.warning("could not mark image %s failed: %s", image_id, exc)
 

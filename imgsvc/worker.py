@@ -2,7 +2,7 @@
 
 It is a plain forking ``rq.Worker`` (each job in its own work-horse process,
 so a crash or an out-of-memory kill takes down one job, not the worker) with
-three changes:
+these changes:
 
 - heartbeats expire ``HEARTBEAT_GRACE`` seconds after the monitor interval
   instead of RQ's 60, and registries are cleaned every
@@ -13,7 +13,14 @@ three changes:
 - every ``RECONCILE_INTERVAL`` seconds the workers re-enqueue unfinished
   images from storage, a slice of at most ``RECONCILE_SLICE_SECONDS`` per
   maintenance tick (``reconcile.periodic_slice``), so flushed or lost Redis
-  data heals itself without a worker stopping for long.
+  data heals itself without a worker stopping for long;
+- it takes its queues in turn (RQ's round-robin dequeue strategy): started on
+  the image queue and the word-count queue (``queue.job_queues``), it
+  alternates between them while both have work, so neither job type waits
+  behind a backlog of the other;
+- a job that ran out of its time budget ends ``failed`` with ``timeout`` and
+  is never retried, whatever the job function did with RQ's exception; a
+  work-horse that died for another reason is still retried.
 """
 
 from __future__ import annotations
@@ -25,7 +32,11 @@ from typing import Any
 
 from rq import Worker
 from rq.job import Job
+from rq.utils import now
+from rq.worker import DequeueStrategy
 
+from imgsvc.errors import JobTimeout
+from imgsvc.jobs import timed_out
 from imgsvc.queue import REDIS_ERRORS, Services
 
 log = logging.getLogger(__name__)
@@ -49,6 +60,18 @@ class ImgsvcWorker(Worker):
         if job.timeout and job.timeout > 0:
             return int(min(job.timeout - working_time, self.job_monitoring_interval)) + grace
         return self.job_monitoring_interval + grace
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop, taking the queues in turn unless told otherwise."""
+        kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
+        return super().work(*args, **kwargs)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        # Runs in the work-horse before RQ decides on a retry: a job whose time
+        # ran out is failed for good, as ``timeout``, whatever type it raised.
+        if timed_out(exc_info[1]):
+            _fail_for_good(job, JobTimeout("The job ran past its time limit."))
+        super().handle_exception(job, *exc_info)
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -78,8 +101,15 @@ class ImgsvcWorker(Worker):
             )
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        from imgsvc.tasks import record_crash
+        from imgsvc.tasks import record_crash, record_timeout
 
+        if _past_budget(job):  # RQ kills a horse that outlived its timeout: a timeout
+            try:
+                record_timeout(job)
+            except Exception:
+                log.exception("could not record the timeout of job %s", job.id)
+            super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+            return
         signal_number = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
         reason = (
             f"The worker process died while running this job (signal {signal_number}; "
@@ -92,6 +122,23 @@ class ImgsvcWorker(Worker):
         except Exception:
             log.exception("could not record the crash of job %s", job.id)
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+
+def _past_budget(job: Job) -> bool:
+    timeout = job.timeout or 0
+    return bool(job.started_at and timeout > 0) and (
+        (now() - job.started_at).total_seconds() >= timeout
+    )
+
+
+def _fail_for_good(job: Job, error: JobTimeout) -> None:
+    """No retry for ``job``, and ``error`` as its reason."""
+    job.retries_left = 0
+    job.meta["error"] = error.to_dict()
+    try:
+        job.save_meta()
+    except REDIS_ERRORS:
+        log.warning("could not record the timeout of job %s", job.id)
 
 
 def warn_about_redis(services: Services) -> str | None:

@@ -6,8 +6,8 @@ import contextlib
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import images, manifests
-from imgsvc.errors import Forbidden
+from imgsvc import gallery, images, manifests, tombstones
+from imgsvc.errors import Forbidden, QueueUnavailable
 from imgsvc.logs import note
 from imgsvc.queue import REDIS_ERRORS, fetch_job, forget_upload
 from imgsvc.ratelimit import limited
@@ -43,17 +43,29 @@ def get_image(image_id: str) -> Response:
 
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> tuple[str, int]:
-    """Delete every object of the image; needs the ``X-Delete-Token`` header."""
+    """Delete every object and record of the image; needs the ``X-Delete-Token`` header.
+
+    The delete wins over a job working on the image (see :mod:`imgsvc.tombstones`):
+    after the 204 nothing of the image is served or comes back. Without Redis
+    no tombstone can be left, so nothing is deleted: ``503 queue_unavailable``.
+    """
     svc = services()
     manifest = images.read_manifest(svc.storage, image_id)
     if not images.token_matches(manifest, request.headers.get("X-Delete-Token")):
         raise Forbidden("A valid X-Delete-Token header is required to delete this image.")
+    try:
+        tombstones.bury(svc.redis, image_id)  # first: from here on no write brings it back
+    except REDIS_ERRORS as exc:
+        raise QueueUnavailable(
+            "The image cannot be deleted while the job queue is unavailable; try again shortly."
+        ) from exc
     with contextlib.suppress(*REDIS_ERRORS):
-        svc.redis.set(images.tombstone_key(image_id), "1", ex=86_400)
         job = fetch_job(svc.queue, images.job_id_for(image_id))
         if job is not None and job.get_status(refresh=False) != "started":
-            job.delete()
+            job.delete()  # a started job sees the tombstone and cleans up after itself
         forget_upload(svc.redis, image_id)
     svc.storage.delete_prefix(images.prefix(image_id))
     manifests.forget(svc, image_id)
+    with contextlib.suppress(*REDIS_ERRORS):
+        gallery.forget(svc.redis, image_id)
     return "", 204

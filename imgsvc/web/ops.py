@@ -16,8 +16,9 @@ from flask import Blueprint, Flask, Response, g, jsonify, render_template, reque
 from imgsvc import metrics
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.logs import request_fields
-from imgsvc.queue import REDIS_ERRORS
+from imgsvc.queue import REDIS_ERRORS, job_queues
 from imgsvc.stats import snapshot
+from imgsvc.web import front
 from imgsvc.web.present import services
 
 bp = Blueprint("ops", __name__)
@@ -79,7 +80,8 @@ def metrics_page() -> Response:
     svc = services()
     if svc.settings.get("METRICS_AUTH"):
         require_operator()
-    body = metrics.render(svc.redis, svc.settings["QUEUE_NAME"])
+    body = metrics.render(svc.redis, [queue.name for queue in job_queues(svc.queue)])
+    body += front.render_refusals()
     return Response(body, content_type=metrics.CONTENT_TYPE)
 
 
