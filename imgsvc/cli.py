@@ -34,7 +34,7 @@ def main() -> None:
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
 def worker(burst: bool, name: str | None) -> None:
-    """Run an RQ worker on the configured queue, with the scheduler (for retries)."""
+    """Run an RQ worker on the image and word-count queues in turn, with the scheduler."""
     run_worker(burst=burst, name=name)
 
 
@@ -54,6 +54,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded."""
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
     from imgsvc.imaging import jpegplanes
+    from imgsvc.queue import job_queues
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
     if not jpegplanes.preload():
@@ -64,7 +65,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     lower_priority(svc.settings)
     warn_about_redis(svc)
     worker = ImgsvcWorker(
-        [svc.queue],
+        job_queues(svc.queue),  # images first, then word counts; taken in turn
         connection=svc.redis,
         name=name,
         serializer=svc.queue.serializer,
