@@ -74,6 +74,8 @@ class Defaults:
     FETCH_MAX_BYTES: int = 2 * MiB
     FETCH_TIMEOUT: float = 10.0
     FETCH_MAX_REDIRECTS: int = 5
+    # The whole word-count job (fetch, decode, parse, count); past it: failed, `timeout`.
+    WORDCOUNT_TIMEOUT: float = 15.0
     WORDCOUNT_RESULT_TTL: int = 86_400
     WORDCOUNT_TOP: int = 20
 

@@ -168,6 +168,16 @@ class FetchTimeout(ImgsvcError):
     default_message = "The page took longer than the fetch time limit."
 
 
+class WordCountTimeout(JobTimeout):
+    """A word count ran past ``WORDCOUNT_TIMEOUT`` (fetch, decode, parse and count).
+
+    Never retried: the same page would cost as much again.
+    """
+
+    retryable = False
+    default_message = "The word count ran past its time budget."
+
+
 class UnsupportedContentType(ImgsvcError):
     code, status = "unsupported_content_type", 502
     default_message = "Only HTML and plain-text pages can be counted."

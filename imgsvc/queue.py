@@ -148,7 +148,7 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
         return wordcount_queue(queue).enqueue(
             "imgsvc.tasks.count_words",
             url,
-            job_timeout=int(float(settings["FETCH_TIMEOUT"])) + 30,
+            job_timeout=int(float(settings["WORDCOUNT_TIMEOUT"])) + 30,  # a backstop
             result_ttl=int(settings["WORDCOUNT_RESULT_TTL"]),
             failure_ttl=int(settings["FAILURE_TTL"]),
             retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,

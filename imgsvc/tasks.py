@@ -30,7 +30,7 @@ from imgsvc.imaging import (
 from imgsvc.jobs import timed_out
 from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
-from imgsvc.wordcount import count_words_in
+from imgsvc.wordcount import Deadline, WordCountTimeout, count_words_in
 
 log = logging.getLogger(__name__)
 
@@ -262,21 +262,33 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
 def count_words(url: str) -> dict[str, Any]:
     """Fetch ``url`` safely and count the words of its visible text.
 
-    Refusals, size and type breaches and timeouts end the job ``failed`` at
-    once; connection errors and 5xx answers raise a retryable ``FetchFailed``.
+    One budget, ``WORDCOUNT_TIMEOUT``, covers the whole job: fetch (which also
+    stops at ``FETCH_TIMEOUT``), decode, parse and count. Running out of it
+    fails the job with ``timeout`` (``fetch_timeout`` while fetching), and so
+    does RQ's job timeout; neither is retried, nor are refusals, size and type
+    breaches and malformed answers. Only connection errors and 5xx answers
+    raise a retryable ``FetchFailed``.
     """
     settings = services().settings
+    deadline = Deadline(float(settings["WORDCOUNT_TIMEOUT"]))
     guard = Guard(csv_list(settings["FETCH_ALLOWLIST"]))
     limits = FetchLimits(
         max_bytes=int(settings["FETCH_MAX_BYTES"]),
-        timeout=float(settings["FETCH_TIMEOUT"]),
+        timeout=min(float(settings["FETCH_TIMEOUT"]), deadline.remaining()),
         max_redirects=int(settings["FETCH_MAX_REDIRECTS"]),
     )
     try:
         page = fetch_page(url, guard, limits)
+        return count_words_in(
+            url,
+            page.text,
+            page.content_type != "text/plain",
+            top=int(settings["WORDCOUNT_TOP"]),
+            deadline=deadline,
+        )
+    except JobTimeoutException:
+        _note_job_error(WordCountTimeout("The word count ran past the job's time limit."))
+        raise
     except ImgsvcError as error:
         _note_job_error(error)
         raise
-    return count_words_in(
-        url, page.text, page.content_type != "text/plain", top=int(settings["WORDCOUNT_TOP"])
-    )
