@@ -90,14 +90,17 @@ def _name_unsupported(head: bytes) -> str | None:
 
 
 @contextlib.contextmanager
-def _contents(fp: BinaryIO) -> Iterator[bytes | memoryview]:
-    """The whole upload: a view of an in-memory body (no copy), else its bytes."""
-    if isinstance(fp, io.BytesIO):
-        with fp.getbuffer() as view:
+def _contents(stream: BinaryIO | bytes) -> Iterator[bytes | memoryview]:
+    """The whole upload: the bytes given, a view of an in-memory body (no
+    copy; released on exit), else what the stream holds."""
+    if isinstance(stream, bytes):
+        yield stream
+    elif isinstance(stream, io.BytesIO):
+        with stream.getbuffer() as view:
             yield view
     else:
-        fp.seek(0)
-        yield fp.read()
+        stream.seek(0)
+        yield stream.read()
 
 
 def probe(
@@ -126,7 +129,7 @@ def probe(
     allowed = [name.upper() for name in allowed_formats]
     limits = replace(limits or current_limits(), max_frames=max_frames)
     try:
-        with _contents(fp) as data:
+        with _contents(stream) as data:
             walked = walk(data, limits, allowed)
     except ImgsvcError:
         raise

@@ -14,6 +14,8 @@ import re
 import struct
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from imgsvc.errors import ImageTooLarge, InvalidImage
 
 if TYPE_CHECKING:
@@ -21,10 +23,10 @@ if TYPE_CHECKING:
 
 Data = bytes | memoryview
 
-# A marker in entropy-coded data: 0xFF followed by neither a stuffed 0x00, a
-# restart marker (part of the scan) nor another 0xFF (fill). One byte of
-# context only, so a run of 0xFF bytes is searched once, not once per byte.
+# A marker with a segment (or SOI, EOI, TEM): 0xFF followed by neither a
+# stuffed 0x00, a restart marker nor another 0xFF (fill, skipped as junk).
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SCAN_BLOCK = 1 << 20
 # JPEG markers without a length: SOI, EOI, TEM.
 _STANDALONE = (0xD8, 0x01)
 _EOI, _SOS = 0xD9, 0xDA
@@ -177,37 +179,59 @@ def png(data: Data, limits: StructureLimits) -> None:
 
 
 def jpeg(data: Data, limits: StructureLimits) -> None:
-    """Walk the marker segments of the first picture (up to EOI; an MPO's
-    others are not decoded): ``max_header_chunks`` segments in all, of which
-    ``max_jpeg_scans`` scans. Entropy-coded data is searched for the next
-    marker, not walked."""
-    size = len(data)
-    pos, segments, scans = 2, 0, 0
-    cap, max_scans = limits.max_header_chunks, limits.max_jpeg_scans
-    while True:
-        found = _JPEG_MARKER.search(data, pos)
+    """Walk the marker segments up to the first scan, as Pillow does when it
+    opens the file: ``max_header_chunks`` segments and as many bytes skipped
+    between them (Pillow skips those one by one). Then count the scans of the
+    rest of the file, up to ``max_jpeg_scans``: every SOS marker, an MPO's
+    other pictures included (a count that can only be too high)."""
+    size, cap = len(data), limits.max_header_chunks
+    pos = 2
+    skipped = 0
+    for _ in range(cap):
+        # Searched in a window no longer than the bytes still allowed to be
+        # skipped: a file of junk costs the window, not the file.
+        window = min(size, pos + cap - skipped + 2)
+        found = _JPEG_MARKER.search(data, pos, window)
         if found is None:
-            break
+            if window >= size:
+                return None  # cut short: Pillow decides
+            raise too_many("bytes between marker segments", cap)
+        skipped += found.start() - pos
         pos = found.start()
         marker = data[pos + 1]
-        segments += 1
-        if segments > cap:
-            raise too_many("marker segments", cap)
-        if marker == _EOI:
+        if marker == _SOS:
             break
+        if marker == _EOI:
+            return None
         if marker in _STANDALONE:
             pos += 2
-            continue
-        if pos + 4 > size:
-            break
-        if marker == _SOS:
-            scans += 1
-            if scans > max_scans:
-                raise ImageTooLarge(
-                    f"The JPEG has at least {scans} scans; the limit is {max_scans}."
-                )
-        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+        elif pos + 4 > size:
+            return None
+        else:
+            pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+    else:
+        raise too_many("marker segments before its first scan", cap)
+    scans = _sos_markers(data, pos)
+    if scans > limits.max_jpeg_scans:
+        raise ImageTooLarge(f"The JPEG has {scans} scans; the limit is {limits.max_jpeg_scans}.")
     return None
+
+
+def _sos_markers(data: Data, start: int) -> int:
+    """How many SOS markers (0xFF 0xDA) ``data`` holds from ``start`` on.
+
+    Entropy-coded data never holds one (a 0xFF there is followed by 0x00 or a
+    restart marker), so no walk is needed: a count over the bytes, whatever
+    they are, in blocks so the temporary arrays stay small.
+    """
+    count = 0
+    for block in range(start, len(data) - 1, _SCAN_BLOCK):
+        # A fresh array per block, dropped at once: the caller may release
+        # the buffer under ``data`` when the walk returns.
+        part = np.frombuffer(data[block : block + _SCAN_BLOCK + 1], np.uint8)
+        count += int(np.count_nonzero((part[:-1] == 0xFF) & (part[1:] == _SOS)))
+        del part
+    return count
 
 
 def webp(data: Data, limits: StructureLimits) -> None:

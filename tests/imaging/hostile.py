@@ -163,6 +163,20 @@ def jpeg_marker_flood(markers: int = 5_000_000) -> bytes:
     return data[:2] + b"\xff\xfe\x00\x02" * markers + data[2:]
 
 
+def jpeg_junk_flood(junk: int = 20_000_000) -> bytes:
+    """A JPEG whose first segment follows ``junk`` bytes of zeros (skipped one by one)."""
+    data = _progressive_jpeg()
+    return data[:2] + bytes(junk) + data[2:]
+
+
+def jpeg_fill_flood(pairs: int = 9_500_000) -> bytes:
+    """A JPEG whose last scan runs on with ``pairs`` stuffed 0xFF bytes: a scan
+    of that length is valid, so the check accepts it, at the cost of counting
+    its scans over every byte."""
+    data = _progressive_jpeg()
+    return data[:-2] + b"\xff\x00" * pairs + data[-2:]
+
+
 # --- WebP -------------------------------------------------------------------
 
 
@@ -199,7 +213,7 @@ def webp_chunk_flood(chunks: int = 2_500_000) -> bytes:
     return _riff(_vp8x(0x00) + _webp_chunk(b"junk", b"") * chunks + _vp8l_1x1())
 
 
-# name -> (builder, the error code the header check answers)
+# name -> (builder, the error code the header check answers, or "accepted")
 CORPUS: dict[str, tuple[Callable[[], bytes], str]] = {
     "tiff-page-chain": (tiff_page_chain, "image_too_large"),
     "tiff-ifd-loop": (tiff_ifd_loop, "invalid_image"),
@@ -214,6 +228,8 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str]] = {
     "gif-subblock-flood": (gif_subblock_flood, "invalid_image"),
     "jpeg-scan-flood": (jpeg_scan_flood, "image_too_large"),
     "jpeg-marker-flood": (jpeg_marker_flood, "invalid_image"),
+    "jpeg-junk-flood": (jpeg_junk_flood, "invalid_image"),
+    "jpeg-fill-flood": (jpeg_fill_flood, "accepted"),
     "webp-frame-flood": (webp_frame_flood, "image_too_large"),
     "webp-chunk-flood": (webp_chunk_flood, "invalid_image"),
 }
