@@ -9,6 +9,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.hostile_pages import hostile_page
+
 KNOWN_HTML = """<!doctype html><html><head><title>Title words are not counted</title>
 <style>body { color: red; } .hidden-css-word {}</style>
 <script>var scriptWord = "not counted";</script></head>
@@ -40,6 +42,11 @@ KNOWN_TOP = [
     ["ça", 1],
 ]
 KNOWN_TOTAL = sum(count for _word, count in KNOWN_TOP)
+
+HEAD_UNCLOSED = (
+    "<!doctype html><html><head><meta charset=utf-8><title>Not counted</title>"
+    "<link rel=stylesheet href=a.css><h1>Counted heading</h1><p>and three more"
+)
 
 
 class PageServer:
@@ -127,6 +134,27 @@ class PageServer:
         h.send_header("Content-Type", "text/html")
         h.send_header("Content-Length", str(50 * 1024 * 1024))
         h.end_headers()
+
+    def page_hostile(self, h, q) -> None:
+        """One of tests/hostile_pages.py's adversarial pages: ``?kind=``."""
+        content_type, body, headers = hostile_page(q["kind"][0])
+        h.reply(200, content_type, body, **headers)
+
+    def page_echo_host(self, h, q) -> None:
+        """The Host header it was sent, as text."""
+        h.reply(200, "text/plain", (h.headers.get("Host") or "").encode())
+
+    def page_bad_chunks(self, h, q) -> None:
+        """Chunked encoding whose second chunk size is not hexadecimal."""
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.wfile.write(b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n")
+
+    def page_head_unclosed(self, h, q) -> None:
+        """Minified HTML: a <head> that is never closed, then the body's text."""
+        h.reply(200, "text/html", HEAD_UNCLOSED.encode())
 
     def page_trickle(self, h, q) -> None:
         """One byte a second, forever (until the client gives up)."""
