@@ -100,7 +100,8 @@ class PageServer:
         h.reply(200, "text/plain; charset=utf-8", b"alpha beta beta <b>gamma</b>")
 
     def page_redirect(self, h, q) -> None:
-        h.reply(302, "text/html", b"", Location=q["to"][0])
+        # Sent as UTF-8 bytes, as servers send a non-ASCII Location.
+        h.reply(302, "text/html", b"", Location=q["to"][0].encode().decode("latin-1"))
 
     def page_loop(self, h, q) -> None:
         h.reply(302, "text/html", b"", Location="/loop")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from imgsvc.errors import (
     FetchTooLarge,
     UnsupportedContentType,
 )
-from imgsvc.fetch import FetchLimits, fetch_page
+from imgsvc.fetch import FetchLimits, charset_of, fetch_page
 from imgsvc.netguard import Guard
 from tests.pageserver import KNOWN_HTML, PageServer
 
@@ -139,3 +140,93 @@ def test_connects_to_the_checked_address_without_a_second_lookup(loopback_only):
     assert calls == ["rebind.example"]
     assert loopback_only == [("93.184.216.34", 80)]
     loopback_only.clear()
+
+
+def stub_resolver(table: dict[str, str]):
+    """Answers for the names in ``table`` and records every name it was asked."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        if host not in table:
+            raise OSError("Name or service not known")
+        return [table[host]]
+
+    resolve.asked = asked  # type: ignore[attr-defined]
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("name", "ascii_name"),
+    [
+        ("bücher.de", "xn--bcher-kva.de"),  # Latin-1 encodable: must not be sent raw
+        ("例え.jp", "xn--r8jz45g.jp"),  # not Latin-1 at all
+        ("BÜCHER.de", "xn--bcher-kva.de"),
+        ("straße.de", "xn--strae-oqa.de"),  # UTS 46 as browsers: not strasse.de
+    ],
+)
+def test_international_names_are_looked_up_and_sent_in_their_idna_form(pages, name, ascii_name):
+    resolver = stub_resolver({ascii_name: "127.0.0.1"})
+    guard = Guard([pages.allow_entry], resolver=resolver)
+    page = fetch_page(f"http://{name}:{pages.port}/echo-host", guard)
+    assert page.text == f"{ascii_name}:{pages.port}"
+    assert resolver.asked == [ascii_name]
+
+
+def test_a_redirect_to_an_international_name_is_followed_in_its_idna_form(pages):
+    resolver = stub_resolver({"xn--r8jz45g.jp": "127.0.0.1"})
+    guard = Guard([pages.allow_entry], resolver=resolver)
+    target = f"http://例え.jp:{pages.port}/echo-host"
+    page = fetch_page(f"{pages.base}/redirect?to={target}", guard)
+    assert page.text == f"xn--r8jz45g.jp:{pages.port}"
+
+
+def test_a_non_ascii_path_is_sent_percent_encoded(pages, guard):
+    with pytest.raises(FetchFailed, match="404"):
+        fetch_page(f"{pages.base}/café?q=ü", guard)
+    assert pages.hits["/caf%C3%A9"] >= 1
+
+
+def test_a_slow_name_lookup_ends_at_the_deadline(loopback_only):
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(60)  # a resolver that does not answer
+        return ["93.184.216.34"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchTimeout):
+            fetch_page("http://slow-dns.example/", Guard(resolver=hanging), FetchLimits(timeout=1))
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
+    assert loopback_only == []
+
+
+def test_malformed_chunked_encoding_is_fetch_failed(pages, guard):
+    with pytest.raises(FetchFailed, match="IncompleteRead"):  # as a cut connection: retried
+        fetch_page(f"{pages.base}/bad-chunks", guard)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "codec"),
+    [
+        ("text/html; charset=UTF-8", "utf-8"),
+        ('text/html; charset="koi8-r"', "koi8-r"),
+        ("text/html;charset=windows-1251", "cp1251"),
+        ("text/html; charset=Shift_JIS", "shift_jis"),
+        ("text/html; charset=windows-874", "cp874"),
+        ("text/html", "utf-8"),
+        ("text/html; charset=punycode", "utf-8"),
+        ("text/html; charset=idna", "utf-8"),
+        ("text/html; charset=utf-7", "utf-8"),
+        ("text/html; charset=rot13", "utf-8"),
+        ("text/html; charset=zlib", "utf-8"),
+        ("text/html; charset=no-such-charset", "utf-8"),
+        ("text/html; charset=../../os", "utf-8"),
+        ("text/html; charset*=punycode''x", "utf-8"),
+    ],
+)
+def test_only_text_charsets_browsers_know_are_used(content_type, codec):
+    assert charset_of(content_type) == codec

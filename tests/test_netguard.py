@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 
 import pytest
 
-from imgsvc.errors import DestinationNotAllowed, FetchFailed, InvalidUrl
-from imgsvc.netguard import Guard, is_public, literal_address
+from imgsvc.errors import DestinationNotAllowed, FetchFailed, FetchTimeout, InvalidUrl
+from imgsvc.netguard import Guard, is_public, literal_address, parse_url
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,8 @@ from imgsvc.netguard import Guard, is_public, literal_address
         "::ffff:10.0.0.1",
         "2002:7f00:1::",
         "100::1",
+        "fec0::1",  # site-local, deprecated but still routed inside some networks
+        "feff::1",
     ],
 )
 def test_non_public_addresses_are_refused(address):
@@ -92,6 +96,11 @@ def test_names_are_not_literals():
         "http://[fd00::1]/",
         "http://[::ffff:a9fe:a9fe]/",
         "https://[fe80::1%25eth0]/",
+        "http://[fec0::1]/",
+        "http://localhost./",
+        "http://１２７.０.０.１/",  # fullwidth digits: the IDNA form is 127.0.0.1
+        "http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ/",  # circled letters: localhost
+        "http://①②⑦.0.0.1/",
     ],
 )
 def test_literal_blocked_hosts_are_refused_from_the_url_alone(url):
@@ -114,6 +123,8 @@ def test_literal_blocked_hosts_are_refused_from_the_url_alone(url):
         "http://example.org:99999/",
         "",
         "http://example.org/\r\nHost: evil",
+        "http://" + "ü" * 64 + ".de/",  # a label longer than 63 in its IDNA form
+        "http://bücher\u00a0.de/",  # a no-break space: no host name character
     ],
 )
 def test_anything_but_absolute_http_urls_is_invalid(url):
@@ -144,6 +155,7 @@ def stub_resolver(table: dict[str, list[str]]):
         "fd00::1",
         "::ffff:a9fe:a9fe",
         "127.0.0.1",
+        "fec0::1",
     ],
 )
 def test_names_resolving_to_private_addresses_are_refused(private):
@@ -175,3 +187,46 @@ def test_allowlist_opens_exactly_one_host_and_port():
         guard.check_literal("http://127.0.0.1:8124/page")
     with pytest.raises(DestinationNotAllowed):
         guard.check_literal("http://localhost:8123/page")
+
+
+def test_international_names_become_their_idna_form():
+    parts = parse_url("https://Bücher.de:8443/p?q=1")
+    assert (parts.hostname, parts.netloc, parts.port) == (
+        "xn--bcher-kva.de",
+        "xn--bcher-kva.de:8443",
+        8443,
+    )
+    assert parse_url("http://例え。jp/").netloc == "xn--r8jz45g.jp"
+    assert parse_url("http://example.org/").netloc == "example.org"  # ASCII names as given
+
+
+def test_the_allowlist_takes_international_names():
+    guard = Guard(["bücher.de:8080"])
+    assert ("xn--bcher-kva.de", 8080) in guard.allowlist
+
+
+def test_a_lookup_that_does_not_answer_ends_at_its_timeout():
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(60)
+        return ["93.184.216.34"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchTimeout):
+            Guard(resolver=hanging).resolve("slow.example", 80, timeout=0.5)
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+
+
+def test_a_lookup_within_its_timeout_is_checked_like_any_other():
+    mixed = stub_resolver({"mixed.example": ["93.184.216.34", "fec0::2"]})
+    with pytest.raises(DestinationNotAllowed):
+        Guard(resolver=mixed).resolve("mixed.example", 80, timeout=5)
+    with pytest.raises(FetchFailed):
+        Guard(resolver=stub_resolver({})).resolve("nowhere.invalid", 80, timeout=5)
+    public = stub_resolver({"ok.example": ["93.184.216.34"]})
+    addresses = Guard(resolver=public).resolve("ok.example", 80, timeout=5)
+    assert addresses == [ipaddress.ip_address("93.184.216.34")]

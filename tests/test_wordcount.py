@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from imgsvc.fetch import fetch_page
+from imgsvc.netguard import Guard
 from imgsvc.wordcount import count_words_in, visible_text, words
-from tests.pageserver import KNOWN_HTML, KNOWN_TOP, KNOWN_TOTAL
+from tests.pageserver import HEAD_UNCLOSED, KNOWN_HTML, KNOWN_TOP, KNOWN_TOTAL
 
 
 def test_known_page_counts_exactly():
@@ -51,3 +53,34 @@ def test_inline_tags_do_not_split_words_block_tags_do():
         "three",
         "four",
     ]
+
+
+def test_a_head_without_its_end_tag_ends_where_the_body_starts():
+    assert words(visible_text(HEAD_UNCLOSED)) == ["counted", "heading", "and", "three", "more"]
+    for page in (
+        "<html><head><title>t</title>body text",  # text ends the head
+        "<head><style>s{}</style><p>body text",
+        "<head><meta charset=utf-8><body>body text",
+    ):
+        assert words(visible_text(page)) == ["body", "text"], page
+
+
+def test_a_minified_page_with_an_open_head_counts_its_body(pages):
+    page = fetch_page(f"{pages.base}/head-unclosed", Guard([pages.allow_entry]))
+    assert count_words_in(page.url, page.text, is_html=True)["total_words"] == 5
+
+
+def test_hidden_elements_end_where_the_parser_closes_them():
+    assert words(visible_text("<svg><g><g><text>x</text></svg>after")) == ["after"]
+    assert words(visible_text("<p>a<script>b</p>c</script>d")) == ["a", "d"]
+    assert words(visible_text("<template><p>t</template>shown")) == ["shown"]
+
+
+def test_a_meta_charset_does_not_decode_the_text_again():
+    assert words(visible_text("<meta charset=koi8-r><p>déjà vu")) == ["déjà", "vu"]
+
+
+def test_markup_the_standard_parser_chokes_on_is_just_markup():
+    assert words(visible_text("<![<![<![ x")) == []
+    assert words(visible_text("<p>ok</p><a <a <a ")) == ["ok"]
+    assert words(visible_text("")) == []
