@@ -10,6 +10,10 @@ each doing one slow thing, from an asyncio loop in a thread of its own:
 - ``readers``: asks for ``reader_path`` with a small receive buffer, then
   reads a few bytes every ``interval`` seconds.
 
+:meth:`SlowCrowd.start` returns once each connection is in its slow state
+(headers or body started; a reader's answer started), so what follows
+measures a steady crowd, not the requests of its arrival.
+
 A connection the server closes is opened again, so the crowd keeps its size
 until :meth:`stop`. Connections come from ``sources`` (addresses of
 127.0.0.0/8, all of which are loopback on Linux) in turn, so a per-address
@@ -19,11 +23,17 @@ limit of the server sees several clients. Every loop here is bounded by
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -121,11 +131,15 @@ class SlowCrowd:
                 continue
             self.counts.opened[kind] += 1
             self.open_now += 1
-            if first:
-                connected.release()
-                first = False
+
+            def established() -> None:
+                nonlocal first
+                if first:
+                    connected.release()
+                    first = False
+
             try:
-                await getattr(self, f"_{kind}")(reader, writer)
+                await getattr(self, f"_{kind}")(reader, writer, established)
             except (OSError, asyncio.IncompleteReadError):
                 pass
             finally:
@@ -158,15 +172,21 @@ class SlowCrowd:
             self.counts.first_lines[data.split(b"\r\n", 1)[0].decode("latin-1")] += 1
         return True
 
-    async def _headers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _headers(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, established: Callable
+    ) -> None:
         writer.write(f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n".encode())
+        await writer.drain()
+        established()
         number = 0
         while not await self._idle_until_closed(reader):
             number += 1
             writer.write(f"X-Slow-{number}: {'a' * self.chunk}\r\n".encode())
             await writer.drain()
 
-    async def _bodies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _bodies(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, established: Callable
+    ) -> None:
         head = (
             f"POST /api/images HTTP/1.1\r\nHost: {self.host}\r\n"
             f"Content-Type: multipart/form-data; boundary=slowcrowd\r\n"
@@ -175,15 +195,94 @@ class SlowCrowd:
             "Content-Type: image/jpeg\r\n\r\n"
         )
         writer.write(head.encode())
+        await writer.drain()
+        established()
         while not await self._idle_until_closed(reader):
             writer.write(b"\xab" * self.chunk)
             await writer.drain()
 
-    async def _readers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _readers(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, established: Callable
+    ) -> None:
         writer.write(f"GET {self.reader_path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
         await writer.drain()
         while True:
             data = await reader.read(self.chunk)
             if not data:
                 return
+            established()  # the answer has started: the app's part of it is done
             await asyncio.sleep(self.interval)
+
+
+class CrowdProcess:
+    """A :class:`SlowCrowd` in a process of its own, so that its work (a thousand
+    connections' timers and writes) does not share a GIL with the client it is
+    measured against. Stops when stopped, or when the parent goes away."""
+
+    def __init__(self, host: str, port: int, **plan: int | str | float) -> None:
+        self.args = [sys.executable, "-m", "benchmarks.slow_clients", host, str(port)]
+        for name, value in plan.items():
+            self.args += [f"--{name.replace('_', '-')}", str(value)]
+        self.proc: subprocess.Popen | None = None
+        self.counts: dict = {}
+
+    def __enter__(self) -> CrowdProcess:
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen(
+            self.args, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        ready = self.proc.stdout.readline()  # the crowd's own start is bounded (60 s)
+        if not ready.startswith("ready"):
+            self.proc.kill()
+            raise RuntimeError(f"the slow crowd did not start: {ready!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+            self.counts = json.loads(out.strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a crowd until standard input closes; print its counts as JSON."""
+    parser = argparse.ArgumentParser(description="A crowd of slow clients on loopback.")
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    for name in ("headers", "bodies", "readers", "chunk", "sources"):
+        parser.add_argument(f"--{name}", type=int, default=0 if name != "chunk" else 4)
+    parser.add_argument("--reader-path", default="/healthz")
+    parser.add_argument("--interval", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    crowd = SlowCrowd(
+        args.host,
+        args.port,
+        headers=args.headers,
+        bodies=args.bodies,
+        readers=args.readers,
+        reader_path=args.reader_path,
+        interval=args.interval,
+        chunk=args.chunk,
+        sources=args.sources or 20,
+    )
+    with crowd:
+        print("ready", flush=True)
+        sys.stdin.read()
+        open_at_end = crowd.open_now
+    counts = {
+        "open_at_end": open_at_end,
+        "opened": dict(crowd.counts.opened),
+        "closed_by_server": dict(crowd.counts.closed_by_server),
+        "refused": dict(crowd.counts.refused),
+    }
+    print(json.dumps(counts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
