@@ -34,10 +34,12 @@ class Defaults:
     MAX_IMAGE_FRAMES: int = 1000
     # Caps of the structure walk before any header is parsed (imaging/structure.py):
     # chunks, blocks and sub-blocks in a file; chunks before the pixels, JPEG
-    # marker segments, entries of a TIFF page; scans of a (progressive) JPEG.
+    # segments before the first scan, entries of a TIFF page; JPEG scans;
+    # compressed PNG metadata chunks (Pillow inflates each, up to 1 MiB).
     MAX_IMAGE_CHUNKS: int = 100_000
     MAX_HEADER_CHUNKS: int = 2000
     MAX_JPEG_SCANS: int = 100
+    MAX_COMPRESSED_CHUNKS: int = 8
     ALLOWED_FORMATS: str = "JPEG,PNG,WEBP,GIF,TIFF"
 
     # Variants: name:width or name:WxH:cover, comma-separated.

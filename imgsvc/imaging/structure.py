@@ -8,7 +8,8 @@ here stop at the limits instead, so what they cost depends on the limits, not
 on the file: frames and pages are counted up to ``max_frames + 1``, chunks,
 segments and blocks up to ``max_chunks`` (and up to ``max_header_chunks``
 before the first pixel data, where Pillow's own walk is slowest), JPEG scans up
-to ``max_jpeg_scans``. Past a count limit the upload is refused with
+to ``max_jpeg_scans``, compressed PNG metadata (which Pillow inflates, up to
+1 MiB a chunk) up to ``max_compressed_chunks``. Past a count limit the upload is refused with
 ``ImageTooLarge``; past a structure cap, or when a walk leaves the file or
 loops, with ``InvalidImage``.
 
@@ -35,6 +36,7 @@ class StructureLimits:
     max_chunks: int = 100_000
     max_header_chunks: int = 2000
     max_jpeg_scans: int = 100
+    max_compressed_chunks: int = 8
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> StructureLimits:
@@ -44,6 +46,7 @@ class StructureLimits:
             max_chunks=int(settings["MAX_IMAGE_CHUNKS"]),
             max_header_chunks=int(settings["MAX_HEADER_CHUNKS"]),
             max_jpeg_scans=int(settings["MAX_JPEG_SCANS"]),
+            max_compressed_chunks=int(settings["MAX_COMPRESSED_CHUNKS"]),
         )
 
 

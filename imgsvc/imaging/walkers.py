@@ -33,6 +33,7 @@ _EOI, _SOS = 0xD9, 0xDA
 _TIFF_STRIP_OFFSETS, _TIFF_TILE_OFFSETS = 273, 324
 _PNG_CHUNK = struct.Struct(">I4s").unpack_from  # length, type
 _RIFF_CHUNK = struct.Struct("<4sI").unpack_from  # type, length
+_PNG_COMPRESSED = (b"iCCP", b"zTXt", b"iTXt")
 
 
 def too_many_frames(counted: int, limits: StructureLimits) -> ImageTooLarge:
@@ -155,15 +156,21 @@ def gif(data: Data, limits: StructureLimits) -> int:
 def png(data: Data, limits: StructureLimits) -> None:
     """Walk the chunks: up to ``max_header_chunks`` before the first image data
     (Pillow reads each of those when it opens the file), then up to
-    ``max_chunks`` more (its decoder reads them one by one). APNG frames: Pillow
-    reads their number from acTL, a cheap read."""
-    size, pos = len(data), 8
+    ``max_chunks`` more (its decoder reads them one by one), of which at most
+    ``max_compressed_chunks`` compressed metadata chunks in all (Pillow
+    inflates each, before or after the pixels). APNG frames: Pillow reads
+    their number from acTL, a cheap read."""
+    size, pos, compressed = len(data), 8, 0
     for _ in range(limits.max_header_chunks):
         if pos + 8 > size:
             return None
         length, kind = _PNG_CHUNK(data, pos)
         if kind in (b"IDAT", b"fdAT"):
             break
+        if kind in _PNG_COMPRESSED and _png_compressed(data, pos, length, kind):
+            compressed += 1
+            if compressed > limits.max_compressed_chunks:
+                raise too_many("compressed metadata chunks", limits.max_compressed_chunks)
         pos += length + 12
     else:
         raise too_many("chunks before its pixels", limits.max_header_chunks)
@@ -174,8 +181,22 @@ def png(data: Data, limits: StructureLimits) -> None:
         length, kind = _PNG_CHUNK(data, pos)
         if kind == b"IEND":
             return None
+        if kind in _PNG_COMPRESSED and _png_compressed(data, pos, length, kind):
+            compressed += 1
+            if compressed > limits.max_compressed_chunks:
+                raise too_many("compressed metadata chunks", limits.max_compressed_chunks)
         pos += length + 12
     raise too_many("chunks", limits.max_chunks)
+
+
+def _png_compressed(data: Data, pos: int, length: int, kind: bytes) -> bool:
+    if kind != b"iTXt":
+        return True
+    # iTXt: keyword (up to 79 bytes), NUL, then its compression flag.
+    start = pos + 8
+    head = bytes(data[start : start + min(length, 81)])
+    nul = head.find(b"\0")
+    return 0 <= nul < len(head) - 1 and head[nul + 1] == 1
 
 
 def jpeg(data: Data, limits: StructureLimits) -> None:

@@ -101,6 +101,13 @@ def png_chunk_flood(chunks: int = 1_700_000, after_idat: bool = False) -> bytes:
     return _PNG_SIGNATURE + _IHDR_1X1 + flood + _IDAT_1X1 + _chunk(b"IEND")
 
 
+def png_text_bombs(chunks: int = 60) -> bytes:
+    """A 1x1 PNG with ``chunks`` zTXt chunks of ~1 KB, each inflating to 1 MB."""
+    bomb = zlib.compress(bytes(1_000_000), 9)
+    texts = b"".join(_chunk(b"zTXt", b"note%d\x00\x00" % i + bomb) for i in range(chunks))
+    return _PNG_SIGNATURE + _IHDR_1X1 + texts + _IDAT_1X1 + _chunk(b"IEND")
+
+
 def png_idat_flood(chunks: int = 1_500_000) -> bytes:
     """A 1x1 PNG whose compressed pixels are split into ``chunks`` IDAT chunks."""
     stream = zlib.compress(b"\x00\x00")
@@ -222,6 +229,8 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str]] = {
     "png-chunk-flood": (png_chunk_flood, "invalid_image"),
     "png-chunk-flood-after-idat": (lambda: png_chunk_flood(after_idat=True), "invalid_image"),
     "png-idat-flood": (png_idat_flood, "invalid_image"),
+    "png-text-bombs": (png_text_bombs, "invalid_image"),
+    "png-text-bombs-at-cap": (lambda: png_text_bombs(8), "accepted"),
     "apng-frame-claim": (apng_frame_claim, "image_too_large"),
     "gif-frame-flood": (gif_frame_flood, "image_too_large"),
     "gif-extension-flood": (gif_extension_flood, "invalid_image"),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage
 from imgsvc.imaging import parse_variants, probe
@@ -160,6 +160,18 @@ def test_png_chunks_are_capped_before_and_after_the_pixels() -> None:
         check(apng, max_header_chunks=1)  # IHDR, acTL, fcTL, then pixels
     with pytest.raises(InvalidImage, match="more than 2 chunks"):
         check(apng, max_chunks=2)
+
+
+def test_compressed_png_metadata_is_capped_and_plain_text_is_not_counted() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>" * 50)  # plain iTXt, as XMP is
+    for key in ("one", "two", "three"):
+        info.add_text(key, "text " * 100, zip=True)  # zTXt
+    info.add_itxt("four", "text " * 100, zip=True)  # compressed iTXt
+    data = factories.encode(factories.photo(64, 48), "PNG", pnginfo=info)
+    assert check(data, max_compressed_chunks=4).format == "PNG"
+    with pytest.raises(InvalidImage, match="more than 3 compressed metadata chunks"):
+        check(data, max_compressed_chunks=3)
 
 
 def test_gif_blocks_of_a_real_image_fit_the_default_cap() -> None:
