@@ -6,11 +6,14 @@ import io
 
 import numpy as np
 import pytest
+from flask import Flask
 from PIL import Image, ImageFile
 
+from imgsvc.config import Defaults
 from imgsvc.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 from imgsvc.imaging import ProbeResult, probe
 from tests import factories
+from tests.imaging import hostile
 
 ALLOWED = ["JPEG", "PNG", "WEBP", "GIF", "TIFF"]
 MAX_PIXELS = 50_000_000
@@ -170,3 +173,20 @@ def test_probe_never_decodes_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
     for fmt, data in uploads.items():
         assert check(data).format == fmt
     assert check(animated).frames == 3
+
+
+def test_frames_are_counted_only_up_to_one_past_the_limit() -> None:
+    # A million frames: the walk stops at the eleventh, so the message says "at least".
+    with pytest.raises(ImageTooLarge) as caught:
+        check(hostile.gif_frame_flood(1_000_000), max_frames=10)
+    assert caught.value.message == "The image has at least 11 frames; the limit is 10."
+
+
+def test_walk_limits_come_from_the_running_app() -> None:
+    progressive = factories.encode(factories.photo(64, 48), "JPEG", progressive=True)
+    app = Flask(__name__)
+    app.config.from_object(Defaults)
+    app.config["MAX_JPEG_SCANS"] = 2
+    assert check(progressive).format == "JPEG"
+    with app.app_context(), pytest.raises(ImageTooLarge, match="the limit is 2"):
+        check(progressive)
