@@ -11,6 +11,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.timeouts import JobTimeoutException
+from rq.utils import now
 
 from imgsvc.queue import job_queues
 
@@ -33,6 +34,17 @@ def timed_out(error: BaseException | None) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def ran_out_of_time(job: Job | None, error: BaseException | None) -> bool:
+    """Whether a failed attempt of ``job`` ran out of its time budget: RQ's timeout
+    is in ``error``'s chain, or the attempt had run ``job.timeout`` seconds when it
+    failed (a client library can swallow the timeout and fail later on its own)."""
+    if timed_out(error):
+        return True
+    if job is None or not job.started_at or not job.timeout or job.timeout <= 0:
+        return False
+    return (now() - job.started_at).total_seconds() >= job.timeout
 
 
 def job_error(job: Job, status: str) -> dict[str, str] | None:

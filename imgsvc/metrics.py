@@ -135,6 +135,8 @@ def track_job(job_type: str, **fields: Any) -> Iterator[None]:
     except BaseException as exc:
         code = _error_code(exc)
         outcome = "retry" if job is not None and job.retries_left else "failure"
+        if outcome == "retry" and code == "timeout":  # never retried (see imgsvc.worker)
+            outcome = "failure"
         seconds = time.perf_counter() - started
         _safely(lambda: JOB_FAILURES.labels(type=job_type, code=code).inc())
         _safely(lambda: JOB_DURATION.labels(type=job_type, outcome=outcome).observe(seconds))

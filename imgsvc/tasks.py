@@ -27,7 +27,7 @@ from imgsvc.imaging import (
     parse_variants,
     render_image,
 )
-from imgsvc.jobs import timed_out
+from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
 from imgsvc.wordcount import Deadline, WordCountTimeout, count_words_in
@@ -63,7 +63,9 @@ def process_image(image_id: str) -> dict[str, Any]:
         _record_failure(svc, image_id, JobTimeout(f"Processing took longer than allowed: {exc}"))
         raise
     except ImgsvcError as exc:
-        if timed_out(exc):  # the decoder wrapped RQ's timeout as bad input
+        # The decoder may wrap RQ's timeout as bad input, and a storage client may
+        # swallow it and fail later: either way the job's time has run out.
+        if ran_out_of_time(get_current_job(), exc):
             timeout = JobTimeout("Processing took longer than allowed.")
             _record_failure(svc, image_id, timeout)
             raise timeout from exc

@@ -32,11 +32,10 @@ from typing import Any
 
 from rq import Worker
 from rq.job import Job
-from rq.utils import now
 from rq.worker import DequeueStrategy
 
 from imgsvc.errors import JobTimeout
-from imgsvc.jobs import timed_out
+from imgsvc.jobs import ran_out_of_time
 from imgsvc.queue import REDIS_ERRORS, Services
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class ImgsvcWorker(Worker):
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Runs in the work-horse before RQ decides on a retry: a job whose time
         # ran out is failed for good, as ``timeout``, whatever type it raised.
-        if timed_out(exc_info[1]):
+        if ran_out_of_time(job, exc_info[1]):
             _fail_for_good(job, JobTimeout("The job ran past its time limit."))
         super().handle_exception(job, *exc_info)
 
@@ -103,7 +102,7 @@ class ImgsvcWorker(Worker):
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         from imgsvc.tasks import record_crash, record_timeout
 
-        if _past_budget(job):  # RQ kills a horse that outlived its timeout: a timeout
+        if ran_out_of_time(job, None):  # RQ kills a horse that outlived its timeout: a timeout
             try:
                 record_timeout(job)
             except Exception:
@@ -122,13 +121,6 @@ class ImgsvcWorker(Worker):
         except Exception:
             log.exception("could not record the crash of job %s", job.id)
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-
-
-def _past_budget(job: Job) -> bool:
-    timeout = job.timeout or 0
-    return bool(job.started_at and timeout > 0) and (
-        (now() - job.started_at).total_seconds() >= timeout
-    )
 
 
 def _fail_for_good(job: Job, error: JobTimeout) -> None:

@@ -166,3 +166,55 @@ def test_storage_timing_out_for_a_while_is_retried_until_done(app, client, run_w
     assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
     job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
     assert job.retries_left == 2  # one timed-out run (both S3 attempts stalled), then success
+
+
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_an_image_job_out_of_time_fails_with_timeout_and_is_not_retried(
+    app, client, run_worker, monkeypatch
+):
+    app.config["JOB_TIMEOUT"] = 1  # JOB_RETRIES stays 3: a timeout must not use them
+    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
+
+    def stall_variants(method: str, path: str) -> bool | str:
+        return "stall" if _variant_put(method, path) else False
+
+    proxy = FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], stall_variants, stall_seconds=5)
+    with proxy:
+        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
+        run_worker()
+
+    # One run (S3's two attempts, the client outliving RQ's signal): no retry.
+    assert proxy.failures == 2
+    body = client.get(f"/api/images/{image_id}").get_json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "timeout"
+    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    assert job.get_status() == "failed"
+    assert job.retries_left == 0
+    assert client.get(f"/api/jobs/{job.id}").get_json()["error"]["code"] == "timeout"
+
+
+@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
+def test_a_word_count_out_of_time_fails_with_timeout_and_is_not_retried(
+    app, client, run_worker, pages, monkeypatch
+):
+    from rq import Retry
+
+    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
+    before = pages.hits["/trickle"]
+    job = app.extensions["imgsvc"].wordcount_queue.enqueue(
+        "imgsvc.tasks.count_words",
+        f"{pages.base}/trickle",
+        job_timeout=1,  # RQ's limit fires long before the fetch's own
+        retry=Retry(max=3),
+        meta={"type": "wordcount"},
+    )
+
+    run_worker()
+
+    assert pages.hits["/trickle"] - before == 1  # one attempt: no retry
+    body = client.get(f"/api/jobs/{job.id}").get_json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "timeout"
+    job.refresh()
+    assert job.retries_left == 0
