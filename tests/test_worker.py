@@ -47,3 +47,49 @@ def test_the_worker_connection_outlives_its_blocking_dequeue(redis_url):
     worker = ImgsvcWorker([services.queue], connection=services.redis, settings=services.settings)
     socket_timeout = services.redis.connection_pool.connection_kwargs["socket_timeout"]
     assert socket_timeout > worker.dequeue_timeout + 5
+
+
+@pytest.fixture
+def job_services(env):
+    """The job functions' cached services, rebuilt from this test's settings."""
+    from imgsvc import tasks
+
+    tasks.services.cache_clear()
+    yield tasks.services()
+    tasks.services.cache_clear()
+
+
+@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
+@pytest.mark.parametrize(
+    ("ran_for", "code", "retries_left", "image_status"),
+    [
+        (120 + 61, "timeout", 0, "failed"),  # RQ kills a horse 60 s past the job's timeout
+        (3, "worker_crashed", 3, "queued"),  # a crash inside the budget is retried
+    ],
+)
+def test_a_horse_killed_past_its_time_limit_is_a_timeout_a_crash_otherwise(
+    app, client, job_services, ran_for, code, retries_left, image_status
+):
+    import signal
+    from datetime import timedelta
+
+    from rq.utils import now
+
+    from imgsvc.queue import job_queues
+    from tests import factories
+    from tests.web.conftest import upload
+
+    body = upload(client, factories.jpeg(320, 240)).get_json()
+    svc = app.extensions["imgsvc"]
+    job = svc.queue.fetch_job(body["job_id"])
+    job.started_at = now() - timedelta(seconds=ran_for)
+    worker = ImgsvcWorker(job_queues(svc.queue), connection=svc.redis, settings=svc.settings)
+
+    worker.handle_work_horse_killed(job, 0, signal.SIGKILL, None)
+
+    assert job.retries_left == retries_left
+    assert svc.queue.fetch_job(job.id).meta["error"]["code"] == code
+    image = client.get(f"/api/images/{body['id']}").get_json()
+    assert image["status"] == image_status
+    if image_status == "failed":
+        assert image["error"]["code"] == "timeout"
