@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 # A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
 SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-hostile clean system
+.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-slowclients bench-hostile clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -61,6 +61,10 @@ bench-load: $(STAMP) system  ## 200 uploads from 16 clients through gunicorn + 2
 bench-service: $(STAMP) system  ## upload latency, queue overhead, 1 vs 2 workers; JSON in test-output/
 	@mkdir -p test-output
 	$(BIN)/python -m benchmarks.service --json test-output/bench-service.json
+
+bench-slowclients: $(STAMP) system  ## a normal client with 0 and 1,000 slow connections open (the front); JSON in test-output/
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.front --json test-output/bench-slowclients.json
 
 bench-reconcile: $(STAMP) system  ## a reconcile pass per finished image, with and without settled markers
 	@mkdir -p test-output

@@ -146,6 +146,7 @@ class SlowCrowd:
                 self.open_now -= 1
                 writer.close()
             self.counts.closed_by_server[kind] += 1
+            await asyncio.sleep(self.interval)  # as a client would, before it tries again
 
     async def _connect(
         self, kind: str, source: str
@@ -239,10 +240,9 @@ class CrowdProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.close()
+        assert self.proc is not None
         try:
-            out, _ = self.proc.communicate(timeout=60)
+            out, _ = self.proc.communicate(timeout=60)  # closes stdin: the crowd stops
             self.counts = json.loads(out.strip().splitlines()[-1])
         except (subprocess.TimeoutExpired, ValueError, IndexError):
             self.proc.kill()
