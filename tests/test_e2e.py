@@ -118,9 +118,9 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: Stack):
 
 
 @pytest.mark.parametrize("pieces", [1, 7])
-def test_an_upload_read_from_gunicorns_socket_is_stored_byte_for_byte(stack: Stack, pieces: int):
-    """In one send with its headers, or in pieces with pauses (a slow client):
-    the body is read from gunicorn's socket (imgsvc.web.socketbody)."""
+def test_an_upload_sent_in_pieces_is_stored_byte_for_byte(stack: Stack, pieces: int):
+    """In one send with its headers, or in pieces with pauses: the body is
+    read in steps (imgsvc.web.request) and stored as it was sent."""
     data = factories.jpeg(1200, 900, quality=95)
     boundary = "imgsvc-test-boundary"
     body = (

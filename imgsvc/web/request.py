@@ -3,32 +3,27 @@
 Werkzeug's defaults suit small forms: its multipart parser reads the body in
 64 KiB steps through a Python decoder, and a file part over 500 KiB is spooled
 to a temporary file on disk, which the upload then reads back to copy it into
-storage. For a 4 MB photo under gunicorn that was ~20 ms of the ~30 ms an
-upload cost in the web process. Here a body of known length (Flask has already
-refused one over ``MAX_CONTENT_LENGTH``) is read into memory, from gunicorn's
-socket into one buffer (:mod:`imgsvc.web.socketbody`) or else in 1 MiB steps,
-and split by :mod:`imgsvc.web.multipart`; the file part stays in memory, and
-storage writes it from that buffer. One request holds at most
-``MAX_CONTENT_LENGTH`` bytes.
+storage. Here a body of known length (Flask has already refused one over
+``MAX_CONTENT_LENGTH``) is read into memory in 1 MiB steps and split by
+:mod:`imgsvc.web.multipart`; the file part stays in memory, and storage writes
+it from that buffer. One request holds at most ``MAX_CONTENT_LENGTH`` bytes.
+The body arrives whole and at memory speed: the front (nginx) has buffered it
+before gunicorn sees the request.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from typing import IO, Any
 
 from flask import Request
 from werkzeug.formparser import FormDataParser
 
 from imgsvc.web.multipart import Unparsed, parse_form_data, read_body
-from imgsvc.web.socketbody import read_socket_body
 
 
 class _BufferedFormDataParser(FormDataParser):
     """Werkzeug's form parser; multipart bodies of known length are parsed in memory."""
-
-    environ: Mapping[str, Any] = {}  # the request's: gunicorn's socket, if any
 
     def _parse_multipart(
         self,
@@ -42,9 +37,7 @@ class _BufferedFormDataParser(FormDataParser):
             raise ValueError("Missing boundary")
         if content_length is None:  # chunked: Werkzeug streams it, within the byte limit
             return super()._parse_multipart(stream, mimetype, content_length, options)
-        body = read_socket_body(self.environ, content_length)
-        if body is None:
-            body = read_body(stream, content_length)
+        body = read_body(stream, content_length)
         try:
             form, files = parse_form_data(
                 body,
@@ -63,11 +56,6 @@ class ImgsvcRequest(Request):
     """Flask's request, with uploads read in large steps and held in memory once."""
 
     form_data_parser_class = _BufferedFormDataParser
-
-    def make_form_data_parser(self) -> FormDataParser:
-        parser = super().make_form_data_parser()
-        parser.environ = self.environ  # type: ignore[attr-defined]
-        return parser
 
     def _get_file_stream(
         self,
