@@ -171,9 +171,11 @@ def jpeg_marker_flood(markers: int = 5_000_000) -> bytes:
 
 
 def jpeg_junk_flood(junk: int = 20_000_000) -> bytes:
-    """A JPEG whose first segment follows ``junk`` bytes of zeros (skipped one by one)."""
+    """A JPEG with ``junk`` bytes of zeros after its first segment (Pillow
+    skips them one by one, looking for the next marker)."""
     data = _progressive_jpeg()
-    return data[:2] + bytes(junk) + data[2:]
+    first_end = 4 + struct.unpack(">H", data[4:6])[0]
+    return data[:first_end] + bytes(junk) + data[first_end:]
 
 
 def jpeg_fill_flood(pairs: int = 9_500_000) -> bytes:
