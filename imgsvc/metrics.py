@@ -84,6 +84,10 @@ VARIANT_BYTES = Counter("imgsvc_variant_bytes", "Bytes of variants written, by f
 VARIANTS = Counter("imgsvc_variants", "Variants written, by format.", ["format"])
 
 UPLOAD_ENDPOINTS = {"pages.index", "api.upload_image"}
+# Label values come from closed sets, so a client cannot add series: any other
+# method is "other", and a path no route matches is "unmatched".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
 
 
 def _safely(update: Callable[[], None]) -> None:
@@ -106,9 +110,15 @@ def record_upload(outcome: str, size: int = 0) -> None:
 
 
 def record_request(method: str, endpoint: str | None, status: int, seconds: float) -> None:
-    """Count one HTTP request and its duration."""
-    name = endpoint or "unmatched"
-    _safely(lambda: HTTP_REQUESTS.labels(method=method, endpoint=name, status=str(status)).inc())
+    """Count one HTTP request and its duration.
+
+    ``endpoint`` is the route's endpoint name (``None`` when no route matched);
+    a method outside :data:`METHODS` is counted as ``other``.
+    """
+    name = endpoint or UNMATCHED
+    verb = method.upper() if method.upper() in METHODS else "other"
+    code = str(status) if 100 <= status <= 599 else "other"
+    _safely(lambda: HTTP_REQUESTS.labels(method=verb, endpoint=name, status=code).inc())
     _safely(lambda: HTTP_DURATION.labels(endpoint=name).observe(seconds))
 
 

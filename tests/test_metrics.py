@@ -50,6 +50,7 @@ def test_metrics_show_queue_depth_and_count_uploads(client):
     after = samples(response.get_data(as_text=True))
     assert value(after, "imgsvc_redis_up") == 1
     assert value(after, "imgsvc_queue_depth", queue="default") == 2
+    assert value(after, "imgsvc_queue_depth", queue="default-wordcounts") == 0
     assert value(after, "imgsvc_queue_jobs", queue="default", state="failed") == 0
     accepted = ("imgsvc_uploads_total", {"outcome": "accepted"})
     refused = ("imgsvc_uploads_total", {"outcome": "unsupported_format"})
@@ -65,6 +66,31 @@ def test_metrics_show_queue_depth_and_count_uploads(client):
         status="202",
     )
     assert requests_seen >= 2
+
+
+@FILE_ONLY
+def test_made_up_methods_and_paths_add_no_series(client):
+    for n in range(5):
+        client.open(f"/api/images?n={n}", method=f"BREW{n}")
+        client.open(f"/no-such-page-{n}", method="GET")
+        client.open(f"/no-such-page-{n}", method=f"PROP{n}FIND")
+
+    found = samples(client.get("/metrics").get_data(as_text=True))
+
+    series = [dict(labels) for name, labels in found if name == "imgsvc_http_requests_total"]
+    assert {labels["method"] for labels in series} <= {"GET", "POST", "other"}
+    assert not [labels for labels in series if "no-such-page" in labels["endpoint"]]
+    assert (
+        value(found, "imgsvc_http_requests_total", method="GET", endpoint="unmatched", status="404")
+        >= 5
+    )
+    others = sum(
+        count
+        for (name, labels), count in found.items()
+        if name == "imgsvc_http_requests_total" and dict(labels)["method"] == "other"
+    )
+    assert others >= 10
+    assert value(found, "imgsvc_http_request_duration_seconds_count", endpoint="unmatched") >= 10
 
 
 @FILE_ONLY

@@ -11,7 +11,16 @@ from __future__ import annotations
 import hmac
 import time
 
-from flask import Blueprint, Flask, Response, g, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+)
 
 from imgsvc import metrics
 from imgsvc.errors import ImgsvcError, NotFound
@@ -88,7 +97,9 @@ def metrics_page() -> Response:
 def _count_request(response: Response) -> Response:
     started = g.get("log_started")
     seconds = time.perf_counter() - started if started else 0.0
-    metrics.record_request(request.method, request.endpoint, response.status_code, seconds)
+    # Only the app's own endpoint names: never anything taken from the request.
+    endpoint = request.endpoint if request.endpoint in current_app.view_functions else None
+    metrics.record_request(request.method, endpoint, response.status_code, seconds)
     if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST":
         fields = request_fields()
         if response.status_code < 400:
