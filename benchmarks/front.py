@@ -33,7 +33,7 @@ import requests
 
 from benchmarks.load import nearest_rank
 from benchmarks.service_client import camera_jpeg, post, wait_done
-from benchmarks.slow_clients import CrowdProcess, SlowCrowd
+from benchmarks.slow_clients import CrowdProcess, SlowCrowd, paced_upload
 from benchmarks.stack import Stack, rss_kib
 
 SLOW = 1000
@@ -141,10 +141,43 @@ def without_front(root: Path, tricklers: int = 50, attempts: int = 5) -> dict:
     }
 
 
+def long_upload(root: Path, kbit_per_second: int) -> dict:
+    """The largest upload the default limit allows (a PNG just under 20 MiB with its
+    framing), sent at ``kbit_per_second`` through the front: its answer, and the image."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    side = 2550  # random RGB pixels barely compress: ~19.5 MB of PNG
+    pixels = np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    data = buffer.getvalue()
+    seconds = len(data) * 8 / (kbit_per_second * 1000)
+    with Stack(root / "long", web_workers=2, queue_workers=1, front=True) as stack:
+        port = int(stack.url.rsplit(":", 1)[1])
+        status, answer, took = paced_upload("127.0.0.1", port, data, seconds, int(seconds))
+        final = wait_done(stack, answer["id"]) and "done" if status == 202 else None
+    return {
+        "bytes": len(data),
+        "kbit_per_second": kbit_per_second,
+        "seconds_on_the_wire": round(took, 1),
+        "status": status,
+        "image": final,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--rounds", type=int, default=150, help="uploads per phase (x3 fetches)")
+    parser.add_argument(
+        "--long-upload",
+        type=int,
+        metavar="KBIT",
+        help="also send a ~20 MB upload at KBIT kbit/s (256: about 10 minutes)",
+    )
     args = parser.parse_args(argv)
     photo = camera_jpeg()
     with tempfile.TemporaryDirectory(prefix="bench-front-") as folder:
@@ -153,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             "front": with_front(root, photo, args.rounds),
             "no_front": without_front(root),
         }
+        if args.long_upload:
+            figures["long_upload"] = long_upload(root, args.long_upload)
     figures["setup"] = {
         "slow_connections": SLOW,
         "photo_bytes": len(photo),

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,6 +215,40 @@ class SlowCrowd:
                 return
             established()  # the answer has started: the app's part of it is done
             await asyncio.sleep(self.interval)
+
+
+def paced_upload(
+    host: str, port: int, data: bytes, seconds: float, steps: int
+) -> tuple[int, dict, float]:
+    """POST ``data`` to ``/api/images`` in ``steps`` pieces spread over ``seconds``,
+    as a client on a slow link sends it: (status, JSON answer, seconds taken)."""
+    boundary = "paced-upload-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=max(120.0, seconds)) as sock:
+        head = (
+            f"POST /api/images HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        piece = -(-len(body) // steps)
+        for index in range(steps):
+            sock.sendall(body[index * piece : (index + 1) * piece])
+            if index < steps - 1:
+                # The client's pace (the time its link needs), not a wait for the server.
+                time.sleep(max(0.0, started + seconds * (index + 1) / steps - time.monotonic()))
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        answer = json.loads(response.read() or b"{}")
+    return response.status, answer, time.monotonic() - started
 
 
 class CrowdProcess:

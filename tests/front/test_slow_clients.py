@@ -16,6 +16,7 @@ import time
 import pytest
 import requests
 
+from benchmarks import slow_clients
 from benchmarks.slow_clients import SlowCrowd
 from tests import factories
 from tests.front.conftest import DevStack, dev_stack
@@ -45,8 +46,12 @@ def default(tmp_path_factory: pytest.TempPathFactory):
         yield stack
 
 
+def paced_upload(stack: DevStack, data: bytes, seconds: float, steps: int):
+    return slow_clients.paced_upload("127.0.0.1", stack.port, data, seconds, steps)
+
+
 def multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = "paced-upload-boundary"
+    boundary = "test-boundary"
     body = (
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
@@ -56,30 +61,6 @@ def multipart(data: bytes) -> tuple[bytes, str]:
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return body, f"multipart/form-data; boundary={boundary}"
-
-
-def paced_upload(
-    stack: DevStack, data: bytes, seconds: float, steps: int
-) -> tuple[int, dict, float]:
-    """POST ``data`` to the API in ``steps`` pieces spread over ``seconds``: (status, body, s)."""
-    body, content_type = multipart(data)
-    started = time.monotonic()
-    sock = socket.create_connection(("127.0.0.1", stack.port), timeout=120)
-    with sock:
-        head = (
-            f"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        piece = -(-len(body) // steps)
-        for index in range(steps):
-            sock.sendall(body[index * piece : (index + 1) * piece])
-            if index < steps - 1:
-                time.sleep(seconds / steps)  # the client's pace, not a wait for the server
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        answer = json.loads(response.read())
-    return response.status, answer, time.monotonic() - started
 
 
 def closed_within(
