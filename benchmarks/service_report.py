@@ -9,6 +9,7 @@ WIDTH = 58
 # (key in figures["upload"], label): the upload latency rows, in print order.
 UPLOAD_ROWS = [
     ("upload_async", "upload, workers busy (ms)"),
+    ("upload_async_through_front", "upload, workers busy, through the front (ms)"),
     ("upload_async_own_sessions", "upload, workers busy, in sessions of their own (ms)"),
     ("upload_async_cgroup_idle", "upload, workers busy, own cgroup with cpu.idle (ms)"),
     ("upload_async_cgroup_light", "upload, workers busy, own cgroup with cpu.shares 2 (ms)"),

@@ -33,14 +33,18 @@ def busy_upload_latencies(
     samples: int,
     own_sessions: bool = False,
     cgroups: CpuGroups | None = None,
+    front: bool = False,
 ) -> dict:
     """Upload latencies while both workers resize a backlog; which workers were busy.
 
     ``own_sessions``: every process leads its own session (separate service
     units) rather than sharing one (``imgsvc dev``, one supervisor).
     ``cgroups``: web, Redis and workers each in a cpu cgroup of their own.
+    ``front``: through the front (nginx), as ``make run`` and production serve it.
     """
-    stack = Stack(root, queue_workers=2, env=env, own_sessions=own_sessions, cgroups=cgroups)
+    stack = Stack(
+        root, queue_workers=2, env=env, own_sessions=own_sessions, cgroups=cgroups, front=front
+    )
     with stack:
         warm_up(stack.url, photo, stack.web_workers)  # and a backlog for the workers
         wait_for(lambda: busy_workers(stack) == 2, 60, "workers never got busy")
@@ -60,6 +64,9 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     in sessions of their own, then only niced), uploads with no worker running, and the
     synchronous baseline."""
     idle = busy_upload_latencies(root / "busy-idle", photo, {**env, **_PRIORITY["idle"]}, samples)
+    fronted = busy_upload_latencies(
+        root / "busy-front", photo, {**env, **_PRIORITY["idle"]}, samples, front=True
+    )
     own = busy_upload_latencies(
         root / "busy-own-sessions", photo, {**env, **_PRIORITY["idle"]}, samples, True
     )
@@ -99,6 +106,7 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     fast, slow = percentiles95(idle["latency"]), percentiles95(sync)
     return {
         "upload_async": fast,
+        "upload_async_through_front": percentiles95(fronted["latency"]),
         "upload_async_own_sessions": percentiles95(own["latency"]),
         "upload_async_workers_niced": percentiles95(nice["latency"]),
         **units,
