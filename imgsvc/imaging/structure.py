@@ -5,13 +5,13 @@ chain (with a list search per page, so quadratic), a GIF's frames block by
 block, a PNG's or JPEG's chunks before the pixels, each step in Python. A file
 within the byte limit can keep a process busy for seconds that way. The walks
 here stop at the limits instead, so what they cost depends on the limits, not
-on the file: frames and pages are counted up to ``max_frames + 1``, chunks,
-segments and blocks up to ``max_chunks`` (and up to ``max_header_chunks``
-before the first pixel data, where Pillow's own walk is slowest), JPEG scans up
-to ``max_jpeg_scans``, compressed PNG metadata (which Pillow inflates, up to
-1 MiB a chunk) up to ``max_compressed_chunks``. Past a count limit the upload is refused with
-``ImageTooLarge``; past a structure cap, or when a walk leaves the file or
-loops, with ``InvalidImage``.
+on the file: frames and pages are counted up to ``max_frames + 1``, chunks and
+blocks up to ``max_chunks`` (and up to ``max_header_chunks`` before the first
+pixel data, where Pillow's own walk is slowest), JPEG scans up to
+``max_jpeg_scans``, compressed PNG metadata (which Pillow inflates, up to
+1 MiB a chunk) up to ``max_compressed_chunks``. Past a count limit the upload
+is refused with ``ImageTooLarge``; past a structure cap, or when a walk leaves
+the file or loops, with ``InvalidImage``.
 
 A walk only refuses: a file it does not recognise, or one that ends early, is
 left to Pillow, whose errors the callers already turn into ``invalid_image``.

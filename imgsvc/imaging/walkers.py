@@ -53,7 +53,7 @@ def tiff(data: Data, limits: StructureLimits) -> int:
     entries per directory up to ``max_header_chunks``, no offset twice (a loop)."""
     order = "<" if data[0] == 0x49 else ">"
     size = len(data)
-    if data[2:4] in (b"+\x00", b"\x00+"):  # BigTIFF: 8-byte counts and offsets
+    if bytes(data[2:4]) in (b"+\x00", b"\x00+"):  # BigTIFF: 8-byte counts and offsets
         count_fmt, entry_size, offset_fmt, first_at = "Q", 20, "Q", 8
     else:
         count_fmt, entry_size, offset_fmt, first_at = "H", 12, "I", 4

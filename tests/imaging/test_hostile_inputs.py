@@ -107,6 +107,22 @@ def pages(count: int, **params: object) -> bytes:
     return factories.encode(images[0], "TIFF", save_all=True, append_images=images[1:], **params)
 
 
+@pytest.mark.parametrize("fmt", [*ALLOWED, "BIGTIFF", "MPO"])
+def test_real_files_held_in_a_request_buffer_pass(fmt: str) -> None:
+    # The web app's body is a buffer, walked through a view of it (no copy).
+    photo = factories.photo(64, 48)
+    second = factories.photo(64, 48, seed=2)
+    params: dict[str, object] = {"save_all": True, "append_images": [second]}
+    if fmt == "BIGTIFF":
+        fmt, params["big_tiff"] = "TIFF", True
+    if fmt == "JPEG":
+        params = {"progressive": True}
+    data = factories.encode(photo, fmt, **params)
+    result = probe(request_body(data), ALLOWED, MAX_PIXELS, LIMITS.max_frames, LIMITS)
+    assert (result.width, result.height) == (64, 48)
+    assert result.frames == (1 if fmt in ("JPEG", "MPO") else 2)
+
+
 @pytest.mark.parametrize("big_tiff", [False, True], ids=["tiff", "bigtiff"])
 def test_tiff_pages_are_counted_up_to_the_limit(big_tiff: bool) -> None:
     data = pages(4, big_tiff=big_tiff)
