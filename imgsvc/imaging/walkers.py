@@ -33,7 +33,8 @@ _EOI, _SOS = 0xD9, 0xDA
 _TIFF_STRIP_OFFSETS, _TIFF_TILE_OFFSETS = 273, 324
 _PNG_CHUNK = struct.Struct(">I4s").unpack_from  # length, type
 _RIFF_CHUNK = struct.Struct("<4sI").unpack_from  # type, length
-_PNG_COMPRESSED = (b"iCCP", b"zTXt", b"iTXt")
+_PNG_COMPRESSED = frozenset((b"iCCP", b"zTXt", b"iTXt"))
+_PNG_NOTABLE = _PNG_COMPRESSED | {b"IEND"}
 
 
 def too_many_frames(counted: int, limits: StructureLimits) -> ImageTooLarge:
@@ -174,17 +175,20 @@ def png(data: Data, limits: StructureLimits) -> None:
         pos += length + 12
     else:
         raise too_many("chunks before its pixels", limits.max_header_chunks)
-    # A range, not a counter: the loop is the walk's whole cost.
+    # The loop is the walk's whole cost: a range, not a counter, and one set
+    # lookup for the chunk types that need a second look.
+    last = size - 8
     for _ in range(limits.max_chunks):
-        if pos + 8 > size:
+        if pos > last:
             return None
         length, kind = _PNG_CHUNK(data, pos)
-        if kind == b"IEND":
-            return None
-        if kind in _PNG_COMPRESSED and _png_compressed(data, pos, length, kind):
-            compressed += 1
-            if compressed > limits.max_compressed_chunks:
-                raise too_many("compressed metadata chunks", limits.max_compressed_chunks)
+        if kind in _PNG_NOTABLE:
+            if kind == b"IEND":
+                return None
+            if _png_compressed(data, pos, length, kind):
+                compressed += 1
+                if compressed > limits.max_compressed_chunks:
+                    raise too_many("compressed metadata chunks", limits.max_compressed_chunks)
         pos += length + 12
     raise too_many("chunks", limits.max_chunks)
 
@@ -259,8 +263,9 @@ def webp(data: Data, limits: StructureLimits) -> None:
     """Walk the RIFF chunks: ``max_chunks`` in all, frames (ANMF) up to
     ``max_frames + 1``. libwebp parses the whole file when Pillow opens it."""
     size, pos, frames = len(data), 12, 0
+    last = size - 8
     for _ in range(limits.max_chunks):
-        if pos + 8 > size:
+        if pos > last:
             return None
         kind, length = _RIFF_CHUNK(data, pos)
         if kind == b"ANMF":
