@@ -88,6 +88,8 @@ class Defaults:
     # Rate limits per client, "requests/seconds" ("0" or "" turns one off); see ratelimit.py.
     RATE_LIMIT_UPLOADS: str = "60/60"
     RATE_LIMIT_WORDCOUNTS: str = "30/60"
+    # Failed /ops (and /metrics) sign-ins per client before it gets 429 for the window.
+    RATE_LIMIT_OPS_AUTH: str = "10/300"
     # How many proxies in front of the app set X-Forwarded-For (0: use the peer address).
     TRUSTED_PROXIES: int = 0
 

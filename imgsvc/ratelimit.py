@@ -1,4 +1,5 @@
-"""Per-client rate limits for uploads and word-count submissions, kept in Redis.
+"""Per-client rate limits for uploads, word-count submissions and operator
+sign-ins, kept in Redis.
 
 A limit is a fixed window: ``"60/60"`` allows 60 requests per client in a
 window of 60 seconds that starts with the client's first request. One Lua
@@ -12,6 +13,11 @@ The client is ``request.remote_addr``: the peer address, or, behind proxies
 trusted with ``TRUSTED_PROXIES``, the address they put in ``X-Forwarded-For``.
 IPv6 clients are counted per /64, the block one host usually holds, so
 rotating addresses inside it does not reset the count.
+
+Operator sign-ins (``/ops``, and ``/metrics`` with ``METRICS_AUTH``) count
+only failures: after ``RATE_LIMIT_OPS_AUTH`` wrong guesses a client gets
+``429 rate_limited`` for the rest of its window, whatever it sends, so the
+limit bounds guessing and a right password cannot be told from a wrong one.
 
 When Redis cannot be reached the limiter lets the request through (fail open):
 the limit protects the workers, which need Redis anyway, so an upload then
@@ -37,7 +43,11 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "imgsvc:ratelimit:"
 # Settings holding a limit, by the scope name used in keys and decorators.
-SCOPES = {"uploads": "RATE_LIMIT_UPLOADS", "wordcounts": "RATE_LIMIT_WORDCOUNTS"}
+SCOPES = {
+    "uploads": "RATE_LIMIT_UPLOADS",
+    "wordcounts": "RATE_LIMIT_WORDCOUNTS",
+    "ops_auth": "RATE_LIMIT_OPS_AUTH",
+}
 
 _HIT = """
 local count = redis.call('INCR', KEYS[1])
@@ -97,6 +107,44 @@ def hit(redis: Any, scope: str, client: str, limit: Limit) -> tuple[int, int]:
     return int(count), max(int(ttl), 1)
 
 
+def _refusal(limit: Limit, retry_after: int) -> RateLimited:
+    error = RateLimited(
+        f"Too many requests: the limit is {limit.requests} per {limit.window} s; "
+        f"try again in {retry_after} s."
+    )
+    error.retry_after = retry_after
+    return error
+
+
+def refuse_if_exhausted(scope: str) -> None:
+    """Raise ``RateLimited`` when the client already used up ``scope`` in its
+    window (for limits that count failures: counts nothing itself)."""
+    limit = current_app.extensions["imgsvc_ratelimits"].get(scope)
+    if limit is None:
+        return
+    key = f"{KEY_PREFIX}{scope}:{client_id(request.remote_addr)}"
+    try:
+        with current_app.extensions["imgsvc"].redis.pipeline() as pipe:
+            count, ttl = pipe.get(key).ttl(key).execute()
+    except REDIS_ERRORS as exc:
+        log.warning("rate limiter skipped (Redis unavailable): %s", exc)
+        return
+    if count is not None and int(count) >= limit.requests:
+        raise _refusal(limit, max(int(ttl), 1))
+
+
+def count_failure(scope: str) -> None:
+    """Count one failure of the current client against ``scope`` (best effort)."""
+    limit = current_app.extensions["imgsvc_ratelimits"].get(scope)
+    if limit is None:
+        return
+    client = client_id(request.remote_addr)
+    try:
+        hit(current_app.extensions["imgsvc"].redis, scope, client, limit)
+    except REDIS_ERRORS as exc:
+        log.warning("rate limiter skipped (Redis unavailable): %s", exc)
+
+
 def check(scope: str) -> None:
     """Count the current request against ``scope``; raise ``RateLimited`` over the limit."""
     limit = current_app.extensions["imgsvc_ratelimits"].get(scope)
@@ -109,12 +157,7 @@ def check(scope: str) -> None:
         log.warning("rate limiter skipped (Redis unavailable): %s", exc)
         return
     if count > limit.requests:
-        error = RateLimited(
-            f"Too many requests: the limit is {limit.requests} per {limit.window} s; "
-            f"try again in {retry_after} s."
-        )
-        error.retry_after = retry_after
-        raise error
+        raise _refusal(limit, retry_after)
 
 
 def limited(scope: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[F], F]:

@@ -1,7 +1,8 @@
 """For operators: ``/ops`` (queues, workers, failures) and ``/metrics`` (Prometheus).
 
 ``/ops`` and ``/ops.json`` exist only when ``IMGSVC_OPS_PASSWORD`` is set, and
-ask for it with HTTP basic auth (user ``IMGSVC_OPS_USERNAME``). ``/metrics``
+ask for it with HTTP basic auth (user ``IMGSVC_OPS_USERNAME``). Wrong guesses
+are rate-limited per client (``RATE_LIMIT_OPS_AUTH``, see :mod:`imgsvc.ratelimit`). ``/metrics``
 is open unless ``IMGSVC_METRICS_AUTH`` is true; either way it is meant for the
 scraper on the private network, not for the public internet.
 """
@@ -22,7 +23,7 @@ from flask import (
     request,
 )
 
-from imgsvc import metrics
+from imgsvc import metrics, ratelimit
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.logs import request_fields
 from imgsvc.queue import REDIS_ERRORS, job_queues
@@ -55,11 +56,15 @@ def _authorized(password: str) -> bool:
 
 
 def require_operator() -> None:
-    """404 when no operator password is configured; 401 with a challenge when it is wrong."""
+    """404 when no operator password is configured; 429 ``rate_limited`` once the
+    client has used up its failed guesses; 401 with a challenge when it is wrong."""
     password = _password()
     if password is None:
         raise NotFound("No such page.")
+    ratelimit.refuse_if_exhausted("ops_auth")
     if not _authorized(password):
+        if request.authorization is not None:  # a guess; a bare first visit is not
+            ratelimit.count_failure("ops_auth")
         error = Unauthorized()
         error.headers = {"WWW-Authenticate": 'Basic realm="imgsvc operators", charset="UTF-8"'}
         raise error

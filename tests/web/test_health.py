@@ -1,4 +1,4 @@
-"""/healthz names what is down."""
+"""/healthz names what is down, and nothing of how (no exception text)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ def test_healthy(client):
 
 
 def test_redis_down_is_503_naming_redis(app, client):
-    app.extensions["imgsvc"] = Services(
-        dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    )
+    port = free_port()
+    app.extensions["imgsvc"] = Services(dict(app.config, REDIS_URL=f"redis://127.0.0.1:{port}/0"))
     response = client.get("/healthz")
     assert response.status_code == 503
-    body = response.get_json()
-    assert body["redis"].startswith("down")
-    assert body["storage"] == "ok"
+    assert response.get_json() == {"redis": "down", "storage": "ok"}
+    assert str(port) not in response.get_data(as_text=True)
 
 
 def test_storage_down_is_503_naming_storage(app, client, tmp_path):
@@ -35,6 +33,5 @@ def test_storage_down_is_503_naming_storage(app, client, tmp_path):
     app.extensions["imgsvc"] = Services(broken)
     response = client.get("/healthz")
     assert response.status_code == 503
-    body = response.get_json()
-    assert body["redis"] == "ok"
-    assert body["storage"].startswith("down")
+    assert response.get_json() == {"redis": "ok", "storage": "down"}
+    assert str(blocker) not in response.get_data(as_text=True)

@@ -62,6 +62,7 @@ def test_ops_shows_queues_workers_and_failures(app, client, run_worker):
     assert bad["job_id"] in html and 'data-code="invalid_image"' in html
     assert "No worker is running" in html  # the burst worker has exited
     assert state["queues"]["default"]["finished"] == 2
+    assert state["queues"]["default-wordcounts"]["queued"] == 0
     assert [job["id"] for job in state["failures"]] == [bad["job_id"]]
     assert good["job_id"] not in [job["id"] for job in state["failures"]]
 
@@ -73,3 +74,44 @@ def test_metrics_are_open_unless_metrics_auth(app, client):
     allowed = client.get("/metrics", headers=basic("ops", "s3cret-ops"))
     assert allowed.status_code == 200
     assert "imgsvc_queue_depth" in allowed.get_data(as_text=True)
+
+
+def test_wrong_guesses_are_rate_limited_per_client(env):
+    from imgsvc import create_app
+
+    app = create_app({"TESTING": True, "OPS_PASSWORD": "s3cret-ops", "RATE_LIMIT_OPS_AUTH": "3/60"})
+    guesser, other = app.test_client(), app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+
+    assert client_statuses(guesser, "/ops", [basic("ops", "no")] * 3) == [401, 401, 401]
+    refused = guesser.get("/ops.json", headers=basic("ops", "s3cret-ops"))  # even the right one
+
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert guesser.get("/metrics").status_code == 200  # open /metrics is not a sign-in
+    assert other.get("/ops", headers=basic("ops", "s3cret-ops")).status_code == 200
+
+
+def test_metrics_sign_in_is_rate_limited_too(env):
+    from imgsvc import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "OPS_PASSWORD": "s3cret-ops",
+            "METRICS_AUTH": True,
+            "RATE_LIMIT_OPS_AUTH": "2/60",
+        }
+    )
+    client = app.test_client()
+    bare = client.get("/metrics")  # a first visit without credentials is not a guess
+
+    statuses = client_statuses(client, "/metrics", [basic("ops", "a"), basic("ops", "b"), {}])
+
+    assert bare.status_code == 401
+    assert statuses == [401, 401, 429]
+
+
+def client_statuses(client, path: str, attempts: list[dict[str, str]]) -> list[int]:
+    return [client.get(path, headers=headers).status_code for headers in attempts]
