@@ -80,6 +80,37 @@ def tiff_strip_flood(strips: int = 2_000_000) -> bytes:
     return b"II*\x00" + struct.pack("<I", 10) + b"\x80\x00" + ifd + offsets + counts
 
 
+def tiff_at_every_cap() -> bytes:
+    """A TIFF at every default cap, so accepted: a first page of 2,000
+    directory entries listing 100,000 strips, then 999 more 1x1 pages."""
+    strips = 100_000
+    filler = tuple((30_000 + i, 3, 0) for i in range(2000 - len(_TIFF_TAGS)))
+    tags = tuple(t for t in _TIFF_TAGS if t[0] not in (273, 279))
+    entries_count = len(tags) + 2 + len(filler)
+    first = 10
+    ifd_size = 2 + entries_count * 12 + 4
+    arrays_at = first + ifd_size
+    pages_at = arrays_at + 8 * strips
+    page_size = 2 + len(_TIFF_TAGS) * 12 + 4
+
+    def short(tag: int, kind: int, value: int) -> tuple[int, bytes]:
+        return tag, struct.pack("<HHIHH", tag, kind, 1, value, 0)
+
+    entries = [short(*t) for t in tags] + [short(*t) for t in filler]
+    entries.append((273, struct.pack("<HHII", 273, 4, strips, arrays_at)))
+    entries.append((279, struct.pack("<HHII", 279, 4, strips, arrays_at + 4 * strips)))
+    entries.sort()
+    head = struct.pack("<H", len(entries)) + b"".join(e for _t, e in entries)
+    out = [b"II*\x00" + struct.pack("<I", first) + b"\x80\x00", head + struct.pack("<I", pages_at)]
+    out.append(
+        struct.pack("<I", 8) * strips + struct.pack("<I", 0) * (strips - 1) + b"\x01\x00\x00\x00"
+    )
+    for page in range(999):
+        following = pages_at + (page + 1) * page_size if page < 998 else 0
+        out.append(_ifd(_TIFF_TAGS, following))
+    return b"".join(out)
+
+
 # --- PNG --------------------------------------------------------------------
 
 
@@ -108,6 +139,17 @@ def png_text_bombs(chunks: int = 60) -> bytes:
     return _PNG_SIGNATURE + _IHDR_1X1 + texts + _IDAT_1X1 + _chunk(b"IEND")
 
 
+def png_at_every_cap() -> bytes:
+    """A 1x1 PNG at every default cap, so accepted: 1,999 chunks before its
+    pixels, 8 of them text bombs (below), then 99,999 chunks after."""
+    bomb = zlib.compress(bytes(1_000_000), 9)
+    texts = b"".join(_chunk(b"zTXt", b"note%d\x00\x00" % i + bomb) for i in range(8))
+    before = texts + _chunk(b"prVt") * (1999 - 1 - 8)  # IHDR is one of them
+    return (
+        _PNG_SIGNATURE + _IHDR_1X1 + before + _IDAT_1X1 + _chunk(b"prVt") * 99_998 + _chunk(b"IEND")
+    )
+
+
 def png_idat_flood(chunks: int = 1_500_000) -> bytes:
     """A 1x1 PNG whose compressed pixels are split into ``chunks`` IDAT chunks."""
     stream = zlib.compress(b"\x00\x00")
@@ -133,6 +175,17 @@ _GIF_FRAME = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01
 def gif_frame_flood(frames: int = 1_000_000) -> bytes:
     """A 1x1 GIF of ``frames`` frames of 16 bytes each."""
     return _GIF_HEADER + _GIF_FRAME * frames + b"\x3b"
+
+
+def gif_at_every_cap() -> bytes:
+    """A 1x1 GIF at every default cap, so accepted: 1,999 comment blocks before
+    its first frame, 1,000 frames, and one-byte sub-blocks up to 100,000 steps."""
+    header = b"\x21\xfe\x00" * 1999
+    descriptor = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02"
+    # Steps so far: 1,999 comments; each frame is a descriptor + its sub-blocks.
+    sub_blocks = 100_000 - 1999 - 1000 - 1  # the trailer is a step too
+    first = descriptor + b"\x02\x44\x01" + b"\x01\x00" * (sub_blocks - 999 - 1) + b"\x00"
+    return _GIF_HEADER + header + first + _GIF_FRAME * 999 + b"\x3b"
 
 
 def gif_extension_flood(extensions: int = 2_000_000) -> bytes:
@@ -233,6 +286,9 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str]] = {
     "png-idat-flood": (png_idat_flood, "invalid_image"),
     "png-text-bombs": (png_text_bombs, "invalid_image"),
     "png-text-bombs-at-cap": (lambda: png_text_bombs(8), "accepted"),
+    "png-at-every-cap": (png_at_every_cap, "accepted"),
+    "tiff-at-every-cap": (tiff_at_every_cap, "accepted"),
+    "gif-at-every-cap": (gif_at_every_cap, "accepted"),
     "apng-frame-claim": (apng_frame_claim, "image_too_large"),
     "gif-frame-flood": (gif_frame_flood, "image_too_large"),
     "gif-extension-flood": (gif_extension_flood, "invalid_image"),

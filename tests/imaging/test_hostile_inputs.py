@@ -82,6 +82,25 @@ def test_job_refuses_each_hostile_upload_before_decoding(
     assert cpu < CPU_BOUND
 
 
+@pytest.mark.parametrize(
+    ("build", "caps"),
+    [
+        (hostile.png_at_every_cap, ["max_header_chunks", "max_chunks", "max_compressed_chunks"]),
+        (hostile.tiff_at_every_cap, ["max_frames", "max_header_chunks", "max_chunks"]),
+        (hostile.gif_at_every_cap, ["max_frames", "max_header_chunks", "max_chunks"]),
+    ],
+    ids=["png", "tiff", "gif"],
+)
+def test_files_at_every_cap_pass_and_one_step_past_any_is_refused(
+    build: Callable[[], bytes], caps: list[str]
+) -> None:
+    data = build()
+    assert check(data).width == 1
+    for cap in caps:
+        with pytest.raises((ImageTooLarge, InvalidImage)):
+            check(data, **{cap: getattr(LIMITS, cap) - 1})
+
+
 def test_settings_reach_the_job_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     gif = factories.animated_gif(frames=3)
     assert open_image(gif, ALLOWED, MAX_PIXELS).n_frames == 3
