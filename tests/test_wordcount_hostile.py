@@ -121,6 +121,7 @@ def test_counting_stops_at_the_deadline():
 
 def test_one_budget_covers_fetch_and_count(pages, job_settings):
     job_settings(WORDCOUNT_TIMEOUT="0.2")
+    hostile_page("nested-svg")  # made before the budget starts
     started = time.monotonic()
     with pytest.raises(WordCountTimeout) as info:
         tasks.count_words(f"{pages.base}/hostile?kind=nested-svg")
@@ -142,6 +143,7 @@ def test_a_word_count_past_its_budget_fails_once_in_a_worker(
     app, client, pages, job_settings, run_worker
 ):
     job_settings(WORDCOUNT_TIMEOUT="0.2")
+    hostile_page("nested-svg")  # made before the budget starts
     svc = app.extensions["imgsvc"]
     before = pages.hits["/hostile"]
     job = enqueue_wordcount(svc.queue, f"{pages.base}/hostile?kind=nested-svg", svc.settings)
