@@ -247,6 +247,7 @@ def _read_body(
     encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
     if (
         declared
+        and declared.isascii()
         and declared.isdigit()
         and encoding == "identity"
         and int(declared) > limits.max_bytes

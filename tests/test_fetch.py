@@ -101,7 +101,15 @@ def test_refused_connection_is_retryable_fetch_failed(guard):
 
 @pytest.mark.parametrize(
     "private",
-    ["10.0.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "fd00::1", "::ffff:a9fe:a9fe"],
+    [
+        "10.0.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "fd00::1",
+        "::ffff:a9fe:a9fe",
+        "fec0::1",
+    ],
 )
 def test_names_resolving_to_private_ranges_never_connect(private, loopback_only):
     guard = Guard(resolver=lambda host, port: [private])
