@@ -115,6 +115,7 @@ class Defaults:
     FRONT_WORKERS: int = 1  # nginx worker processes
     FRONT_MAX_RESPONSE_SPOOL: int = 1024 * MiB  # a response the front holds on disk, at most
     FRONT_DIR: str = os.path.abspath("var/front")  # its config, logs and spooled bodies
+    FRONT_REAL_IP_FROM: str = ""  # load balancers before the front (CIDRs, comma-separated)
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:

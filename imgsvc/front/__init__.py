@@ -26,6 +26,10 @@ loopback or a unix socket, at memory speed. What the front guarantees:
   connections, new ones wait in the kernel's accept queue (``FRONT_BACKLOG``),
   then are refused by the kernel.
 
+Behind load balancers (``FRONT_REAL_IP_FROM``: their networks), the client's
+address is the one they put in ``X-Forwarded-For``, for the per-client cap and
+for the app alike.
+
 Every refusal or cut-off is a line in ``<FRONT_DIR>/refusals.log``, which
 ``/metrics`` counts (:mod:`imgsvc.front.refusals`).
 """
@@ -40,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from imgsvc.config import csv_list
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
@@ -75,6 +81,7 @@ def render_config(settings: Mapping[str, Any], *, listen: str, upstream: str, fo
         max_body=int(settings["MAX_CONTENT_LENGTH"]),
         max_response_spool=int(settings["FRONT_MAX_RESPONSE_SPOOL"]),
         per_client=int(settings["FRONT_MAX_CONNECTIONS_PER_CLIENT"]),
+        real_ip_from=csv_list(settings["FRONT_REAL_IP_FROM"]),
         zone_size="10m",
         upstream=upstream,
         listen=listen,

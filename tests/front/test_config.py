@@ -69,6 +69,22 @@ def test_bodies_and_responses_are_buffered_whole(settings, tmp_path: Path):
     assert set(directive(config, "proxy_set_header X-Forwarded-For")) == {"$remote_addr"}
 
 
+def test_load_balancers_before_the_front_give_the_client_address(tmp_path: Path):
+    settings = load_settings({"FRONT_REAL_IP_FROM": "10.0.0.0/8, 192.0.2.7"})
+    listen = f"127.0.0.1:{free_port()}"
+    command = prepare(settings, listen=listen, upstream="127.0.0.1:9", folder=tmp_path)
+    config = (tmp_path / "nginx.conf").read_text()
+    assert directive(config, "set_real_ip_from") == ["10.0.0.0/8", "192.0.2.7"]
+    assert directive(config, "real_ip_header") == ["X-Forwarded-For"]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_no_load_balancer_no_real_ip(settings, tmp_path: Path):
+    config = render_config(settings, listen="0.0.0.0:8000", upstream="web:8000", folder=tmp_path)
+    assert directive(config, "set_real_ip_from") == []
+
+
 def test_no_per_client_cap_when_set_to_zero(tmp_path: Path):
     settings = load_settings({"FRONT_MAX_CONNECTIONS_PER_CLIENT": 0})
     config = render_config(settings, listen="0.0.0.0:8000", upstream="web:8000", folder=tmp_path)
