@@ -112,7 +112,7 @@ def test_wordcount_submissions_are_limited_on_the_api_and_the_form(env):
     assert int(api.headers["Retry-After"]) >= 1
     assert page.status_code == 429
     assert "rate_limited" in page.get_data(as_text=True)
-    assert len(app.extensions["imgsvc"].queue) == 2
+    assert len(app.extensions["imgsvc"].wordcount_queue) == 2
     # Uploads have their own budget.
     assert api_upload(client).status_code == 202
 
