@@ -201,14 +201,16 @@ def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: Any, tb
 
 
 def record_timeout(job: Any) -> None:
-    """Fail ``job`` for good as ``timeout`` (its work-horse was killed past its
-    time limit), and its image too."""
-    error = JobTimeout("The job ran past its time limit and was stopped.")
-    job.get_meta(refresh=True)
-    job.meta["error"] = error.to_dict()
+    """Fail ``job`` for good as ``timeout``, and its image too, unless the job
+    recorded its timeout itself (see :mod:`imgsvc.worker`)."""
     job.retries_left = 0
+    job.get_meta(refresh=True)
+    if (job.meta.get("error") or {}).get("code") == JobTimeout.code:
+        return
+    error = JobTimeout("The job ran past its time limit and was stopped.")
+    job.meta["error"] = error.to_dict()
     job.save_meta()
-    image_id = (job.meta or {}).get("image_id")
+    image_id = job.meta.get("image_id")
     if image_id:
         _mark_failed(services(), image_id, error)
 

@@ -34,7 +34,6 @@ from rq import Worker
 from rq.job import Job
 from rq.worker import DequeueStrategy
 
-from imgsvc.errors import JobTimeout
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.queue import REDIS_ERRORS, Services
 
@@ -69,7 +68,7 @@ class ImgsvcWorker(Worker):
         # Runs in the work-horse before RQ decides on a retry: a job whose time
         # ran out is failed for good, as ``timeout``, whatever type it raised.
         if ran_out_of_time(job, exc_info[1]):
-            _fail_for_good(job, JobTimeout("The job ran past its time limit."))
+            _record_timeout(job)
         super().handle_exception(job, *exc_info)
 
     def run_maintenance_tasks(self) -> None:
@@ -100,13 +99,10 @@ class ImgsvcWorker(Worker):
             )
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        from imgsvc.tasks import record_crash, record_timeout
+        from imgsvc.tasks import record_crash
 
         if ran_out_of_time(job, None):  # RQ kills a horse that outlived its timeout: a timeout
-            try:
-                record_timeout(job)
-            except Exception:
-                log.exception("could not record the timeout of job %s", job.id)
+            _record_timeout(job)
             super().handle_work_horse_killed(job, retpid, ret_val, rusage)
             return
         signal_number = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
@@ -123,14 +119,15 @@ class ImgsvcWorker(Worker):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
 
 
-def _fail_for_good(job: Job, error: JobTimeout) -> None:
-    """No retry for ``job``, and ``error`` as its reason."""
-    job.retries_left = 0
-    job.meta["error"] = error.to_dict()
+def _record_timeout(job: Job) -> None:
+    """No retry for ``job``; ``timeout`` as its error and its image's."""
+    from imgsvc.tasks import record_timeout
+
+    job.retries_left = 0  # first: whatever fails below, RQ must not retry it
     try:
-        job.save_meta()
-    except REDIS_ERRORS:
-        log.warning("could not record the timeout of job %s", job.id)
+        record_timeout(job)
+    except Exception:
+        log.exception("could not record the timeout of job %s", job.id)
 
 
 def warn_about_redis(services: Services) -> str | None:
