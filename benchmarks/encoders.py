@@ -2,7 +2,7 @@
 
 The outputs are imgsvc's own (before encoding), so the figures are what a job
 pays. The median of three interleaved runs per setting (one for AVIF, whose
-differences are large: speed 6 costs ~3x speed 8).
+speeds differ by multiples, and which is slow).
 """
 
 from __future__ import annotations

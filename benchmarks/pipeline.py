@@ -43,15 +43,15 @@ SIMD = "imgsvc-simd"
 # (the pixels are imgsvc's).
 FEWER_ROUNDS = {"imgsvc+webp,avif"}
 # Timed rounds per big JPEG (after one warm-up; other inputs: at most 3). Nine
-# keep `make bench` under 5 minutes on 2 cores (measured: ~4 min) and give the
-# paired speed-up a usable median on a noisy host.
+# keep `make bench` under 5 minutes on 2 cores and give the paired speed-up a
+# usable median on a noisy host.
 REPEATS = 9
 # Strategies run on some inputs only: the variations of imgsvc that differ in how
 # a big JPEG is decoded and reduced, and the extra formats (opaque and alpha).
 BIG_JPEGS = {"jpeg-12mp", "jpeg-24mp"}  # the goals' inputs; the others get 3 timed rounds
 # The variations of imgsvc (no goal of their own) get this many timed rounds at
-# most: the run stays well under 5 minutes on a slow host (measured: 277 s
-# with 9 rounds for every strategy in a slow minute).
+# most: with 9 rounds for every strategy a run in a slow minute came close to
+# 5 minutes; with these it stays well under.
 VARIATION_ROUNDS = 5
 ONLY_ON = {
     "imgsvc-2x": BIG_JPEGS,

@@ -6,7 +6,8 @@ fairly against the others whatever the policies of its tasks. So a worker
 under ``SCHED_IDLE`` yields at once only to processes of its own session (as
 ``imgsvc dev`` runs everything); a worker leading its own session (started by
 a supervisor with ``setsid``) also lowers its session's group, or the web
-waits ~0.5 ms for a resize at each of its ~20 wake-ups per upload. Across
+waits for a resize's slice at each of the many wake-ups of an upload (see
+docs/performance.md; figures in BENCHMARKS.md, bench-service). Across
 cgroups (containers, systemd units with CPU accounting) the same holds for
 the cgroup: give the workers' cgroup a low weight (see the README).
 """

@@ -75,8 +75,9 @@ def is_srgb(icc: bytes) -> bool:
     any colour by more than one: an sRGB profile, whatever its name or encoding.
 
     Many photos embed one (``sRGB IEC61966-2.1``). Their conversion, a no-op,
-    took 125 ms of a 12 MP job, and a JPEG with any other profile cannot take
-    the planes decode (``jpegplanes``). The verdict (~4 ms) is kept per profile.
+    was a large share of a photo's job, and a JPEG with any other profile cannot
+    take the planes decode (``jpegplanes``). The verdict costs a few
+    milliseconds, so it is kept per profile (figures in BENCHMARKS.md, bench).
     """
     key = hashlib.sha256(icc).digest()
     verdict = _SRGB_VERDICTS.get(key)

@@ -7,8 +7,8 @@ whole to make a 2048 px output; libjpeg-turbo scales by any M/8 (5/8 gives
 2500 px), and resizing 2500 → 2048 instead of 4000 → 2048 is most of the
 saving. simplejpeg reaches that scaling; everything after the decode is Pillow.
 Colour JPEGs come out of it as RGBX, Pillow's own memory layout for RGB, so
-the decoded array becomes an image without a copy (RGB would cost ~9 ms of a
-12 MP photo to repack); ``planes`` reads RGBX as it is.
+the decoded array becomes an image without a copy (RGB would have to be
+repacked); ``planes`` reads RGBX as it is.
 Without simplejpeg, or for JPEGs it should not take (CMYK, unreadable), the
 pure-Pillow path (``draft`` + ``load``) does the same job more slowly.
 """
@@ -43,11 +43,11 @@ TRANSPOSE = {
 }
 # A scaled decode is at least this much larger than the largest output, so a
 # Lanczos step follows it: used as the output itself (or nearly), DCT scaling's
-# aliasing shows (measured SSIM against a resize of the full image: 0.994-0.996
-# at 1.0-1.1x, >= 0.997 from 1.2x). A 4000 px photo still decodes at 5/8.
+# aliasing shows (SSIM against a resize of the full image dips below the 0.995
+# goal without the margin; BENCHMARKS.md, bench). A 4000 px photo still decodes at 5/8.
 DECODE_MARGIN = 1.2
-# libjpeg-turbo has SIMD for the whole IDCT but not for 7/8's: that decode took
-# 117 ms of a 12 MP photo against 62 ms whole, more than the smaller resize saves.
+# libjpeg-turbo has SIMD for the whole IDCT but not for 7/8's: that decode is
+# slower than the whole image's, which outweighs the smaller resize (BENCHMARKS.md).
 _WHOLE_ABOVE = 6 / 8
 # Header modes simplejpeg decodes to the same pixels as Pillow (YCbCr/RGB and grey).
 _SCALED_DECODE_MODES = {"RGB": "RGBX", "L": "GRAY"}
@@ -246,7 +246,7 @@ def _scaled_jpeg(
 
     Only for the scales Pillow's draft cannot reach (3/8, 5/8, 6/8): at 1/8,
     1/4, 1/2 and whole, Pillow decodes as fast and saves simplejpeg's array and
-    the copy out of it (measured: 78 against 91 ms for a 24 MP photo at 1/2).
+    the copy out of it (BENCHMARKS.md, bench).
     """
     colorspace = _SCALED_DECODE_MODES.get(header.mode)
     if needed == header.size:

@@ -6,11 +6,13 @@ made at the encoder's sizes, see ``planes``); outputs with transparency become W
 were chosen by measurement (``make bench`` prints the figures):
 
 - WebP ``method`` 3 (``WEBP_METHOD``): the same bytes as libwebp's default 4
-  for ~10 % less CPU on RGBA; 2 saves ~40 % more for ~5 % more bytes, 0 ~65 %
-  for ~30 %. For RGBA the method also sets how hard the lossless alpha plane
-  is compressed, so 6 costs ~25x more there.
-- AVIF speed 8, one thread: speed 6 (Pillow's default) is ~3x slower for a
-  few % fewer bytes. One thread, because a worker runs per core.
+  for less CPU on RGBA; 2 and 0 are cheaper still but make larger files, and
+  bytes are paid on every view, CPU once. For RGBA the method also sets how
+  hard the lossless alpha plane is compressed, so 6 costs far more there.
+- AVIF speed 8, one thread: speed 6 (Pillow's default) costs several times the
+  CPU for a few per cent fewer bytes. One thread, because a worker runs per core.
+
+The figures are in BENCHMARKS.md (bench, encoder settings).
 """
 
 from __future__ import annotations

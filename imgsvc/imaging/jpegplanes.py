@@ -6,8 +6,8 @@ to RGB first (libjpeg upsamples the chroma and converts every pixel) and then
 splitting back (luma from RGB, chroma from a 2x reduced RGB) is work done only
 to be undone. libjpeg-turbo's TurboJPEG API decodes to the stored planes at
 any M/8 scale (``tjDecompressToYUVPlanes``), reached through PyTurboJPEG.
-Measured on the 12 MP photo at 5/8: 48 ms to planes against 62 ms to RGBX,
-and the ~18 ms split (luma, 2x reduce, chroma conversion) is gone too.
+Decoding to planes is cheaper than decoding to RGBX, and the split (luma, 2x
+reduce, chroma conversion) is gone too (figures in BENCHMARKS.md, bench).
 The chroma is also the JPEG's own, not rebuilt from an upsampled copy.
 
 Only what the planes path would take anyway comes this way: an opaque
@@ -45,7 +45,8 @@ except ImportError:  # optional at run time: decode + split_planes do the same j
 
 def preload() -> bool:
     """Load libturbojpeg now, as a worker does before forking its work-horses
-    (~2 ms a job otherwise); whether the planes decode is available."""
+    (each work-horse would load it again otherwise); whether the planes decode
+    is available."""
     return _decoder() is not None
 
 

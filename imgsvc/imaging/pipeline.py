@@ -87,8 +87,8 @@ def decode_start(
         return planes
     # The decoded source is the largest buffer: when split into planes it is
     # freed on return, before any resize, and its pages serve the images made
-    # next. Measured on the 12 MP photo in a forked work-horse, as RQ runs a
-    # job: peak RSS 142 -> 115 MB, page faults 23k -> 15k (each one kernel CPU time).
+    # next: in a forked work-horse, as RQ runs a job, that lowers the peak RSS
+    # and the page faults (each one kernel CPU time; BENCHMARKS.md, bench).
     return prepare(decode_opened(data, header, specs, max_pixels), specs)
 
 

@@ -28,23 +28,22 @@ Then:
 
 Memory: ``split_planes`` keeps only the luma and the half-size chroma, so
 the caller frees the decoded source (a job's largest buffer) before any
-resize, and each output's planes are freed once merged. Measured on the 12 MP
-photo: peak RSS 142 -> 115 MB, a third fewer page faults per job.
+resize, and each output's planes are freed once merged: a lower peak and
+fewer page faults per job (figures in BENCHMARKS.md, bench).
 
 The planes are not quite an RGB resize: the chroma's Lanczos works on the
 half-size grid, so it is a little softer than Lanczos at the output size
-followed by 2x2 averaging (measured against naive on the 12 MP photo: mean
-Cb/Cr difference 0.5-0.7 of 255, q85 encoding itself changes them by 1.3).
-The smaller the output, the more that shows (1.0 at 320 px, 2.5 on a
-saturated test image), and the less there is to save: outputs narrower than
+followed by 2x2 averaging, though by less than q85 encoding itself changes
+the chroma (``make bench`` reports the largest mean Cb/Cr difference from
+naive). The smaller the output, the more that shows (most on saturated
+colours), and the less there is to save: outputs narrower than
 ``PLANES_MIN_WIDTH`` are resized whole (Y, Cb and Cr, the same as from RGB
 since both are linear, without converting either way) from the smallest
-large output, as the cascade would make them (0.2-0.4 of 255 from naive's
-colours).
+large output, as the cascade would make them, which keeps them closer to
+naive's colours.
 
 Cb and Cr are resized together, as the two bands of one "La" image: one
-cascade costs less than two of "L" images (measured 67 against 84 ms for the
-chroma of a 12 MP photo's six outputs).
+cascade costs less than two of "L" images (BENCHMARKS.md, bench).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from imgsvc.imaging.variants import VariantSpec
 PLANE_MODES = ("RGB", "RGBX")
 # Smaller outputs are resized whole from the smallest large one (see the module docstring).
 PLANES_MIN_WIDTH = 1024
-# Below this (decoded) the fixed costs win: conversions, merges (1 MP: 6 ms slower).
+# Below this (decoded) the fixed costs win: conversions, merges make small photos slower.
 PLANES_MIN_PIXELS = 3_000_000
 # libjpeg's RGB -> Cb, Cr (jccolor.c), rounded. Pillow's convert("YCbCr")
 # truncates: half a level bluer and redder, visible on flat colours.

@@ -3,9 +3,9 @@
 Each output is made with Lanczos from the smallest image already made that is
 at least ``CASCADE_RATIO`` (1.25) times its width, else from the source. Each
 step then reads fewer pixels than a resize from the source would. The ratio
-was chosen by measurement (``make bench`` shows both): the usual rule of 2x
-costs ~50 ms more per 12 MP job, and 1.25x still matches a resize of the full
-image (SSIM >= 0.997 against it, sharpness within 2 %, pinned by a test).
+was chosen by measurement (``make bench`` shows both; BENCHMARKS.md): the
+usual rule of 2x costs more CPU per big JPEG, and 1.25x still matches a resize
+of the full image (its SSIM and sharpness bounds are pinned by a test).
 
 Pillow's ``resize`` premultiplies RGBA on every call and un-premultiplies the
 result. Here RGBA is premultiplied once, every resize works on ``RGBa``, and

@@ -1,12 +1,12 @@
-"""Large objects written to disk with ``O_DIRECT``: durable in half the time.
+"""Large objects written to disk with ``O_DIRECT``: durable in less time.
 
 An upload answers only once its original is durable (written and fsynced).
-Through the page cache, a new 4.3 MB file costs the kernel ~1,000 fresh cache
-pages and delayed-allocation bookkeeping, and its fsync then writes them all
-out: measured on this project's disk, 10.5 ms (p50) idle and 12.3–12.6 ms while
-two workers write their variants; with ``O_DIRECT`` the bytes go from one
-aligned buffer to the device, and the fsync only commits the metadata: 4.5 ms
-idle, 4.8–4.9 ms (p95 11–14 against 17–18) under the same load.
+Through the page cache, a new multi-megabyte file costs the kernel a fresh
+cache page per 4 KiB and delayed-allocation bookkeeping, and its fsync then
+writes them all out, slower still while workers write their variants; with
+``O_DIRECT`` the bytes go from one aligned buffer to the device, and the fsync
+only commits the metadata (figures in BENCHMARKS.md, bench-service; see
+docs/performance.md).
 
 ``O_DIRECT`` wants the buffer, the file offset and the length aligned to the
 device's block size: the data is copied into a page-aligned buffer (kept for
@@ -26,7 +26,7 @@ import mmap
 import os
 import threading
 
-# Measured: a 500 KB file's write + fsync is ~0.8 ms buffered; 4.3 MB's is 10.5 ms.
+# Below this a buffered write + fsync is already cheap (see BENCHMARKS.md, bench-service).
 DIRECT_MIN_BYTES = 1024 * 1024
 _PAGE = mmap.PAGESIZE
 

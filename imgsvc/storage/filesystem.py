@@ -79,9 +79,10 @@ class FilesystemStorage:
         folder is, and a new folder once its parent is.
 
         Each costs a journal commit, which waits for the commits of other
-        writers: measured with both workers writing, an upload that synced the
-        folder after each of its objects took ~10 ms longer (p50), so callers
-        sync once, after the last object of a group (``manifests.save``).
+        writers: with workers writing, an upload that synced the folder after
+        each of its objects was measurably slower (BENCHMARKS.md,
+        bench-service), so callers sync once, after the last object of a group
+        (``manifests.save``).
         """
         folder = self._folder(check_prefix(prefix).rstrip("/"))
         try:

@@ -5,9 +5,8 @@ to 32 MiB as such blocks are freed, but only one block size at a time) with a
 fresh ``mmap`` and gives it back to the kernel when freed. An upload's body
 is several such blocks (the socket reads, gunicorn's buffer, the joined body,
 the file part), so every request page-faulted its way through fresh zeroed
-memory: ~1,000 faults per 4 MB copy. Measured through gunicorn with no
-worker running, 60 uploads of a 4 MB photo each: p50 30.2 → 23.9 ms, p95
-32.6 → 26.3 ms.
+memory, a fault per page of every copy: a large share of an upload's time
+(figures in BENCHMARKS.md, bench-service; see docs/performance.md).
 
 A web process calls ``retain_freed_memory`` once: blocks up to the upload
 limit come from malloc's heap, and freed heap memory is kept for the next

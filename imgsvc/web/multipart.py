@@ -1,8 +1,8 @@
 """Parsing a whole ``multipart/form-data`` body that is already in memory.
 
 An upload is one large file part. Werkzeug's streaming parser handles it in
-64-256 KiB steps, copying each step through its decoder's buffer: ~14 ms of
-Python per 4 MB photo under gunicorn, most of an upload's cost. When the body
+64-256 KiB steps, copying each step through its decoder's buffer in Python:
+most of an upload's cost (see docs/performance.md). When the body
 has a known length (so it is bounded by ``MAX_CONTENT_LENGTH``), it is read in
 1 MiB steps and split here with ``bytes.find``, which runs at memory speed.
 Anything this parser does not expect raises ``Unparsed``; the caller then

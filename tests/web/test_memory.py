@@ -47,7 +47,7 @@ def faults_of_an_upload(setup: str) -> int:
 
 
 def test_by_default_every_upload_faults_in_fresh_memory() -> None:
-    assert faults_of_an_upload("") >= PAGES_PER_4MB  # measured: ~2,800
+    assert faults_of_an_upload("") >= PAGES_PER_4MB  # every copy of the body faults afresh
 
 
 def test_retained_memory_serves_the_next_upload_without_faults() -> None:
