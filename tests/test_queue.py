@@ -81,6 +81,20 @@ def test_a_word_count_past_the_cap_is_refused(capped):
     assert capped.extensions["imgsvc"].queue.count == 2
 
 
+def test_waiting_word_counts_count_against_the_cap_of_uploads(capped):
+    """Word counts wait in their own queue; the cap counts both queues together."""
+    client = capped.test_client()
+    for n in range(2):
+        response = client.post("/api/wordcounts", json={"url": f"https://example.org/{n}"})
+        assert response.status_code == 202
+
+    refused = upload(client, factories.jpeg(320, 240))
+
+    assert_queue_full(refused)
+    assert image_ids(capped) == set()
+    assert capped.extensions["imgsvc"].wordcount_queue.count == 2
+
+
 def test_reconcile_is_never_refused(capped):
     """Accepted images are not new work: reconcile re-enqueues them past the cap."""
     from imgsvc.reconcile import reconcile
