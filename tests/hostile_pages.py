@@ -117,3 +117,15 @@ KINDS = tuple(_MAKERS)
 def hostile_page(kind: str) -> Page:
     """The page of ``kind`` (made once per process)."""
     return _MAKERS[kind]()
+
+
+COSTLY_BYTES = 16 * 1024 * 1024
+
+
+@cache
+def costly_page() -> Page:
+    """Nested tags, 16 MiB once inflated but small on the wire: its fetch costs little
+    and its parse much, so a budget test sees the parse run out (needs FETCH_MAX_BYTES
+    at COSTLY_BYTES)."""
+    html = "<svg>" + "<g>" * ((COSTLY_BYTES - 5) // 3)
+    return HTML, gzip.compress(html.encode(), compresslevel=6), {"Content-Encoding": "gzip"}

@@ -9,7 +9,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.hostile_pages import hostile_page
+from tests.hostile_pages import costly_page, hostile_page
 
 KNOWN_HTML = """<!doctype html><html><head><title>Title words are not counted</title>
 <style>body { color: red; } .hidden-css-word {}</style>
@@ -139,6 +139,11 @@ class PageServer:
     def page_hostile(self, h, q) -> None:
         """One of tests/hostile_pages.py's adversarial pages: ``?kind=``."""
         content_type, body, headers = hostile_page(q["kind"][0])
+        h.reply(200, content_type, body, **headers)
+
+    def page_costly(self, h, q) -> None:
+        """tests/hostile_pages.py's costly page: cheap to fetch, dear to parse."""
+        content_type, body, headers = costly_page()
         h.reply(200, content_type, body, **headers)
 
     def page_echo_host(self, h, q) -> None:
