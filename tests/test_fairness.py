@@ -6,6 +6,7 @@ Real redis-server, real forking workers, a slow page on loopback.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from rq.job import Job
 
 from imgsvc import images
-from imgsvc.queue import enqueue_wordcount, job_queues
+from imgsvc.queue import enqueue_wordcount
 from tests import factories
 from tests.faults import WorkerProcess
 from tests.pageserver import PageServer
@@ -26,9 +27,14 @@ SLOW_SECONDS = 1.0
 
 
 class SlowPages(PageServer):
-    """The test pages plus ``/slow``, which answers after ``SLOW_SECONDS``."""
+    """The test pages plus ``/slow``, which answers ``SLOW_SECONDS`` after ``gate`` opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
 
     def page_slow(self, h, q) -> None:
+        self.gate.wait(timeout=60)  # held until the test has queued its upload
         time.sleep(SLOW_SECONDS)  # the page's pace (the fault itself), not synchronisation
         h.reply(200, "text/plain; charset=utf-8", b"slow words here")
 
@@ -42,6 +48,7 @@ def slow_pages() -> Iterator[SlowPages]:
 
 @pytest.fixture
 def allowed(env, slow_pages, monkeypatch) -> SlowPages:
+    slow_pages.gate.clear()
     monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", slow_pages.allow_entry)
     monkeypatch.setenv("IMGSVC_LOG_LEVEL", "INFO")  # WorkerProcess waits for "Listening on"
     return slow_pages
@@ -56,15 +63,17 @@ def test_an_upload_behind_30_slow_word_counts_waits_for_one_at_most(
     app, client, allowed, tmp_path: Path
 ):
     svc = app.extensions["imgsvc"]
+    hits_before = allowed.hits["/slow"]
     wordcounts = [
         enqueue_wordcount(svc.queue, f"{allowed.base}/slow?n={n}", svc.settings).id
         for n in range(30)
     ]
     worker = WorkerProcess(dict(os.environ), tmp_path / "worker.log")
     try:
-        # The worker is busy with a word count when the image arrives.
-        wait_until(lambda: svc.queue.connection.llen(job_queues(svc.queue)[1].key) < 30)
+        # The worker is busy with a word count (its page held) when the image arrives.
+        wait_until(lambda: allowed.hits["/slow"] == hits_before + 1)
         body = upload(client, factories.jpeg(640, 480)).get_json()
+        allowed.gate.set()
         done = wait_until(
             lambda: (
                 (b := client.get(f"/api/images/{body['id']}").get_json())["status"]
@@ -81,11 +90,12 @@ def test_an_upload_behind_30_slow_word_counts_waits_for_one_at_most(
             if (started := started_at(app, job_id)) is not None and started < image_started
         ]
     finally:
+        allowed.gate.set()
         worker.stop()
 
     assert done["status"] == "done"
     assert len(before_image) <= 1, f"{len(before_image)} word counts ran before the image"
-    assert allowed.hits["/slow"] < 30  # the backlog was still there when the image ran
+    assert allowed.hits["/slow"] - hits_before < 30  # the backlog was still there
 
 
 def test_word_counts_are_not_starved_by_a_backlog_of_images(app, client, allowed, run_worker):
