@@ -1,4 +1,4 @@
-"""`imgsvc dev` (what `make run` starts): Redis, the front, gunicorn and a worker; Ctrl-C stops all."""
+"""`imgsvc dev` (`make run`): Redis, the front, gunicorn and a worker; Ctrl-C stops all."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
 from imgsvc.jobs import job_view, jobs_by_state
 from imgsvc.netguard import Guard
-from imgsvc.queue import REDIS_ERRORS, check_room, enqueue_wordcount, fetch_job
+from imgsvc.queue import REDIS_ERRORS, check_room, enqueue_wordcount, fetch_job, waiting
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import WordCountForm
 from imgsvc.web.present import services
@@ -64,7 +64,7 @@ def add_task() -> Response | tuple[str, int] | str:
         job_id = submit(form.url.data)
     except ImgsvcError as error:
         return _page(form, error=error), error.status
-    queued = len(services().queue)
+    queued = waiting(services().queue)
     when = datetime.now(UTC).strftime("%H:%M:%S UTC")
     message = f"Task ({job_id}) added to queue at {when}. {queued} tasks in the queue."
     return _page(WordCountForm(formdata=None), message=message, job_id=job_id)

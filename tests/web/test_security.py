@@ -110,7 +110,13 @@ def post_with_token(client, path: str, token: str | None, **fields):
 
 def fill(rule, image_id: str, job_id: str) -> str:
     """A concrete URL for ``rule``: our image, job and variant; 'x' for anything else."""
-    known = {"image_id": image_id, "job_id": job_id, "name": "sm", "filename": "app.css"}
+    known = {
+        "image_id": image_id,
+        "job_id": job_id,
+        "name": "sm",
+        "filename": "app.css",
+        "status": 413,
+    }
     return rule.build({arg: known.get(arg, "x") for arg in rule.arguments}, append_unknown=False)[1]
 
 
@@ -222,7 +228,7 @@ def test_pages_obey_the_policy_statically(client, run_worker):
 
 def test_csrf_on_the_word_counter_form(app, client):
     page = client.get("/add-task").get_data(as_text=True)
-    queue = app.extensions["imgsvc"].queue
+    queue = app.extensions["imgsvc"].wordcount_queue
     for token in (None, "forged", csrf_token(page) + "x"):
         response = post_with_token(client, "/add-task", token, url="https://example.org/")
         assert response.status_code == 403, token

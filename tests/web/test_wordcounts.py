@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from imgsvc.queue import enqueue_wordcount
+from imgsvc.queue import enqueue_wordcount, waiting
 from tests import factories
 from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 from tests.support import ConnectionCounter
@@ -68,7 +68,7 @@ def test_known_page_gives_exact_counts(app, client, allowlisted, run_worker):
     }
     assert job["error"] is None
     assert job["enqueued_at"] <= job["started_at"] <= job["ended_at"]
-    rq_job = app.extensions["imgsvc"].queue.fetch_job(body["job_id"])
+    rq_job = app.extensions["imgsvc"].wordcount_queue.fetch_job(body["job_id"])
     assert rq_job.result_ttl == 86_400  # kept a day, not the tutorial's 500 s
 
 
@@ -81,7 +81,7 @@ def test_blocked_and_invalid_urls_are_refused_at_submit(app, client, counter):
         response = client.post("/api/wordcounts", json={"url": url})
         assert response.get_json()["error"]["code"] == "invalid_url", url
     assert client.post("/api/wordcounts", data="nope").get_json()["error"]["code"] == "invalid_url"
-    assert app.extensions["imgsvc"].queue.count == 0
+    assert waiting(app.extensions["imgsvc"].queue) == 0
     assert counter.count == 0
 
 
@@ -99,7 +99,7 @@ def test_the_job_itself_refuses_them_and_makes_no_connection(app, client, counte
         assert job["status"] == "failed", url
         expected = "invalid_url" if url in INVALID else "destination_not_allowed"
         assert job["error"]["code"] == expected, url
-        assert svc.queue.fetch_job(job_id).retries_left == 0  # refusals are not retried
+        assert svc.wordcount_queue.fetch_job(job_id).retries_left == 0  # refusals: no retry
     assert counter.count == 0
 
 
@@ -171,7 +171,7 @@ def test_form_enqueues_and_reports_the_queue_length(app, client, allowlisted):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "added to queue at" in html and "1 tasks in the queue" in html
-    assert app.extensions["imgsvc"].queue.count == 1
+    assert app.extensions["imgsvc"].wordcount_queue.count == 1
     assert "imgsvc.tasks.count_words" in html  # the queue list shows it
 
 
@@ -181,7 +181,7 @@ def test_form_refuses_without_csrf_and_shows_url_errors(app, client):
     response = client.post("/add-task", data={"csrf_token": token, "url": "http://10.0.0.1/"})
     assert response.status_code == 400
     assert "destination_not_allowed" in response.get_data(as_text=True)
-    assert app.extensions["imgsvc"].queue.count == 0
+    assert waiting(app.extensions["imgsvc"].queue) == 0
 
 
 def test_image_and_wordcount_jobs_run_side_by_side_and_are_listed(
