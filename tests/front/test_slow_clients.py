@@ -220,7 +220,8 @@ def test_a_minute_long_upload_succeeds_while_slow_clients_starve_no_one(default:
             long_upload.join(timeout=2)  # a normal client's pace: a round every few seconds
         for thread in paced:
             thread.join(timeout=60)
-        assert crowd.open_now >= 60, crowd.counts
+        # Still there (tricklers cut off at the deadline come back a second later).
+        wait_until(lambda: crowd.open_now >= 65, timeout=10, message=str(crowd.counts))
     long_upload.join(timeout=60)
     assert all(seconds < 1.0 for seconds in slowest.values()), slowest
     assert rounds >= 10
