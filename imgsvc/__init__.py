@@ -13,21 +13,30 @@ from imgsvc.config import load_settings
 from imgsvc.imaging.encode import parse_extra_formats
 from imgsvc.imaging.variants import parse_variants
 from imgsvc.queue import Services
+from imgsvc.settings import parse_settings
 from imgsvc.storage import storage_from_settings
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the web app: settings, shared clients (lazy), blueprints. Wiring only."""
+    """Build the web app: settings, shared clients (lazy), blueprints. Wiring only.
+
+    Bad settings fail here, at start, rather than in the first request or job:
+    ``SettingsError`` (a ``ValueError``) names a setting of the wrong type,
+    ``ValueError`` a malformed variant list, format or storage URL, and
+    ``RuntimeError`` a missing ``IMGSVC_SECRET_KEY`` outside dev mode.
+    """
     app = Flask(__name__)
     app.config.update(load_settings(config))
-    if not app.config.get("SECRET_KEY"):
-        if not (app.config["DEV"] or app.config.get("TESTING")):
+    settings = parse_settings(app.config)
+    # Typed from here on: Flask itself reads MAX_CONTENT_LENGTH and SECRET_KEY.
+    app.config.update(settings.as_dict())
+    if not settings.SECRET_KEY:
+        if not (settings.DEV or app.config.get("TESTING")):
             raise RuntimeError("IMGSVC_SECRET_KEY must be set (or run `imgsvc dev`).")
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    Image.MAX_IMAGE_PIXELS = int(app.config["MAX_IMAGE_PIXELS"])
-    # Bad settings fail here, at start, rather than in the first request or job.
-    parse_variants(app.config["VARIANTS"])
-    parse_extra_formats(app.config["EXTRA_FORMATS"])
+    Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
+    parse_variants(settings.VARIANTS)
+    parse_extra_formats(settings.EXTRA_FORMATS)
     storage_from_settings(app.config)
     app.extensions["imgsvc"] = Services(app.config)
 

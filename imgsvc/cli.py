@@ -12,22 +12,42 @@ from typing import Any
 
 import click
 
-from imgsvc.config import load_settings
+from imgsvc.config import SettingsError, load_settings
 from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
 
 def _setup_logging() -> None:
+    """Log as ``IMGSVC_LOG_FORMAT`` (json or text) says, from ``IMGSVC_LOG_LEVEL`` up.
+
+    Raises ``SettingsError`` for an ``IMGSVC_*`` variable that names no setting.
+    """
     from imgsvc.logs import setup_logging
 
-    setup_logging()  # IMGSVC_LOG_FORMAT (json or text) and IMGSVC_LOG_LEVEL
+    setup_logging(Settings(load_settings()))
+
+
+def _settings() -> Settings:
+    """This command's settings, checked whole at its start.
+
+    Raises ``click.ClickException`` naming a setting of the wrong type (or an
+    ``IMGSVC_*`` variable naming none): the command stops before doing anything.
+    """
+    try:
+        return parse_settings(load_settings())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
 def main() -> None:
     """imgsvc: image-resizing upload service."""
-    _setup_logging()
+    try:
+        _setup_logging()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
@@ -35,7 +55,10 @@ def main() -> None:
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
 def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the image and word-count queues in turn, with the scheduler."""
-    run_worker(burst=burst, name=name)
+    try:
+        run_worker(burst=burst, name=name)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def worker_services(settings: Mapping[str, Any]) -> Services:
@@ -45,13 +68,15 @@ def worker_services(settings: Mapping[str, Any]) -> Services:
     shorter socket timeout would abandon that call while Redis hands it a job,
     stranding the job in RQ's intermediate queue and wedging the worker.
     """
-    return Services(
-        settings, redis_socket_timeout=int(settings["WORKER_MAINTENANCE_INTERVAL"]) + 30
-    )
+    interval = Settings(settings).WORKER_MAINTENANCE_INTERVAL
+    return Services(settings, redis_socket_timeout=interval + 30)
 
 
 def run_worker(burst: bool = False, name: str | None = None) -> None:
-    """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded."""
+    """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded.
+
+    Raises ``SettingsError`` naming a setting of the wrong type, before it starts.
+    """
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
     from imgsvc.imaging import jpegplanes
     from imgsvc.queue import job_queues
@@ -61,7 +86,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
         log.warning("libturbojpeg not found: JPEGs take the slower RGB decode")
     from imgsvc.priority import lower_priority
 
-    svc = worker_services(load_settings())
+    svc = worker_services(parse_settings(load_settings()).values)
     lower_priority(svc.settings)
     warn_about_redis(svc)
     worker = ImgsvcWorker(
@@ -80,7 +105,7 @@ def reconcile() -> None:
     """Re-enqueue every unfinished image that has no live job."""
     from imgsvc.reconcile import reconcile as run_reconcile
 
-    report = run_reconcile(Services(load_settings()))
+    report = run_reconcile(Services(_settings().values))
     click.echo(
         f"scanned {report.scanned}, finished {report.finished}, live {report.live}, "
         f"requeued {len(report.requeued)}, unreadable {len(report.unreadable)}, "
@@ -102,7 +127,7 @@ def stats(failures: int, as_json: bool) -> None:
     from imgsvc.stats import snapshot
 
     try:
-        state = snapshot(Services(load_settings()).queue, failures)
+        state = snapshot(Services(_settings().values).queue, failures)
     except REDIS_ERRORS as exc:
         raise click.ClickException(f"Redis is not answering: {exc}") from exc
     if as_json:
@@ -140,7 +165,7 @@ def metrics_server(port: int, host: str | None) -> None:
         raise click.ClickException("set PROMETHEUS_MULTIPROC_DIR to the workers' folder")
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=folder)
-    address = host or str(load_settings()["HOST"])
+    address = host or _settings().HOST
     start_http_server(port, addr=address, registry=registry)
     click.echo(f"serving the samples in {folder} on http://{address}:{port}/metrics")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -169,16 +194,16 @@ def front(listen: str | None, upstream: str, print_config: bool) -> None:
     """Run the front (nginx, configured from IMGSVC_FRONT_*) before gunicorn, in the foreground."""
     from imgsvc.front import FrontUnavailable, prepare, render_config
 
-    settings = load_settings()
-    listen = listen or f"{settings['HOST']}:{settings['PORT']}"
-    folder = Path(str(settings["FRONT_DIR"]))
+    config = _settings()
+    listen = listen or f"{config.HOST}:{config.PORT}"
+    folder = Path(config.FRONT_DIR)
     if print_config:
         click.echo(
-            render_config(settings, listen=listen, upstream=upstream, folder=folder), nl=False
+            render_config(config.values, listen=listen, upstream=upstream, folder=folder), nl=False
         )
         return
     try:
-        command = prepare(settings, listen=listen, upstream=upstream, folder=folder)
+        command = prepare(config.values, listen=listen, upstream=upstream, folder=folder)
     except FrontUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     os.execv(command[0], command)

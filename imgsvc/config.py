@@ -2,18 +2,24 @@
 
 Both the web app and the job functions read settings through
 :func:`load_settings`, so a plain ``rq worker`` configured only by environment
-sees exactly what the web process sees.
+sees exactly what the web process sees. Code reads them through
+:class:`imgsvc.settings.Settings`, a typed view of that mapping, checked
+whole once at start.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Config
 
 MiB = 1024 * 1024
+ENV_PREFIX = "IMGSVC_"
+# A comma-separated list: environment JSON may also give it as a list of items.
+CommaList = Annotated[str, "comma-separated"]
 
 
 class Defaults:
@@ -40,23 +46,23 @@ class Defaults:
     MAX_HEADER_CHUNKS: int = 2000
     MAX_JPEG_SCANS: int = 100
     MAX_COMPRESSED_CHUNKS: int = 8
-    ALLOWED_FORMATS: str = "JPEG,PNG,WEBP,GIF,TIFF"
+    ALLOWED_FORMATS: CommaList = "JPEG,PNG,WEBP,GIF,TIFF"
 
     # Variants: name:width or name:WxH:cover, comma-separated.
-    VARIANTS: str = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"
+    VARIANTS: CommaList = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"
     JPEG_QUALITY: int = 85
     WEBP_QUALITY: int = 80
     WEBP_METHOD: int = 3  # 0 (fast, bigger files) .. 6; 3: the bytes of 4 for less CPU
     TRANSPARENT_FORMAT: str = "WEBP"
     # Each variant also in these formats (webp, avif), comma-separated; "" for none.
-    EXTRA_FORMATS: str = ""
+    EXTRA_FORMATS: CommaList = ""
     AVIF_QUALITY: int = 60
     AVIF_SPEED: int = 8  # 0 (smallest files, slowest) .. 10; 6 costs ~3x the CPU of 8
 
     # Jobs.
     JOB_TIMEOUT: int = 120
     JOB_RETRIES: int = 3
-    JOB_RETRY_INTERVALS: str = "2,10,30"
+    JOB_RETRY_INTERVALS: CommaList = "2,10,30"
     RESULT_TTL: int = 86_400
     # Crash recovery: how fast a dead worker's job is noticed and retried.
     WORKER_MAINTENANCE_INTERVAL: int = 10
@@ -72,7 +78,7 @@ class Defaults:
     FAILURE_TTL: int = 7 * 86_400
 
     # Word counter: what its fetcher may reach, how much and for how long.
-    FETCH_ALLOWLIST: str = ""
+    FETCH_ALLOWLIST: CommaList = ""
     FETCH_MAX_BYTES: int = 2 * MiB
     FETCH_TIMEOUT: float = 10.0
     FETCH_MAX_REDIRECTS: int = 5
@@ -85,11 +91,11 @@ class Defaults:
     # 503 queue_unavailable with Retry-After (0: no cap); see queue.check_room.
     MAX_QUEUED_JOBS: int = 10_000
 
-    # Rate limits per client, "requests/seconds" ("0" or "" turns one off); see ratelimit.py.
-    RATE_LIMIT_UPLOADS: str = "60/60"
-    RATE_LIMIT_WORDCOUNTS: str = "30/60"
+    # Rate limits per client, "requests/seconds" ("0", "" or null turns one off); see ratelimit.py.
+    RATE_LIMIT_UPLOADS: str | None = "60/60"
+    RATE_LIMIT_WORDCOUNTS: str | None = "30/60"
     # Failed /ops (and /metrics) sign-ins per client before it gets 429 for the window.
-    RATE_LIMIT_OPS_AUTH: str = "10/300"
+    RATE_LIMIT_OPS_AUTH: str | None = "10/300"
     # How many proxies in front of the app set X-Forwarded-For (0: use the peer address).
     TRUSTED_PROXIES: int = 0
 
@@ -103,6 +109,10 @@ class Defaults:
     HOST: str = "127.0.0.1"
     PORT: int = 5000
 
+    # Logs of every process (imgsvc/logs.py): "json" or "text", and the level's name.
+    LOG_FORMAT: str = "json"
+    LOG_LEVEL: str = "INFO"
+
     # The front (nginx before gunicorn; see imgsvc/front): slow and idle clients.
     UPLOAD_DEADLINE: float = 900.0  # seconds to receive a whole request (408 past it)
     FRONT_HEADER_TIMEOUT: float = 10.0  # seconds for a request's headers
@@ -115,7 +125,22 @@ class Defaults:
     FRONT_WORKERS: int = 1  # nginx worker processes
     FRONT_MAX_RESPONSE_SPOOL: int = 1024 * MiB  # a response the front holds on disk, at most
     FRONT_DIR: str = os.path.abspath("var/front")  # its config, logs and spooled bodies
-    FRONT_REAL_IP_FROM: str = ""  # load balancers before the front (CIDRs, comma-separated)
+    FRONT_REAL_IP_FROM: CommaList = ""  # load balancers before the front (CIDRs, comma-separated)
+
+
+class SettingsError(ValueError):
+    """A setting whose value has the wrong type, or an ``IMGSVC_*`` variable naming none."""
+
+
+def _check_environment_names() -> None:
+    """Raise :class:`SettingsError` for an ``IMGSVC_*`` variable that names no setting."""
+    names = [name for name in vars(Defaults) if name.isupper()]
+    for variable in sorted(os.environ):
+        name = variable.removeprefix(ENV_PREFIX)
+        if variable.startswith(ENV_PREFIX) and name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+            raise SettingsError(f"{variable}: names no setting{hint}")
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:
@@ -123,13 +148,20 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Config:
 
     Environment values are parsed as JSON when they can be (so
     ``IMGSVC_MAX_IMAGE_PIXELS=1000`` is an int), as Flask's
-    ``from_prefixed_env`` does.
+    ``from_prefixed_env`` does. Raises :class:`SettingsError` for an
+    ``IMGSVC_*`` variable that names no setting (a typo) and for a ``PORT``
+    that is not an integer; the values' types are checked by
+    :func:`imgsvc.settings.parse_settings`.
     """
+    _check_environment_names()
     settings = Config(os.getcwd())
     settings.from_object(Defaults)
-    settings.from_prefixed_env("IMGSVC")
+    settings.from_prefixed_env(ENV_PREFIX.rstrip("_"))
     if "PORT" in os.environ:
-        settings["PORT"] = int(os.environ["PORT"])
+        try:
+            settings["PORT"] = int(os.environ["PORT"])
+        except ValueError:
+            raise SettingsError(f"PORT: expected an integer, got {os.environ['PORT']!r}") from None
     if overrides:
         settings.update(overrides)
     if settings["SECRET_KEY"] is not None:
@@ -142,8 +174,3 @@ def csv_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(item).strip() for item in value if str(item).strip()]
     return [item.strip() for item in str(value).split(",") if item.strip()]
-
-
-def retry_intervals(settings: Mapping[str, Any]) -> list[int]:
-    """The backoff intervals (seconds) between job retries."""
-    return [int(item) for item in csv_list(str(settings["JOB_RETRY_INTERVALS"]))] or [0]

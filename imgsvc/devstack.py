@@ -24,13 +24,18 @@ from pathlib import Path
 
 import click
 
-from imgsvc.config import load_settings
+from imgsvc.config import SettingsError, load_settings
 from imgsvc.front import FrontUnavailable, prepare
 from imgsvc.queue import REDIS_ERRORS, connect_redis
+from imgsvc.settings import parse_settings
 
 
 def run_dev(port: int | None, workers: int) -> None:
-    """Start everything and wait; return once it is all stopped again."""
+    """Start everything and wait; return once it is all stopped again.
+
+    Raises ``click.ClickException`` naming a setting of the wrong type, before
+    anything starts.
+    """
     var = Path("var").resolve()
     var.mkdir(exist_ok=True)
     env = dict(os.environ, IMGSVC_DEV="true")
@@ -45,9 +50,12 @@ def run_dev(port: int | None, workers: int) -> None:
             secret_file.write_text(secrets.token_hex(32))
             secret_file.chmod(0o600)
         env["IMGSVC_SECRET_KEY"] = secret_file.read_text().strip()
-    settings = load_settings()
-    port = port or int(settings["PORT"])
-    host = settings["HOST"]
+    try:
+        config = parse_settings(load_settings())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    port = port or config.PORT
+    host = config.HOST
     app_address = f"127.0.0.1:{_free_port()}"
     try:
         front = prepare(

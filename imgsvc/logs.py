@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -22,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, request
+
+from imgsvc.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -73,22 +74,25 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extras}" if extras else line
 
 
-def log_format() -> str:
-    """``json`` or ``text``, from ``IMGSVC_LOG_FORMAT`` (default ``json``)."""
-    value = os.environ.get("IMGSVC_LOG_FORMAT", "json").strip().strip('"').lower()
-    return "text" if value == "text" else "json"
+def log_format(config: Settings) -> str:
+    """``json`` or ``text``, from ``LOG_FORMAT`` (anything but ``text`` is ``json``)."""
+    return "text" if config.LOG_FORMAT.strip().lower() == "text" else "json"
 
 
-def setup_logging(fmt: str | None = None, level: str | None = None) -> None:
-    """Send the root logger's records to stderr in the chosen format (idempotent)."""
+def setup_logging(config: Settings) -> None:
+    """Send the root logger's records to stderr in ``LOG_FORMAT`` from ``LOG_LEVEL`` up
+    (idempotent).
+
+    Raises ``ValueError`` for a ``LOG_LEVEL`` that names no level.
+    """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if (fmt or log_format()) == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if log_format(config) == "json" else TextFormatter())
     handler.set_name("imgsvc")
     root = logging.getLogger()
     for old in [old for old in root.handlers if old.get_name() == "imgsvc"]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get("IMGSVC_LOG_LEVEL", "INFO").strip('"').upper())
+    root.setLevel(config.LOG_LEVEL.strip().upper())
 
 
 def is_configured() -> bool:
@@ -139,4 +143,4 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
     app.after_request(_log_request)
     if not app.testing and not is_configured():
-        setup_logging()
+        setup_logging(Settings(app.config))

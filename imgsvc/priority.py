@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from imgsvc.settings import Settings
+
 log = logging.getLogger(__name__)
 
 POLICIES = ("idle", "nice", "normal")
@@ -40,7 +42,8 @@ def lower_priority(settings: Mapping[str, Any]) -> str:
     A worker that leads its own session also lowers that session's scheduling
     group (:func:`lower_session_group`) to the same level.
     """
-    wanted = str(settings["WORKER_PRIORITY"]).lower()
+    config = Settings(settings)
+    wanted = config.WORKER_PRIORITY.lower()
     if wanted not in POLICIES:
         raise ValueError(f"IMGSVC_WORKER_PRIORITY must be idle, nice or normal, not {wanted!r}")
     if wanted == "idle" and hasattr(os, "SCHED_IDLE"):
@@ -50,7 +53,7 @@ def lower_priority(settings: Mapping[str, Any]) -> str:
             return "idle"
         except OSError:  # e.g. a container without the right; nice still helps
             log.warning("could not run the worker under SCHED_IDLE; using nice")
-    nice = int(settings["WORKER_NICE"])
+    nice = config.WORKER_NICE
     if wanted != "normal" and nice > 0:
         os.nice(nice)
         lower_session_group(min(nice, LOWEST_GROUP_NICE))

@@ -25,9 +25,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imgsvc.config import retry_intervals
 from imgsvc.errors import QueueFull, QueueUnavailable
 from imgsvc.images import job_id_for
+from imgsvc.settings import Settings, retry_intervals
 from imgsvc.storage import Storage, storage_from_settings
 
 # Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
@@ -43,21 +43,26 @@ def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
 
 
 class Services:
-    """The shared clients of one process, each created lazily."""
+    """The shared clients of one process, each created lazily.
+
+    ``settings`` is the settings mapping (``app.config`` in the web app);
+    ``config`` reads it typed (:class:`imgsvc.settings.Settings`).
+    """
 
     def __init__(self, settings: Mapping[str, Any], redis_socket_timeout: float = 10) -> None:
         self.settings = settings
+        self.config = Settings(settings)
         self.redis_socket_timeout = redis_socket_timeout
 
     @cached_property
     def redis(self) -> Redis:
-        return connect_redis(self.settings["REDIS_URL"], self.redis_socket_timeout)
+        return connect_redis(self.config.REDIS_URL, self.redis_socket_timeout)
 
     @cached_property
     def queue(self) -> Queue:
         # JSON, not pickle: a job's arguments and results are plain data, and a
         # Redis writer must not be able to run code in the workers.
-        return Queue(self.settings["QUEUE_NAME"], connection=self.redis, serializer=JSONSerializer)
+        return Queue(self.config.QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
 
     @cached_property
     def wordcount_queue(self) -> Queue:
@@ -103,7 +108,7 @@ def check_room(queue: Queue, settings: Mapping[str, Any]) -> None:
     may each add one. A Redis error is left to the enqueue that follows, so an
     upload is still stored while Redis is down (reconcile enqueues it later).
     """
-    cap = int(settings["MAX_QUEUED_JOBS"])
+    cap = Settings(settings).MAX_QUEUED_JOBS
     if cap <= 0:
         return
     try:
@@ -119,16 +124,17 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
 
     Raises ``QueueUnavailable`` when Redis cannot be reached.
     """
-    retries = int(settings["JOB_RETRIES"])
+    config = Settings(settings)
+    retries = config.JOB_RETRIES
     try:
         return queue.enqueue(
             "imgsvc.tasks.process_image",
             image_id,
             job_id=job_id_for(image_id),
-            job_timeout=int(settings["JOB_TIMEOUT"]),
-            result_ttl=int(settings["RESULT_TTL"]),
-            failure_ttl=int(settings["FAILURE_TTL"]),
-            retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
+            job_timeout=config.JOB_TIMEOUT,
+            result_ttl=config.RESULT_TTL,
+            failure_ttl=config.FAILURE_TTL,
+            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
             meta={"type": "image", "image_id": image_id},
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"process_image({image_id!r})",
@@ -143,15 +149,16 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
 
     Raises ``QueueUnavailable`` when Redis cannot be reached.
     """
-    retries = int(settings["JOB_RETRIES"])
+    config = Settings(settings)
+    retries = config.JOB_RETRIES
     try:
         return wordcount_queue(queue).enqueue(
             "imgsvc.tasks.count_words",
             url,
-            job_timeout=int(float(settings["WORDCOUNT_TIMEOUT"])) + 30,  # a backstop
-            result_ttl=int(settings["WORDCOUNT_RESULT_TTL"]),
-            failure_ttl=int(settings["FAILURE_TTL"]),
-            retry=Retry(max=retries, interval=retry_intervals(settings)) if retries > 0 else None,
+            job_timeout=int(config.WORDCOUNT_TIMEOUT) + 30,  # a backstop
+            result_ttl=config.WORDCOUNT_RESULT_TTL,
+            failure_ttl=config.FAILURE_TTL,
+            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
             meta={"type": "wordcount", "url": url},
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"count_words({url!r})",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from imgsvc.errors import RateLimited
 from imgsvc.queue import REDIS_ERRORS
+from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +180,11 @@ def limited(scope: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[F], F
 
 def init_app(app: Flask) -> None:
     """Parse the limits (bad values fail here) and trust ``TRUSTED_PROXIES`` proxies."""
-    settings: Mapping[str, Any] = app.config
+    config = Settings(app.config)
     app.extensions["imgsvc_ratelimits"] = {
-        scope: parse_limit(settings.get(name)) for scope, name in SCOPES.items()
+        scope: parse_limit(getattr(config, name)) for scope, name in SCOPES.items()
     }
-    proxies = int(settings.get("TRUSTED_PROXIES") or 0)
+    proxies = config.TRUSTED_PROXIES
     if proxies < 0:
         raise ValueError("TRUSTED_PROXIES must be 0 or more")
     if proxies:

@@ -123,7 +123,7 @@ def _discard_if_abandoned(
     ``ABANDONED_AFTER_SECONDS``: its upload was never answered with an id (the
     manifest is stored before the answer), so nobody can ask for it. A younger
     one may be an upload still being stored, and is left alone."""
-    after = float(svc.settings["ABANDONED_AFTER_SECONDS"])
+    after = svc.config.ABANDONED_AFTER_SECONDS
     if after <= 0:  # kept for good
         report.unreadable.append(image_id)
         return
@@ -151,10 +151,10 @@ def periodic_slice(svc: Services) -> ReconcileReport | None:
     (a Redis lock), and the pass's place is kept in Redis, so any worker
     continues it. None when no slice was due or another worker holds the lock.
     """
-    interval = int(svc.settings["RECONCILE_INTERVAL"])
+    interval = svc.config.RECONCILE_INTERVAL
     if interval <= 0:
         return None
-    budget = float(svc.settings["RECONCILE_SLICE_SECONDS"])
+    budget = svc.config.RECONCILE_SLICE_SECONDS
     redis = svc.redis
     # Outlives any slice (one image past the budget): never two slices at once.
     lock = redis.lock(SLICE_LOCK, timeout=max(60.0, budget * 10), blocking=False)

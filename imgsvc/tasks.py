@@ -30,6 +30,7 @@ from imgsvc.imaging import (
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
 from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.settings import parse_settings
 from imgsvc.wordcount import Deadline, WordCountTimeout, count_words_in
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,14 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def services() -> Services:
-    """This process's settings and storage (built on first use)."""
-    settings = load_settings()
-    Image.MAX_IMAGE_PIXELS = int(settings["MAX_IMAGE_PIXELS"])
-    return Services(settings)
+    """This process's settings and storage (built on first use).
+
+    Raises ``SettingsError`` for a setting of the wrong type: ``imgsvc worker``
+    checked them at start, a plain ``rq worker`` does here, at its first job.
+    """
+    config = parse_settings(load_settings())
+    Image.MAX_IMAGE_PIXELS = config.MAX_IMAGE_PIXELS
+    return Services(config.values)
 
 
 @metrics.tracked("image")
@@ -95,7 +100,7 @@ def _put(svc: Services, image_id: str, key: str, data: bytes, content_type: str)
 
 
 def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
-    settings, storage = svc.settings, svc.storage
+    config, storage = svc.config, svc.storage
     tombstones.check(svc.redis, image_id)
     manifest = images.read_manifest(storage, image_id)
     if manifest.get("status") in images.FINAL_STATUSES:  # a retry after the job had ended:
@@ -113,17 +118,17 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     try:
         rendering = render_image(
             original,
-            parse_variants(settings["VARIANTS"]),
-            allowed_formats=csv_list(settings["ALLOWED_FORMATS"]),
-            max_pixels=int(settings["MAX_IMAGE_PIXELS"]),
+            parse_variants(config.VARIANTS),
+            allowed_formats=csv_list(config.ALLOWED_FORMATS),
+            max_pixels=config.MAX_IMAGE_PIXELS,
             options=EncodeOptions(
-                jpeg_quality=int(settings["JPEG_QUALITY"]),
-                webp_quality=int(settings["WEBP_QUALITY"]),
-                webp_method=int(settings["WEBP_METHOD"]),
-                transparent_format=str(settings["TRANSPARENT_FORMAT"]),
-                extra_formats=parse_extra_formats(settings["EXTRA_FORMATS"]),
-                avif_quality=int(settings["AVIF_QUALITY"]),
-                avif_speed=int(settings["AVIF_SPEED"]),
+                jpeg_quality=config.JPEG_QUALITY,
+                webp_quality=config.WEBP_QUALITY,
+                webp_method=config.WEBP_METHOD,
+                transparent_format=config.TRANSPARENT_FORMAT,
+                extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
+                avif_quality=config.AVIF_QUALITY,
+                avif_speed=config.AVIF_SPEED,
             ),
         )
     except (ImgsvcError, JobTimeoutException):
@@ -273,13 +278,13 @@ def count_words(url: str) -> dict[str, Any]:
     breaches and malformed answers. Only connection errors and 5xx answers
     raise a retryable ``FetchFailed``.
     """
-    settings = services().settings
-    deadline = Deadline(float(settings["WORDCOUNT_TIMEOUT"]))
-    guard = Guard(csv_list(settings["FETCH_ALLOWLIST"]))
+    config = services().config
+    deadline = Deadline(config.WORDCOUNT_TIMEOUT)
+    guard = Guard(csv_list(config.FETCH_ALLOWLIST))
     limits = FetchLimits(
-        max_bytes=int(settings["FETCH_MAX_BYTES"]),
-        timeout=min(float(settings["FETCH_TIMEOUT"]), deadline.remaining()),
-        max_redirects=int(settings["FETCH_MAX_REDIRECTS"]),
+        max_bytes=config.FETCH_MAX_BYTES,
+        timeout=min(config.FETCH_TIMEOUT, deadline.remaining()),
+        max_redirects=config.FETCH_MAX_REDIRECTS,
     )
     try:
         page = fetch_page(url, guard, limits)
@@ -287,7 +292,7 @@ def count_words(url: str) -> dict[str, Any]:
             url,
             page.text,
             page.content_type != "text/plain",
-            top=int(settings["WORDCOUNT_TOP"]),
+            top=config.WORDCOUNT_TOP,
             deadline=deadline,
         )
     except JobTimeoutException:

@@ -45,12 +45,12 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     # A FileStorage: use the file under it, so a body held in memory is written
     # to storage from its buffer, not copied through a read loop.
     stream = getattr(stream, "stream", stream)
-    settings = svc.settings
+    settings, config = svc.settings, svc.config
     info = probe(
         stream,
-        allowed_formats=csv_list(settings["ALLOWED_FORMATS"]),
-        max_pixels=int(settings["MAX_IMAGE_PIXELS"]),
-        max_frames=int(settings["MAX_IMAGE_FRAMES"]),
+        allowed_formats=csv_list(config.ALLOWED_FORMATS),
+        max_pixels=config.MAX_IMAGE_PIXELS,
+        max_frames=config.MAX_IMAGE_FRAMES,
     )
     check_room(svc.queue, settings)
     size = stream.seek(0, io.SEEK_END)
@@ -82,7 +82,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
         )
         raise
     try:
-        remember_upload(svc.redis, image_id, int(settings["RECENT_UPLOADS"]))
+        remember_upload(svc.redis, image_id, config.RECENT_UPLOADS)
     except REDIS_ERRORS:  # the recent list is only an index; the image is safe
         log.warning("could not record %s in the recent uploads list", image_id)
     return AcceptedUpload(image_id, job.id, delete_token, manifest)

@@ -36,6 +36,7 @@ from rq.worker import DequeueStrategy
 
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,17 @@ class ImgsvcWorker(Worker):
 
     def __init__(self, *args: Any, settings: Mapping[str, Any], **kwargs: Any) -> None:
         self.settings = settings
+        self.config = Settings(settings)
         self._services: Services | None = None
-        interval = int(settings["WORKER_MAINTENANCE_INTERVAL"])
+        interval = self.config.WORKER_MAINTENANCE_INTERVAL
         kwargs.setdefault("maintenance_interval", interval)
-        kwargs.setdefault("job_monitoring_interval", int(settings["WORKER_MONITOR_INTERVAL"]))
+        kwargs.setdefault("job_monitoring_interval", self.config.WORKER_MONITOR_INTERVAL)
         # The idle dequeue wakes every worker_ttl - 15 s: keep it at the maintenance pace.
         kwargs.setdefault("worker_ttl", interval + 15)
         super().__init__(*args, **kwargs)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        grace = int(self.settings["HEARTBEAT_GRACE"])
+        grace = self.config.HEARTBEAT_GRACE
         if job.timeout and job.timeout > 0:
             return int(min(job.timeout - working_time, self.job_monitoring_interval)) + grace
         return self.job_monitoring_interval + grace

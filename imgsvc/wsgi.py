@@ -1,8 +1,9 @@
 """The WSGI app for servers: ``gunicorn imgsvc.wsgi:app``."""
 
 from imgsvc import create_app
+from imgsvc.settings import Settings
 from imgsvc.web.memory import retain_freed_memory
 
 app = create_app()
 # A server process: its uploads reuse the memory of the last one (imgsvc.web.memory).
-retain_freed_memory(app.config["MAX_CONTENT_LENGTH"])
+retain_freed_memory(Settings(app.config).MAX_CONTENT_LENGTH)

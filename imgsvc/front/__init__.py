@@ -46,6 +46,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from imgsvc.config import csv_list
+from imgsvc.settings import Settings
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent),
@@ -66,32 +67,33 @@ def render_config(settings: Mapping[str, Any], *, listen: str, upstream: str, fo
     app's (``host:port`` or ``unix:/path``); ``folder`` holds the pid file, the
     logs and the spooled bodies.
     """
-    max_connections = int(settings["FRONT_MAX_CONNECTIONS"])
+    config = Settings(settings)
+    max_connections = config.FRONT_MAX_CONNECTIONS
     return _TEMPLATES.get_template("nginx.conf.j2").render(
         user=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None,
-        workers=int(settings["FRONT_WORKERS"]),
+        workers=config.FRONT_WORKERS,
         # Each proxied request holds two descriptors (client and app), plus spooled files.
         rlimit_nofile=max_connections * 3 + 64,
         max_connections=max_connections,
         folder=folder,
-        header_timeout=_seconds(settings["FRONT_HEADER_TIMEOUT"]),
-        idle_timeout=_seconds(settings["FRONT_IDLE_TIMEOUT"]),
-        keepalive_timeout=_seconds(settings["FRONT_KEEPALIVE_TIMEOUT"]),
-        app_timeout=_seconds(settings["FRONT_APP_TIMEOUT"]),
-        max_body=int(settings["MAX_CONTENT_LENGTH"]),
-        max_response_spool=int(settings["FRONT_MAX_RESPONSE_SPOOL"]),
-        per_client=int(settings["FRONT_MAX_CONNECTIONS_PER_CLIENT"]),
-        real_ip_from=csv_list(settings["FRONT_REAL_IP_FROM"]),
+        header_timeout=_seconds(config.FRONT_HEADER_TIMEOUT),
+        idle_timeout=_seconds(config.FRONT_IDLE_TIMEOUT),
+        keepalive_timeout=_seconds(config.FRONT_KEEPALIVE_TIMEOUT),
+        app_timeout=_seconds(config.FRONT_APP_TIMEOUT),
+        max_body=config.MAX_CONTENT_LENGTH,
+        max_response_spool=config.FRONT_MAX_RESPONSE_SPOOL,
+        per_client=config.FRONT_MAX_CONNECTIONS_PER_CLIENT,
+        real_ip_from=csv_list(config.FRONT_REAL_IP_FROM),
         zone_size="10m",
         upstream=upstream,
         listen=listen,
-        backlog=int(settings["FRONT_BACKLOG"]),
+        backlog=config.FRONT_BACKLOG,
         reuseport=False,
     )
 
 
-def _seconds(value: Any) -> int:
-    return max(1, round(float(value)))
+def _seconds(value: float) -> int:
+    return max(1, round(value))
 
 
 def nginx_binary() -> str:

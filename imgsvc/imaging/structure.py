@@ -41,12 +41,15 @@ class StructureLimits:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> StructureLimits:
         """The limits from a settings mapping (``load_settings`` or an app's config)."""
+        from imgsvc.settings import Settings
+
+        config = Settings(settings)
         return cls(
-            max_frames=int(settings["MAX_IMAGE_FRAMES"]),
-            max_chunks=int(settings["MAX_IMAGE_CHUNKS"]),
-            max_header_chunks=int(settings["MAX_HEADER_CHUNKS"]),
-            max_jpeg_scans=int(settings["MAX_JPEG_SCANS"]),
-            max_compressed_chunks=int(settings["MAX_COMPRESSED_CHUNKS"]),
+            max_frames=config.MAX_IMAGE_FRAMES,
+            max_chunks=config.MAX_IMAGE_CHUNKS,
+            max_header_chunks=config.MAX_HEADER_CHUNKS,
+            max_jpeg_scans=config.MAX_JPEG_SCANS,
+            max_compressed_chunks=config.MAX_COMPRESSED_CHUNKS,
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from imgsvc.errors import InvalidKey
+from imgsvc.settings import Settings
 from imgsvc.storage.base import ObjectInfo, Storage, check_key
 from imgsvc.storage.filesystem import FilesystemStorage
 from imgsvc.storage.s3 import S3Storage
@@ -62,10 +63,11 @@ def storage_from_url(
 
 
 def storage_from_settings(settings: Mapping[str, Any]) -> Storage:
-    """Build the backend the settings name."""
+    """Build the backend the settings name; ``ValueError`` as :func:`storage_from_url`."""
+    config = Settings(settings)
     return storage_from_url(
-        settings["STORAGE_URL"],
-        endpoint_url=settings.get("S3_ENDPOINT_URL") or None,
-        region=settings.get("S3_REGION") or None,
-        timeout=float(settings.get("STORAGE_TIMEOUT", 10.0)),
+        config.STORAGE_URL,
+        endpoint_url=config.S3_ENDPOINT_URL or None,
+        region=config.S3_REGION or None,
+        timeout=config.STORAGE_TIMEOUT,
     )

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from imgsvc.errors import FileTooLarge, Forbidden, ImgsvcError, NotFound
 from imgsvc.logs import note
+from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def _mib(size: int) -> str:
 def friendly(status: int) -> tuple[str, str]:
     """The title and the advice of the error page for ``status``."""
     title, advice = _PAGES.get(status) or _PAGES[500 if status >= 500 else 400]
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-    return title, advice.format(limit=_mib(int(limit)) if limit else "the size limit")
+    limit = Settings(current_app.config).MAX_CONTENT_LENGTH
+    return title, advice.format(limit=_mib(limit) if limit else "the size limit")
 
 
 _JSON_BLUEPRINTS = {"api", "media", "health"}

@@ -24,6 +24,7 @@ from imgsvc.errors import (
     TooManyConnections,
 )
 from imgsvc.front.refusals import RefusalCollector
+from imgsvc.settings import Settings
 from imgsvc.web.errors import render_error
 
 bp = Blueprint("front", __name__)
@@ -40,7 +41,7 @@ def check_deadline() -> None:
         seconds = float(raw)
     except ValueError:
         return
-    deadline = float(current_app.config["UPLOAD_DEADLINE"])
+    deadline = Settings(current_app.config).UPLOAD_DEADLINE
     if seconds > deadline > 0:
         raise RequestTimeout(
             f"The request took {seconds:.0f} s to arrive; the limit is {deadline:.0f} s. "
@@ -52,7 +53,7 @@ def render_refusals() -> bytes:
     """The front's refusal counters for ``/metrics`` (:mod:`imgsvc.front.refusals`)."""
     collector = current_app.extensions.get("imgsvc.front")
     if collector is None:
-        collector = RefusalCollector(str(current_app.config["FRONT_DIR"]))
+        collector = RefusalCollector(Settings(current_app.config).FRONT_DIR)
         current_app.extensions["imgsvc.front"] = collector
     registry = CollectorRegistry()
     registry.register(collector)

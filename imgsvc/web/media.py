@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 from imgsvc import images, manifests
 from imgsvc.errors import NotFound
 from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
+from imgsvc.settings import Settings
 from imgsvc.web.present import services
 
 bp = Blueprint("media", __name__)
@@ -51,16 +52,16 @@ def variant(image_id: str, name: str) -> Response:
     ``<name>.<ext>`` is the same variant in an extra format (``EXTRA_FORMATS``),
     e.g. ``/images/<id>/md.avif``; an extension that was not made is a 404.
     """
-    settings = services().settings
+    config = services().config
     name, dot, extension = name.partition(".")
-    if name not in {spec.name for spec in parse_variants(settings["VARIANTS"])}:
+    if name not in {spec.name for spec in parse_variants(config.VARIANTS)}:
         raise NotFound(f"No variant named {name!r}.")
     manifest = manifests.load(services(), image_id)
     entry = manifest.get("variants", {}).get(name)
     if entry is None:
         if manifest["status"] == "failed":
             raise NotFound("This image failed to process; it has no variants.")
-        if dot and extension not in _extra_extensions(settings):
+        if dot and extension not in _extra_extensions(config):
             raise NotFound(f"Variants are not made as {extension!r}.")
         error = NotFound(f"Variant {name!r} is not ready yet.")
         error.retry_after = 2
@@ -72,9 +73,9 @@ def variant(image_id: str, name: str) -> Response:
     return _send(entry["key"], entry["content_type"], entry["etag"])
 
 
-def _extra_extensions(settings: dict) -> set[str]:
+def _extra_extensions(config: Settings) -> set[str]:
     """The extensions ``EXTRA_FORMATS`` asks for (none if the setting is malformed)."""
     try:
-        return {file_extension(fmt) for fmt in parse_extra_formats(settings["EXTRA_FORMATS"])}
+        return {file_extension(fmt) for fmt in parse_extra_formats(config.EXTRA_FORMATS)}
     except ValueError:
         return set()

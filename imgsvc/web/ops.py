@@ -41,15 +41,14 @@ class Unauthorized(ImgsvcError):
 
 
 def _password() -> str | None:
-    value = services().settings.get("OPS_PASSWORD")
-    return str(value) if value not in (None, "") else None
+    return services().config.OPS_PASSWORD or None
 
 
 def _authorized(password: str) -> bool:
     auth = request.authorization
     if auth is None or auth.type != "basic":
         return False
-    username = str(services().settings.get("OPS_USERNAME") or "ops")
+    username = services().config.OPS_USERNAME or "ops"
     user_ok = hmac.compare_digest((auth.username or "").encode(), username.encode())
     password_ok = hmac.compare_digest((auth.password or "").encode(), password.encode())
     return user_ok and password_ok
@@ -92,7 +91,7 @@ def ops_json() -> Response:
 def metrics_page() -> Response:
     """Prometheus text format: this machine's web and worker processes, plus the queues."""
     svc = services()
-    if svc.settings.get("METRICS_AUTH"):
+    if svc.config.METRICS_AUTH:
         require_operator()
     body = metrics.render(svc.redis, [queue.name for queue in job_queues(svc.queue)])
     body += front.render_refusals()

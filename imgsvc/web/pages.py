@@ -37,13 +37,13 @@ DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and u
 
 
 def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
-    settings = services().settings
+    config = services().config
     return render_template(
         "index.html",
         form=form,
         error=error,
-        tiles=recent_tiles(services(), int(settings["RECENT_UPLOADS"])),
-        formats=csv_list(settings["ALLOWED_FORMATS"]),
+        tiles=recent_tiles(services(), config.RECENT_UPLOADS),
+        formats=csv_list(config.ALLOWED_FORMATS),
     )
 
 

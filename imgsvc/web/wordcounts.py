@@ -23,7 +23,7 @@ def submit(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise InvalidUrl('Send a JSON body {"url": "https://..."}.')
     svc = services()
-    Guard(csv_list(svc.settings["FETCH_ALLOWLIST"])).check_literal(url.strip())
+    Guard(csv_list(svc.config.FETCH_ALLOWLIST)).check_literal(url.strip())
     check_room(svc.queue, svc.settings)
     return enqueue_wordcount(svc.queue, url.strip(), svc.settings).id
 
