@@ -213,10 +213,12 @@ def crafted_cases(max_frames: int) -> list[Case]:
         (f"gif-{max_frames + 1}-frames", gif_frames(max_frames + 1), {too_large}),
         (f"gif-{max_frames * 3}-frames", gif_frames(max_frames * 3), {too_large}),
         # Found by this fuzzer: Pillow raised IndexError, struct.error and TypeError
-        # while counting frames, which the probe let through as a 500.
-        ("gif-cut-in-frame-2-extension", gif[: second_frame + 1], {invalid}),
-        ("gif-cut-in-frame-2-descriptor", gif[: second_frame + 10], {invalid}),
-        ("tiff-page-2-without-width", _tiff_second_page_without_width(), {invalid}),
+        # while counting frames, which the probe let through as a 500. The bounded
+        # walk (imaging/structure.py) counts frames without reading them, so a file
+        # whose first frame is whole may be accepted and made from that frame.
+        ("gif-cut-in-frame-2-extension", gif[: second_frame + 1], {invalid, "done"}),
+        ("gif-cut-in-frame-2-descriptor", gif[: second_frame + 10], {invalid, "done"}),
+        ("tiff-page-2-without-width", _tiff_second_page_without_width(), {invalid, "done"}),
         ("tiff-ifd-loop", _tiff_ifd_loop(), {"done", invalid}),
         ("empty", b"", {invalid}),
         ("png-signature-only", png[:8], {invalid}),

@@ -63,6 +63,7 @@ def in_process(case: Case) -> str:
 @pytest.mark.filterwarnings("ignore:.*:UserWarning:PIL.TiffImagePlugin")  # corrupt tags: expected
 def test_probe_and_pipeline_turn_every_case_into_a_contract_outcome(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Defaults.MAX_IMAGE_PIXELS)
+    monkeypatch.setenv("IMGSVC_MAX_IMAGE_FRAMES", str(MAX_FRAMES))  # as the worker reads it
     problems = []
     for case in all_cases():
         try:

@@ -160,7 +160,10 @@ def test_a_body_over_the_limit_gets_the_apps_413(strict: DevStack):
 
 
 def test_too_many_requests_in_progress_from_one_address_get_429(strict: DevStack):
-    with SlowCrowd("127.0.0.1", strict.port, bodies=3, interval=0.3, sources=1) as crowd:
+    crowd = SlowCrowd(
+        "127.0.0.1", strict.port, bodies=3, interval=0.3, sources=1, body_length=1_000_000
+    )
+    with crowd:
         # The crowd's three uploads come from 127.0.1.1: a fourth from there is refused,
         wait_until(lambda: crowd.open_now == 3, timeout=10)
         session = requests.Session()
