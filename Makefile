@@ -77,6 +77,7 @@ bench-hostile: $(STAMP)  ## the header check on hostile uploads vs a 12 MP photo
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

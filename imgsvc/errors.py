@@ -9,6 +9,8 @@ RQ may retry with backoff; everything else is bad input and is never retried.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ImgsvcError(Exception):
     """Base class: an error with a contract code, an HTTP status and a message."""
@@ -17,6 +19,9 @@ class ImgsvcError(Exception):
     status = 500
     retryable = False
     default_message = "Something went wrong."
+    retry_after: int | None = None  # seconds: the response's Retry-After
+    headers: dict[str, str] | None = None  # more headers of the response
+    details: dict[str, Any] | None = None  # more keys of the JSON body (a partial success)
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message

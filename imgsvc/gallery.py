@@ -63,7 +63,7 @@ def remember(redis: Redis, manifest: dict[str, Any]) -> None:
         return
     image_id = manifest["id"]
     record = json.dumps(_tile_record(manifest))
-    with contextlib.suppress(REDIS_ERRORS):
+    with contextlib.suppress(*REDIS_ERRORS):
         tombstones.set_unless_deleted(redis, image_id, tile_key(image_id), record, TILE_TTL)
 
 

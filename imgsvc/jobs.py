@@ -5,7 +5,7 @@ Listings cover the image queue and its word-count queue (``queue.job_queues``)."
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from rq import Queue
 from rq.job import Job
@@ -13,7 +13,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegist
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
-from imgsvc.queue import job_queues
+from imgsvc.queue import job_queues, text_of
 
 STATES = ("queued", "started", "finished", "failed")
 _TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
@@ -66,7 +66,7 @@ def job_view(job: Job) -> dict[str, Any]:
     status = job.get_status(refresh=False) or "unknown"
     status = getattr(status, "value", status)
     meta = job.meta or {}
-    job_type = meta.get("type") or _TYPES.get(job.func_name, "other")
+    job_type = meta.get("type") or _TYPES.get(job.func_name or "", "other")
     view: dict[str, Any] = {
         "id": job.id,
         "type": job_type,
@@ -103,8 +103,11 @@ def _ids_in(queue: Queue, state: str, limit: int) -> list[tuple[float, str]]:
         queue.name, connection=queue.connection, serializer=queue.serializer
     )
     # Scores are expiry times (or start times): newer jobs have larger ones.
-    raw = queue.connection.zrevrange(registry.key, 0, limit - 1, withscores=True)
-    return [(float(score), registry.parse_job_id(member)) for member, score in raw]
+    raw = cast(
+        "list[tuple[bytes | str, float]]",  # withscores: (member, score) pairs
+        queue.connection.zrevrange(registry.key, 0, limit - 1, withscores=True),
+    )
+    return [(float(score), registry.parse_job_id(text_of(member))) for member, score in raw]
 
 
 def job_ids_by_state(queue: Queue, state: str, limit: int = 50) -> list[str]:

@@ -42,7 +42,7 @@ def remember(svc: Services, manifest: dict[str, Any]) -> bool:
 
 
 def forget(svc: Services, image_id: str) -> None:
-    with contextlib.suppress(REDIS_ERRORS):
+    with contextlib.suppress(*REDIS_ERRORS):
         svc.redis.delete(cache_key(image_id))
 
 

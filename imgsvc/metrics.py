@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -42,7 +42,8 @@ from imgsvc.logs import job_log
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
@@ -160,17 +161,17 @@ def track_job(job_type: str, **fields: Any) -> Iterator[None]:
     job_log.info("job %s finished", entry["job_id"], extra=entry)
 
 
-def tracked(job_type: str) -> Callable[[F], F]:
+def tracked(job_type: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a job function with :func:`track_job` (image jobs log their image id)."""
 
-    def decorate(func: F) -> F:
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             fields = {"image_id": args[0]} if job_type == "image" and args else {}
             with track_job(job_type, **fields):
                 return func(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 

@@ -194,4 +194,4 @@ def parse_allow_entry(entry: str) -> tuple[str, int]:
 def system_resolver(host: str, port: int) -> list[str]:
     """Resolve with the system resolver (getaddrinfo), TCP addresses only."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))

@@ -196,7 +196,13 @@ def remember_upload(redis: Redis, image_id: str, keep: int) -> None:
 
 def recent_uploads(redis: Redis, count: int) -> list[str]:
     """The ids of the most recent uploads, newest first."""
-    return [raw.decode() for raw in redis.lrange(RECENT_KEY, 0, count - 1)]
+    return [text_of(raw) for raw in redis.lrange(RECENT_KEY, 0, count - 1)]
+
+
+def text_of(raw: bytes | str) -> str:
+    """A Redis answer as text: our clients answer bytes (no ``decode_responses``),
+    which redis-py's types do not promise."""
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def forget_upload(redis: Redis, image_id: str) -> None:

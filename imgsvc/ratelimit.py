@@ -31,7 +31,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -60,7 +60,8 @@ end
 return {count, ttl}
 """
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -161,19 +162,21 @@ def check(scope: str) -> None:
         raise _refusal(limit, retry_after)
 
 
-def limited(scope: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[F], F]:
+def limited(
+    scope: str, methods: tuple[str, ...] = ("POST",)
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a view so its ``methods`` requests count against ``scope``'s limit."""
     if scope not in SCOPES:
         raise ValueError(f"unknown rate-limit scope {scope!r}")
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if request.method in methods:
                 check(scope)
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 
@@ -188,4 +191,5 @@ def init_app(app: Flask) -> None:
     if proxies < 0:
         raise ValueError("TRUSTED_PROXIES must be 0 or more")
     if proxies:
+        # Flask's documented way to wrap its WSGI app; its types declare a method there.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]

@@ -21,7 +21,7 @@ from rq.job import JobStatus
 
 from imgsvc import images, manifests
 from imgsvc.errors import ImgsvcError, NotFound
-from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job
+from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job, text_of
 from imgsvc.storage import Storage
 
 # Redis keys of the workers' periodic pass: one slice at a time, where the
@@ -73,7 +73,7 @@ def reconcile(
 def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, set[str]]]:
     """(id, names of its objects) of each image after ``start_after``, in id order."""
     after = f"images/{start_after}/~" if start_after else ""  # "~": after its every key
-    current, names = "", set()
+    current, names = "", set[str]()
     for key in storage.iter_keys("images/", start_after=after):
         _, image_id, name = (key.split("/", 2) + [""])[:3]
         if image_id != current:
@@ -164,7 +164,7 @@ def periodic_slice(svc: Services) -> ReconcileReport | None:
         cursor = redis.get(CURSOR)
         if cursor is None and redis.exists(RESTING):
             return None
-        report = reconcile(svc, start_after=(cursor or b"").decode(), budget=budget)
+        report = reconcile(svc, start_after=text_of(cursor or b""), budget=budget)
         with redis.pipeline() as pipe:
             if report.resume_after:
                 pipe.set(CURSOR, report.resume_after)

@@ -11,7 +11,9 @@ import io
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
+
+from werkzeug.datastructures import FileStorage
 
 from imgsvc import images, manifests
 from imgsvc.config import csv_list
@@ -32,7 +34,7 @@ class AcceptedUpload:
     manifest: dict[str, Any]
 
 
-def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
+def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> AcceptedUpload:
     """Check, store and enqueue one upload.
 
     Raises the upload's error (``missing_file``, ``invalid_image``,
@@ -44,17 +46,17 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
         raise MissingFile()
     # A FileStorage: use the file under it, so a body held in memory is written
     # to storage from its buffer, not copied through a read loop.
-    stream = getattr(stream, "stream", stream)
+    file = cast("BinaryIO", getattr(stream, "stream", stream))
     settings, config = svc.settings, svc.config
     info = probe(
-        stream,
+        file,
         allowed_formats=csv_list(config.ALLOWED_FORMATS),
         max_pixels=config.MAX_IMAGE_PIXELS,
         max_frames=config.MAX_IMAGE_FRAMES,
     )
     check_room(svc.queue, settings)
-    size = stream.seek(0, io.SEEK_END)
-    stream.seek(0)
+    size = file.seek(0, io.SEEK_END)
+    file.seek(0)
     image_id = images.new_image_id()
     delete_token = secrets.token_urlsafe(24)
     manifest = images.new_manifest(image_id, info, size, delete_token)
@@ -65,7 +67,7 @@ def accept_upload(svc: Services, stream: BinaryIO | None) -> AcceptedUpload:
     storage = svc.storage
     try:
         # From the request's buffer (imgsvc.web.request): one write, no copy.
-        storage.put(images.original_key(image_id), stream, info.mime_type)
+        storage.put(images.original_key(image_id), file, info.mime_type)
         manifests.save(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import cast
 
 from PIL import Image, ImageChops, ImageCms
 
@@ -33,7 +34,8 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     if mode in _DEEP_MODES:
         image = _deep_to_l(image)
     elif mode == "P":
-        has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
+        palette = image.palette
+        has_alpha = "transparency" in image.info or (palette is not None and palette.mode == "RGBA")
         image = image.convert("RGBA" if has_alpha else "RGB")
     elif mode in _ALPHA_MODES or (mode in ("L", "RGB") and "transparency" in image.info):
         image = image.convert("RGBA")  # a tRNS colour key becomes real alpha
@@ -97,7 +99,9 @@ def _converts_to_itself(icc: bytes) -> bool:
         return False  # unreadable, or not an RGB profile (grey, CMYK)
     if converted is None or converted.size != _PROBE.size:
         return False
-    return max(high for _, high in ImageChops.difference(converted, _PROBE).getextrema()) <= 1
+    difference = ImageChops.difference(converted, _PROBE)
+    bands = cast("tuple[tuple[int, int], ...]", difference.getextrema())  # RGB: a pair per band
+    return max(high for _, high in bands) <= 1
 
 
 def _apply_icc(image: Image.Image, icc: bytes) -> Image.Image:
@@ -118,7 +122,7 @@ def _deep_to_l(image: Image.Image) -> Image.Image:
         # The bit depth is known: a dark 16-bit image (all values <= 255) stays dark.
         return image.convert("I").point(lambda value: value * (255 / 65535)).convert("L")
     image = image.convert("I") if image.mode != "F" else image
-    low, high = image.getextrema()
+    low, high = cast("tuple[float, float]", image.getextrema())  # one band: one pair
     if high <= 255 and low >= 0:
         return image.convert("L")
     top = 65535 if high <= 65535 else high

@@ -128,8 +128,8 @@ class FilesystemStorage:
                     handle.truncate(0)  # an O_DIRECT attempt may have left a part
                     if payload is not None:
                         handle.write(payload)
-                    else:
-                        shutil.copyfileobj(data, handle, 1024 * 1024)  # type: ignore[misc]
+                    elif not isinstance(data, bytes):  # always: bytes are in memory
+                        shutil.copyfileobj(data, handle, 1024 * 1024)
                     handle.flush()
                     if durable:
                         os.fsync(handle.fileno())

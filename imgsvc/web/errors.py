@@ -11,7 +11,7 @@ import logging
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from imgsvc.errors import FileTooLarge, Forbidden, ImgsvcError, NotFound
 from imgsvc.logs import note
@@ -94,7 +94,7 @@ def render_error(error: ImgsvcError) -> Response:
     if wants_json():
         # ``details`` carries what a client needs after a partial success, e.g. the
         # id and delete token of an image stored while the queue was down.
-        response = jsonify({"error": error.to_dict(), **getattr(error, "details", {})})
+        response = jsonify({"error": error.to_dict(), **(error.details or {})})
     else:
         title, advice = friendly(error.status)
         page = render_template(
@@ -102,10 +102,9 @@ def render_error(error: ImgsvcError) -> Response:
         )
         response = Response(page)
     response.status_code = error.status
-    response.headers.extend(getattr(error, "headers", {}))
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
+    response.headers.extend(error.headers or {})
+    if error.retry_after:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -118,7 +117,7 @@ def _from_http(exc: HTTPException) -> Response:
     error.code = _HTTP_CODES.get(exc.code or 500, "http_error")
     error.status = exc.code or 500
     response = render_error(error)
-    if exc.code == 405 and exc.valid_methods:
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
 

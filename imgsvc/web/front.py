@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, generate_latest
 
 from imgsvc.errors import (
@@ -61,7 +61,7 @@ def render_refusals() -> bytes:
 
 
 @bp.route("/_front/refused/<int:status>")
-def refused(status: int):
+def refused(status: int) -> Response:
     """The answer to a request the front refused with ``status`` (413 or 429)."""
     if status not in _REFUSALS:
         raise NotFound("No such page.")

@@ -12,11 +12,14 @@ hands the same bytes to Werkzeug's parser, so odd but valid bodies still work.
 from __future__ import annotations
 
 import io
-from typing import IO
+from typing import IO, TYPE_CHECKING, cast
 
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 READ_STEP = 1024 * 1024
 
@@ -42,10 +45,11 @@ class PartFile(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        target = memoryview(buffer).cast("B")
         start = self._position
-        count = max(0, min(len(buffer), len(self._view) - start))
-        buffer[:count] = self._view[start : start + count]
+        count = max(0, min(len(target), len(self._view) - start))
+        target[:count] = self._view[start : start + count]
         self._position = start + count
         return count
 
@@ -116,7 +120,9 @@ def parse_form_data(
         if filename is not None:
             # Read in place: the body outlives the request's files.
             stream = PartFile(memoryview(body)[data_start:data_end])
-            files.append((name, FileStorage(stream, filename, name, headers=headers)))
+            # A raw binary file, which typeshed's io classes do not declare as IO[bytes].
+            file = cast("IO[bytes]", stream)
+            files.append((name, FileStorage(file, filename, name, headers=headers)))
         else:
             if max_form_memory_size is not None and data_end - data_start > max_form_memory_size:
                 raise RequestEntityTooLarge()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from imgsvc import manifests
 from imgsvc.config import csv_list
@@ -49,7 +50,7 @@ def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
 
 @bp.route("/", methods=["GET", "POST"])
 @limited("uploads")
-def index() -> Response | tuple[str, int] | tuple[Response, int, dict[str, str]] | str:
+def index() -> ResponseReturnValue:
     """Show the upload form; on POST accept the file and go to its page (303).
 
     The page's script sends the same form with ``Accept: application/json`` to
