@@ -2,10 +2,10 @@
 
 ``Settings(mapping).JOB_TIMEOUT`` is an ``int``; each attribute's type is its
 annotation in :class:`imgsvc.config.Defaults`. Every process checks the whole
-mapping once at start (:func:`parse_settings`): the web app in ``create_app``,
-the worker, ``reconcile``, ``front`` and ``dev`` before they do anything, so a
-typo or a wrong type stops it there, with the setting's name, rather than in
-the first request or job.
+mapping once at start (:func:`parse_settings`): the web app in ``create_app``;
+``imgsvc worker``, ``reconcile``, ``stats``, ``front`` and ``dev`` before they
+do anything (a plain ``rq worker`` at its first job), so a typo or a wrong type
+stops it there, with the setting's name, rather than in the first request or job.
 """
 
 from __future__ import annotations
@@ -110,6 +110,10 @@ class _Setting:
         if view is None:
             return self
         return self.parse(self.name, view.values.get(self.name, getattr(Defaults, self.name)))
+
+    def __set__(self, view: Settings, value: object) -> None:
+        # A value set on the view would hide later changes of the mapping.
+        raise AttributeError(f"{self.name}: settings are read-only; change the mapping")
 
 
 class Settings(Defaults):

@@ -164,6 +164,8 @@ def test_the_app_reads_its_config_live_and_typed():
     assert app.config["JOB_TIMEOUT"] == 30  # stored typed at start
     app.config.update(JOB_TIMEOUT=5)  # as tests do after start
     assert services.config.JOB_TIMEOUT == 5
+    with pytest.raises(AttributeError, match="read-only"):
+        services.config.JOB_TIMEOUT = 1
 
 
 def test_commands_stop_at_start_naming_the_setting():
