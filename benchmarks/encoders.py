@@ -13,8 +13,8 @@ import time
 
 from PIL import Image, features
 
-from benchmarks.inputs import BenchInput
-from benchmarks.strategies import STRATEGIES
+from tests.support.images import BenchInput
+from tests.support.strategies import STRATEGIES
 
 # (label, format, save parameters), per kind of output.
 RGBA_CANDIDATES = [

@@ -25,9 +25,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/forked.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.inputs import make_inputs  # noqa: E402
 from benchmarks.pipeline import INPUT_CACHE  # noqa: E402
-from benchmarks.strategies import STRATEGIES  # noqa: E402
+from tests.support.images import make_inputs  # noqa: E402
+from tests.support.strategies import STRATEGIES  # noqa: E402
 
 INPUTS = ("jpeg-12mp", "jpeg-24mp")
 COMPARED = ("naive", "imgsvc")

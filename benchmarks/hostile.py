@@ -34,7 +34,6 @@ from typing import Any
 
 from PIL import Image
 
-from benchmarks.inputs import make_inputs
 from benchmarks.pipeline import INPUT_CACHE
 from imgsvc.config import Defaults, csv_list
 from imgsvc.errors import ImgsvcError
@@ -42,6 +41,7 @@ from imgsvc.imaging import probe
 from imgsvc.imaging.decode import open_image
 from imgsvc.imaging.structure import StructureLimits
 from tests.imaging.hostile import CORPUS
+from tests.support.images import make_inputs
 
 ALLOWED = csv_list(Defaults.ALLOWED_FORMATS)
 MAX_PIXELS = Defaults.MAX_IMAGE_PIXELS

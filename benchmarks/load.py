@@ -2,7 +2,7 @@
 
 ``make bench-load`` (or ``python -m benchmarks.load --json out.json``) starts
 gunicorn, two ``worker.py`` processes and a private ``redis-server`` on
-loopback (see :mod:`benchmarks.stack`), uploads photo-like JPEGs of several
+loopback (see :mod:`tests.support.stack`), uploads photo-like JPEGs of several
 sizes from concurrent clients, waits until every image is processed and checks
 that nothing was lost or duplicated: every upload answered 202, ids are
 unique, storage holds exactly that many image folders, each manifest is
@@ -35,7 +35,8 @@ import requests
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.stack import Stack, wait_final  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+from tests.support.wait import wait_all_final  # noqa: E402
 
 # (width, height, seed): a phone photo, a camera export, web-sized images.
 PHOTO_SIZES = [(4000, 3000, 1), (3000, 2000, 2), (1600, 1200, 3), (1024, 768, 4), (800, 600, 5)]
@@ -203,7 +204,7 @@ def run_load(
     uploads = upload_all(stack.url, files, total, clients)
     upload_seconds = time.monotonic() - started
     ids = [upload.image_id for upload in uploads if upload.image_id]
-    final, server_errors = wait_final(stack.url, ids, timeout)
+    final, server_errors = wait_all_final(stack.url, ids, timeout)
     total_seconds = time.monotonic() - started
 
     problems: list[str] = []

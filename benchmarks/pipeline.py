@@ -32,9 +32,9 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks import encoders, report
-from benchmarks.inputs import BenchInput, make_inputs, mega_jpeg
-from benchmarks.ssim import chroma, ssim
-from benchmarks.strategies import vips_available
+from tests.support.images import BenchInput, make_inputs, mega_jpeg
+from tests.support.ssim import chroma, ssim
+from tests.support.strategies import vips_available
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUT_CACHE = ROOT / "var" / "bench-inputs"

@@ -26,11 +26,11 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.service import start_moto
-from benchmarks.stack import Stack
 from imgsvc import images, manifests
 from imgsvc.config import load_settings
 from imgsvc.queue import Services
 from imgsvc.reconcile import reconcile
+from tests.support.stack import Stack
 
 VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +36,6 @@ import requests
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.inputs import jpeg_input  # noqa: E402
 from benchmarks.load import percentiles  # noqa: E402
 from benchmarks.service_client import (  # noqa: E402
     busy_workers,
@@ -48,7 +46,10 @@ from benchmarks.service_client import (  # noqa: E402
 )
 from benchmarks.service_report import report  # noqa: E402
 from benchmarks.service_upload import measure_upload_latency  # noqa: E402
-from benchmarks.stack import Stack, free_port, wait_for, wait_until_answers  # noqa: E402
+from tests.support.images import jpeg_input  # noqa: E402
+from tests.support.moto import MotoServer  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+from tests.support.wait import wait_for  # noqa: E402
 
 
 def measure_queue_overhead(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
@@ -258,32 +259,17 @@ def main(argv: list[str] | None = None) -> int:
 def start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
     """moto's S3 server in a process of its own (in this one it would share the
     client's GIL); the environment that points imgsvc at its bucket."""
-    import boto3
-
-    port = free_port()
-    log = open(root / "moto.log", "w")  # noqa: SIM115  (closed by the exit stack)
-    stack.callback(log.close)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        process_group=0,
-    )
-    stack.callback(proc.wait, 30)
-    stack.callback(proc.terminate)
-    endpoint = f"http://127.0.0.1:{port}"
     credentials = {
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     os.environ.update(credentials)
-
-    wait_until_answers(endpoint, proc, 30, "moto's server")
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+    server = MotoServer("bench", log=root / "moto.log").start()
+    stack.callback(server.stop)
     return {
         "IMGSVC_STORAGE_URL": "s3://bench/service",
-        "IMGSVC_S3_ENDPOINT_URL": endpoint,
+        "IMGSVC_S3_ENDPOINT_URL": server.endpoint,
         **credentials,
     }
 

@@ -10,8 +10,9 @@ import time
 import requests
 from urllib3 import encode_multipart_formdata
 
-from benchmarks.inputs import jpeg_input
-from benchmarks.stack import Stack, wait_for
+from tests.support.images import jpeg_input
+from tests.support.stack import Stack
+from tests.support.wait import wait_for
 
 
 def camera_jpeg() -> bytes:

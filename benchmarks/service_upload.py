@@ -8,10 +8,13 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.cgroups import CgroupError, CpuGroups
 from benchmarks.load import nearest_rank
 from benchmarks.service_client import busy_workers, post
-from benchmarks.stack import ROOT, Stack, free_port, gunicorn_command, wait_for, wait_until_answers
+from tests.support.cgroups import CgroupError, CpuGroups
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, gunicorn_command
+from tests.support.stack import Stack
+from tests.support.wait import wait_for, wait_until_answers
 
 WARM_UP_ROUNDS = 3
 

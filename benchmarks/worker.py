@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import imgsvc.imaging  # noqa: F401  (the baseline: what every worker has imported)
-from benchmarks.strategies import STRATEGIES
+from tests.support.strategies import STRATEGIES
 
 
 def _status_mb(field: str) -> float:

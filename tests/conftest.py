@@ -21,7 +21,8 @@ import pytest
 from redis import Redis
 
 from tests.pageserver import PageServer
-from tests.support import free_port, wait_until
+from tests.support.moto import MotoServer
+from tests.support.redis import RedisServer
 
 # Loopback only, here and in every subprocess the tests start (workers, gunicorn):
 # a connect to any other address fails before a packet leaves the machine.
@@ -57,40 +58,11 @@ def loopback_only() -> Iterator[list[tuple[str, int]]]:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server for the whole session; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: run the suite with `make test`")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis.from_url(url)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except Exception:
-            return False
-
-    wait_until(answers, timeout=10, message="redis-server did not answer PING")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start(timeout=10)
+    yield server.url
+    server.stop(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -111,16 +83,8 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto in server mode on loopback, with the test bucket; yields its URL."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
+    server = MotoServer(BUCKET).start()
+    yield server.endpoint
     server.stop()
 
 

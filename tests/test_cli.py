@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from tests import factories
-from tests.faults import children
 from tests.support import free_port, wait_until
+from tests.support.processes import children
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_stats_shows_queues_workers_and_recent_failures(client, run_worker, env)
     from redis import Redis
     from rq import Worker
 
-    from tests.web.conftest import upload
+    from tests.support.client import upload
 
     data = factories.jpeg(400, 300)
     bad = upload(client, data[: len(data) // 3]).get_json()

@@ -15,7 +15,7 @@ import pytest
 from imgsvc import gallery, images, manifests, tasks
 from imgsvc.queue import RECENT_KEY
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ import pytest
 import requests
 from PIL import Image
 
-from benchmarks.stack import gunicorn_command, stop_processes
 from tests import factories
 from tests.support import free_port, wait_until
+from tests.support.processes import gunicorn_command, stop_processes
+from tests.support.wait import wait_final
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -34,11 +35,7 @@ class Stack:
         self.processes = processes
 
     def wait_final(self, image_id: str, timeout: float = 90) -> dict:
-        def final():
-            body = requests.get(f"{self.url}/api/images/{image_id}", timeout=10).json()
-            return body if body["status"] in ("done", "failed") else None
-
-        return wait_until(final, timeout=timeout, interval=0.1, message="image not processed")
+        return wait_final(self.url, image_id, timeout)
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from rq.job import Job
 from imgsvc import images
 from imgsvc.queue import enqueue_wordcount
 from tests import factories
-from tests.faults import WorkerProcess
 from tests.pageserver import PageServer
 from tests.support import wait_until
-from tests.web.conftest import upload
+from tests.support.client import upload
+from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 SLOW_SECONDS = 1.0

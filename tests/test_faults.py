@@ -14,9 +14,10 @@ import pytest
 from imgsvc import create_app, images
 from imgsvc.queue import Services
 from tests import factories
-from tests.faults import RedisProcess, WorkerProcess, alive, cpu_seconds
 from tests.support import wait_until
-from tests.web.conftest import upload
+from tests.support.client import upload
+from tests.support.processes import WorkerProcess, alive, cpu_seconds
+from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("storage_url", ["file"], indirect=True)]
 VARIANTS = {"thumb", "xs", "sm", "md", "lg", "xl"}
@@ -156,14 +157,14 @@ def test_job_past_its_timeout_fails_with_timeout_without_retries(app, client, wo
     assert alive(worker.proc.pid)
 
 
-def own_redis_app(redis: RedisProcess, monkeypatch):
+def own_redis_app(redis: RedisServer, monkeypatch):
     monkeypatch.setenv("IMGSVC_REDIS_URL", redis.url)
     app = create_app({"TESTING": True})
     return app, app.test_client()
 
 
 def test_redis_restart_with_aof_keeps_queued_jobs(tmp_path, monkeypatch, workers, env):
-    redis = RedisProcess(tmp_path / "redis")
+    redis = RedisServer(tmp_path / "redis", appendonly=True).start()
     try:
         app, client = own_redis_app(redis, monkeypatch)
         queued = [
@@ -195,7 +196,7 @@ def test_flushed_redis_heals_through_the_workers_periodic_reconcile(app, client,
 
 
 def test_redis_down_at_upload_is_processed_once_redis_is_back(tmp_path, monkeypatch, workers, env):
-    redis = RedisProcess(tmp_path / "redis")
+    redis = RedisServer(tmp_path / "redis", appendonly=True).start()
     try:
         app, client = own_redis_app(redis, monkeypatch)
         redis.stop()

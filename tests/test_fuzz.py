@@ -20,12 +20,14 @@ import requests
 from PIL import Image
 from rq import Worker
 
-from benchmarks.stack import Stack, rss_kib, wait_final
 from imgsvc.config import Defaults, csv_list
 from imgsvc.errors import ImgsvcError
 from imgsvc.imaging import parse_variants, probe, render_variants
 from tests import factories
 from tests.fuzzcases import Case, crafted_cases, random_cases
+from tests.support.processes import rss_kib
+from tests.support.stack import Stack
+from tests.support.wait import wait_all_final
 
 RANDOM_CASES = 320
 SEED = 20251130
@@ -107,7 +109,7 @@ def wait_processed(stack: Stack, data: bytes) -> dict:
     image_id = requests.post(
         f"{stack.url}/api/images", files={"file": ("ok.jpg", data)}, timeout=30
     ).json()["id"]
-    return wait_final(stack.url, [image_id], timeout=60)[0][image_id]
+    return wait_all_final(stack.url, [image_id], timeout=60)[0][image_id]
 
 
 @pytest.mark.slow
@@ -126,7 +128,7 @@ def test_corrupted_images_get_clear_errors_and_never_hurt_the_worker(
         with ThreadPoolExecutor(4) as pool:
             sent = list(pool.map(lambda case: send(stack.url, case), cases))
         accepted = [body["id"] for _case, status, body in sent if status == 202]
-        final, poll_errors = wait_final(stack.url, accepted, timeout=90)
+        final, poll_errors = wait_all_final(stack.url, accepted, timeout=90)
 
         assert wait_processed(stack, factories.jpeg(320, 240, seed=2))["status"] == "done"
         rss_after = rss_kib(worker.pid)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.load import make_photos, report, run_load
-from benchmarks.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 

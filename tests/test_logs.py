@@ -9,7 +9,7 @@ import pytest
 
 from imgsvc.logs import JsonFormatter, TextFormatter
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 

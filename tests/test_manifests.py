@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 
 @pytest.fixture

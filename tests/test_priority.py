@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from imgsvc import priority
-from tests.faults import WorkerProcess
+from tests.support.processes import WorkerProcess
 
 SCHED_OTHER, SCHED_IDLE = 0, 5
 

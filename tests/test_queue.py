@@ -8,7 +8,7 @@ import io
 import pytest
 
 from tests import factories
-from tests.web.conftest import csrf_token, upload
+from tests.support.client import csrf_token, upload
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 

@@ -12,7 +12,7 @@ import pytest
 from imgsvc import images
 from imgsvc.reconcile import reconcile
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 
 def test_lost_queue_is_rebuilt_from_storage(app, client, run_worker):

@@ -13,7 +13,7 @@ from imgsvc import images, tasks
 from imgsvc.queue import Services, enqueue_image
 from tests import factories
 from tests.s3proxy import FaultyS3Proxy
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 
 def variant_objects(app, image_id: str) -> dict[str, bytes]:

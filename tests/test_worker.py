@@ -77,7 +77,7 @@ def test_a_horse_killed_past_its_time_limit_is_a_timeout_a_crash_otherwise(
 
     from imgsvc.queue import job_queues
     from tests import factories
-    from tests.web.conftest import upload
+    from tests.support.client import upload
 
     body = upload(client, factories.jpeg(320, 240)).get_json()
     svc = app.extensions["imgsvc"]

@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.livestack import ROOT, LiveStack
 from tests.pageserver import PageServer
+from tests.support.processes import ROOT
+from tests.support.stack import LiveStack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

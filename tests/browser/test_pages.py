@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from tests import factories
 from tests.browser.conftest import MAX_UPLOAD, Console
-from tests.livestack import LiveStack
 from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
+from tests.support.stack import LiveStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 IMAGE_PAGE = re.compile(r"/images/[A-Za-z0-9_-]{22}$")

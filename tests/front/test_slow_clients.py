@@ -16,11 +16,10 @@ import time
 import pytest
 import requests
 
-from benchmarks import slow_clients
-from benchmarks.slow_clients import SlowCrowd
 from tests import factories
-from tests.front.conftest import DevStack, dev_stack
-from tests.support import wait_until
+from tests.support import slow_clients, wait_until
+from tests.support.slow_clients import SlowCrowd
+from tests.support.stack import DevStack, dev_stack
 
 pytestmark = pytest.mark.slow
 

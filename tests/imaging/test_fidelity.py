@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from benchmarks.inputs import photo, with_alpha
-from benchmarks.ssim import ssim
-from benchmarks.strategies import ALLOWED, MAX_PIXELS, SPECS, STRATEGIES
 from imgsvc.imaging import VariantSpec, parse_variants, render_variants
 from imgsvc.imaging.decode import decode
 from imgsvc.imaging.pipeline import decode_start, resize_prepared
 from tests import factories
+from tests.support.images import photo, with_alpha
+from tests.support.ssim import ssim
+from tests.support.strategies import ALLOWED, MAX_PIXELS, SPECS, STRATEGIES
 
 SSIM_FLOOR = 0.995
 

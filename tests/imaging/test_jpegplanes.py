@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from benchmarks.ssim import ssim
 from imgsvc.errors import InvalidImage
 from imgsvc.imaging import jpegplanes, parse_variants, planes, render_variants
 from imgsvc.imaging.decode import open_image
 from tests import factories
 from tests.imaging import icc
+from tests.support.ssim import ssim
 
 SPECS = parse_variants("a:1501,box:99x51:cover,b:333")
 ALLOWED = ["JPEG"]

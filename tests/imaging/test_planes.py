@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from benchmarks.inputs import photo
-from benchmarks.ssim import _chroma_planes, chroma
 from imgsvc.imaging import jpegplanes, parse_variants, planes, render_variants
 from imgsvc.imaging.decode import decode, decode_opened, open_image
 from imgsvc.imaging.pipeline import prepare, resize_prepared
 from imgsvc.imaging.planes import PLANES_MIN_WIDTH
 from tests import factories
+from tests.support.images import photo
+from tests.support.ssim import _chroma_planes, chroma
 
 # Odd widths and heights, crops, and the whole image (no resize at all).
 SPECS = parse_variants("a:1501,wide:1100x551:cover,b:333,c:77,box:99x51:cover,whole:2405")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.inputs import photo
-from benchmarks.ssim import ssim
 from imgsvc.errors import InvalidImage
 from imgsvc.imaging import parse_variants, render_variants
 from imgsvc.imaging.decode import decode
 from imgsvc.imaging.resize import resize_all
 from tests import factories
+from tests.support.images import photo
+from tests.support.ssim import ssim
 
 SPECS = parse_variants("a:400,box:100x100:cover")  # 1.2 x 400 of 800 px: a 5/8 decode
 ALLOWED = ["JPEG"]

@@ -1,25 +1,15 @@
-"""Small helpers for tests: free ports and polling with a deadline."""
+"""Loopback ports: a free one, and a listener that counts connections."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import TypeVar
-
-from benchmarks.stack import free_port as free_port  # one definition for tests and benchmarks
-from benchmarks.stack import wait_for
-
-T = TypeVar("T")
 
 
-def wait_until(
-    check: Callable[[], T], timeout: float = 30, interval: float = 0.05, message: str = ""
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` s."""
-    try:
-        return wait_for(check, timeout, message or "condition not met", interval=interval)
-    except TimeoutError as exc:
-        raise AssertionError(str(exc)) from None
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class ConnectionCounter:

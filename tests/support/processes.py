@@ -1,20 +1,55 @@
-"""Process and Redis plumbing for the fault-injection tests."""
+"""Processes: gunicorn's command line, stopping, /proc readings, a long-running worker."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from redis import Redis
+from tests.support.wait import wait_until
 
-from tests.support import free_port, wait_until
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def gunicorn_command(port: int, app: str = "run:app", workers: int = 2, *extra: str) -> list[str]:
+    """The command line of gunicorn serving ``app`` on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--no-control-socket",
+        *extra,
+        app,
+    ]
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> None:
+    """SIGTERM every process still running (workers finish their job), then wait;
+    kill one that has not exited after ``timeout`` s."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_kib(pid: int) -> int:
+    """The resident set size of process ``pid`` in KiB (``VmRSS`` in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for pid {pid}")
 
 
 def children(pid: int) -> set[int]:
@@ -100,50 +135,3 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill_all()
         self.log.close()
-
-
-class RedisProcess:
-    """A redis-server of the test's own, with AOF, that can be stopped and restarted."""
-
-    def __init__(self, folder: Path, appendonly: bool = True) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.appendonly = appendonly
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.appendonly else "no",
-                "--appendfsync",
-                "always",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except Exception:
-                return False
-
-        wait_until(up, timeout=20, message="redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)

@@ -257,14 +257,14 @@ class CrowdProcess:
     measured against. Stops when stopped, or when the parent goes away."""
 
     def __init__(self, host: str, port: int, **plan: int | str | float) -> None:
-        self.args = [sys.executable, "-m", "benchmarks.slow_clients", host, str(port)]
+        self.args = [sys.executable, "-m", "tests.support.slow_clients", host, str(port)]
         for name, value in plan.items():
             self.args += [f"--{name.replace('_', '-')}", str(value)]
         self.proc: subprocess.Popen | None = None
         self.counts: dict = {}
 
     def __enter__(self) -> CrowdProcess:
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]
         self.proc = subprocess.Popen(
             self.args, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -1,132 +1,38 @@
-"""The running service on loopback, for benchmarks and process-level tests.
+"""The whole service on loopback, for benchmarks and process-level tests.
 
 :class:`Stack` starts what production runs: gunicorn serving ``run:app``,
 ``python worker.py`` processes and (unless given one) its own ``redis-server``
-without persistence, with images in a folder under ``root``. It waits until
-the web server answers ``/healthz`` and every worker has registered, and stops
-everything in order on exit (web first, then workers after their current job,
-Redis last).
+without persistence, with images in a folder under ``root``, optionally behind
+the nginx front. It waits until the web server answers ``/healthz`` and every
+worker has registered, and stops everything in order on exit (web first, then
+workers after their current job, Redis last).
+
+:class:`LiveStack` is the tests' smaller one (gunicorn + one worker on the
+test's Redis, settings given whole); :func:`dev_stack` runs ``imgsvc dev``
+itself (front, gunicorn, worker, embedded Redis), as ``make run`` does.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import requests
 from redis import Redis
 from rq import Worker
 
-from benchmarks.cgroups import CpuGroups
-
-ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; ``TimeoutError`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} (waited {timeout:.0f} s)")
-        time.sleep(interval)
-
-
-def wait_until_answers(url: str, proc: subprocess.Popen, timeout: float, what: str) -> None:
-    """Poll ``url`` until it answers (any status under 500); ``RuntimeError`` if
-    ``proc`` exits first, ``TimeoutError`` after ``timeout`` s."""
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited at start")
-        try:
-            return requests.get(url, timeout=2).status_code < 500
-        except requests.ConnectionError:
-            return False
-
-    wait_for(answers, timeout, f"{what} did not start")
-
-
-def gunicorn_command(port: int, app: str = "run:app", workers: int = 2, *extra: str) -> list[str]:
-    """The command line of gunicorn serving ``app`` on 127.0.0.1:``port``."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--no-control-socket",
-        *extra,
-        app,
-    ]
-
-
-def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> None:
-    """SIGTERM every process still running (workers finish their job), then wait;
-    kill one that has not exited after ``timeout`` s."""
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in processes:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_final(url: str, ids: list[str], timeout: float) -> tuple[dict[str, dict], int]:
-    """Poll ``GET /api/images/<id>`` until each is done or failed; (bodies, 5xx count)."""
-    final: dict[str, dict] = {}
-    server_errors = 0
-    session = requests.Session()
-    deadline = time.monotonic() + timeout
-
-    def poll(image_id: str) -> tuple[str, int, dict | None]:
-        response = session.get(f"{url}/api/images/{image_id}", timeout=30)
-        body = response.json() if response.status_code == 200 else None
-        return image_id, response.status_code, body
-
-    with ThreadPoolExecutor(4) as pool:
-        while len(final) < len(ids) and time.monotonic() < deadline:
-            pending = [image_id for image_id in ids if image_id not in final]
-            for image_id, status, body in pool.map(poll, pending):
-                server_errors += status >= 500
-                if body is not None and body["status"] in ("done", "failed"):
-                    final[image_id] = body
-            if len(final) < len(ids):
-                time.sleep(0.2)
-    return final, server_errors
-
-
-def rss_kib(pid: int) -> int:
-    """The resident set size of process ``pid`` in KiB (``VmRSS`` in /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise ValueError(f"no VmRSS for pid {pid}")
+from tests.support.cgroups import CpuGroups
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, gunicorn_command, stop_processes
+from tests.support.redis import RedisServer
+from tests.support.wait import wait_final, wait_for, wait_until
 
 
 class Stack:
@@ -166,7 +72,7 @@ class Stack:
         self.front = front
         self.url = self.app_url = ""
         self.front_proc: subprocess.Popen | None = None
-        self.redis_proc: subprocess.Popen | None = None
+        self.redis_server: RedisServer | None = None
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self._logs: list[IO[Any]] = []
@@ -254,30 +160,8 @@ class Stack:
         return [pid, *(int(worker) for worker in workers)]
 
     def _start_redis(self) -> str:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (make system installs it)")
-        port = free_port()
-        folder = self.root / "redis"
-        folder.mkdir(exist_ok=True)
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--dir", str(folder)]
-        self.redis_proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, **self._group("redis")
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        client = Redis.from_url(url)
-
-        def answers() -> bool:
-            if self.redis_proc is not None and self.redis_proc.poll() is not None:
-                raise RuntimeError("redis-server exited at start")
-            try:
-                return bool(client.ping())
-            except Exception:  # redis.ConnectionError until it listens
-                return False
-
-        wait_for(answers, 10, "redis-server did not answer PING")
-        return url
+        self.redis_server = RedisServer(self.root / "redis", popen=self._group("redis"))
+        return self.redis_server.start(timeout=10).url
 
     def _spawn(
         self, command: list[str], env: dict[str, str], log: str, role: str
@@ -324,8 +208,145 @@ class Stack:
 
     def stop(self) -> None:
         """Stop gunicorn, then the workers (after their current job), then Redis."""
-        for group in ([self.front_proc], [self.web], self.workers, [self.redis_proc]):
+        redis_proc = self.redis_server.proc if self.redis_server else None
+        for group in ([self.front_proc], [self.web], self.workers, [redis_proc]):
             stop_processes([proc for proc in group if proc is not None])
         for out in self._logs:
             out.close()
         self._logs.clear()
+
+
+class LiveStack:
+    """gunicorn (2 processes) + one ``python worker.py`` with the given settings
+    (``IMGSVC_REDIS_URL`` among them: the test's Redis); usable from a module- or
+    session-scoped fixture. Start with :meth:`start`, stop with :meth:`stop`;
+    ``url`` is the base URL."""
+
+    def __init__(self, folder: Path, settings: dict[str, str], web_workers: int = 2) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_dir = folder / "prometheus"
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("IMGSVC_")}
+        self.env = {
+            **base,
+            "IMGSVC_STORAGE_URL": "file://" + str(folder / "media"),
+            "IMGSVC_SECRET_KEY": "live-stack-secret",
+            "IMGSVC_JOB_RETRY_INTERVALS": "0",
+            "IMGSVC_LOG_FORMAT": "json",
+            "IMGSVC_LOG_LEVEL": "INFO",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            **settings,
+        }
+        self.web_workers = web_workers
+        self.web_log = folder / "web.log"
+        self.worker_log = folder / "worker.log"
+        self.processes: list[subprocess.Popen] = []
+
+    def _spawn(self, args: list[str], log: Path) -> subprocess.Popen:
+        with open(log, "a") as out:
+            proc = subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> LiveStack:
+        """Start gunicorn and one worker; return once ``/healthz`` answers 200."""
+        web = self._spawn(gunicorn_command(self.port, "run:app", self.web_workers), self.web_log)
+        self._spawn([sys.executable, "worker.py"], self.worker_log)
+
+        def up() -> bool:
+            assert web.poll() is None, self.web_log.read_text()
+            try:
+                return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False  # not listening yet, or its processes are still booting
+
+        try:
+            wait_until(up, timeout=30, message="gunicorn did not come up")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM everything (workers finish their job), then wait."""
+        stop_processes(self.processes)
+
+    def wait_final(self, image_id: str, timeout: float = 90) -> dict:
+        """Poll the API until the image is ``done`` or ``failed``; its body."""
+        return wait_final(self.url, image_id, timeout)
+
+    def upload(self, data: bytes, filename: str = "photo.jpg") -> dict:
+        """POST one file to the API; the 202 body."""
+        response = requests.post(
+            f"{self.url}/api/images", files={"file": (filename, data)}, timeout=30
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+
+class DevStack:
+    """``imgsvc dev`` running in ``folder``; ``url`` is the front's address."""
+
+    def __init__(self, folder: Path, port: int, proc: subprocess.Popen, log: Path) -> None:
+        self.folder, self.port, self.proc, self.log = folder, port, proc, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def images(self) -> Path:
+        return self.folder / "var" / "media" / "images"
+
+    def refusals(self) -> str:
+        path = self.folder / "var" / "front" / "refusals.log"
+        return path.read_text() if path.exists() else ""
+
+    def upload(self, data: bytes) -> str:
+        response = requests.post(
+            f"{self.url}/api/images", files={"file": ("a.jpg", data, "image/jpeg")}, timeout=10
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
+    def wait_done(self, image_id: str, timeout: float = 60) -> dict:
+        """Poll the API until the image is ``done`` (``failed`` fails); its body."""
+        return wait_final(self.url, image_id, timeout, failed_ok=False)
+
+
+@contextmanager
+def dev_stack(folder: Path, settings: dict[str, str]) -> Iterator[DevStack]:
+    """Start ``imgsvc dev`` with ``settings`` (``IMGSVC_*``); stop it with Ctrl-C after."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGSVC_")}
+    env.update({"IMGSVC_LOG_LEVEL": "WARNING", "IMGSVC_RATE_LIMIT_UPLOADS": "0", **settings})
+    log = folder / "dev.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imgsvc", "dev", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    stack = DevStack(folder, port, proc, log)
+    try:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                return requests.get(f"{stack.url}/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout=60, message="imgsvc dev did not come up")
+        yield stack
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

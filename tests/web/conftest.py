@@ -1,26 +1,10 @@
-"""Helpers shared by the web tests."""
+"""Fixtures of the web tests (their helpers are in tests/support/client.py)."""
 
 from __future__ import annotations
 
-import io
-import re
-
 import pytest
 
-
-def upload(client, data: bytes, filename: str = "photo.jpg"):
-    """POST one file to the JSON API."""
-    return client.post(
-        "/api/images",
-        data={"file": (io.BytesIO(data), filename)},
-        content_type="multipart/form-data",
-    )
-
-
-def csrf_token(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
+from tests.support.client import upload
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from PIL import Image
 
 from imgsvc import images
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 NAMES = ["thumb", "xs", "sm", "md", "lg", "xl"]
 

@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 
 def test_variant_bytes_have_type_etag_and_immutable_caching(client, processed):

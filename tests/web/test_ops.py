@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from tests import factories
-from tests.web.conftest import upload
+from tests.support.client import upload
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 

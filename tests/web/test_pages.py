@@ -13,7 +13,7 @@ from imgsvc import gallery
 from imgsvc.queue import fetch_job
 from imgsvc.web.present import srcset_snippet
 from tests import factories
-from tests.web.conftest import csrf_token, upload
+from tests.support.client import csrf_token, upload
 
 # Storage does not matter to these pages; the storage-backend suites cover both.
 FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)

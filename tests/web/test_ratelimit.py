@@ -12,7 +12,7 @@ from redis import Redis
 from imgsvc import create_app, ratelimit
 from tests import factories
 from tests.support import free_port, wait_until
-from tests.web.conftest import csrf_token
+from tests.support.client import csrf_token
 
 PAGE_SERVER = "https://example.org/"
 

@@ -22,7 +22,7 @@ import pytest
 
 from imgsvc import create_app
 from tests import factories
-from tests.web.conftest import csrf_token, upload
+from tests.support.client import csrf_token, upload
 
 ROOT = Path(__file__).resolve().parents[2]
 CSP = (
