@@ -19,7 +19,7 @@ from imgsvc.queue import enqueue_wordcount
 from tests import factories
 from tests.pageserver import PageServer
 from tests.support import wait_until
-from tests.support.client import upload
+from tests.support.client import upload, wait_final
 from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
@@ -74,15 +74,7 @@ def test_an_upload_behind_30_slow_word_counts_waits_for_one_at_most(
         wait_until(lambda: allowed.hits["/slow"] == hits_before + 1)
         body = upload(client, factories.jpeg(640, 480)).get_json()
         allowed.gate.set()
-        done = wait_until(
-            lambda: (
-                (b := client.get(f"/api/images/{body['id']}").get_json())["status"]
-                in ("done", "failed")
-                and b
-            ),
-            timeout=60,
-            message="the image did not finish",
-        )
+        done = wait_final(client, body["id"], timeout=60)
         image_started = started_at(app, body["job_id"])
         before_image = [
             job_id

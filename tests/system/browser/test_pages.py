@@ -10,9 +10,9 @@ import requests
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.browser.conftest import MAX_UPLOAD, Console
 from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 from tests.support.stack import LiveStack
+from tests.system.browser.conftest import MAX_UPLOAD, Console
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 IMAGE_PAGE = re.compile(r"/images/[A-Za-z0-9_-]{22}$")

@@ -8,8 +8,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
-import sys
 import termios
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,64 +17,24 @@ import requests
 from PIL import Image
 
 from tests import factories
-from tests.support import free_port, wait_until
-from tests.support.processes import gunicorn_command, stop_processes
-from tests.support.wait import wait_final
+from tests.support import wait_until
+from tests.support.stack import LiveStack
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-class Stack:
-    """The running service: base URL plus the processes behind it."""
-
-    def __init__(self, url: str, processes: list[subprocess.Popen]) -> None:
-        self.url = url
-        self.processes = processes
-
-    def wait_final(self, image_id: str, timeout: float = 90) -> dict:
-        return wait_final(self.url, image_id, timeout)
-
-
 @pytest.fixture
-def stack(env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process_env = dict(os.environ, IMGSVC_MAX_CONTENT_LENGTH=str(8 * 1024 * 1024))
-    logs = [open(tmp_path / name, "w") for name in ("web.log", "worker.log")]  # noqa: SIM115
-    web = subprocess.Popen(
-        gunicorn_command(port),
-        cwd=ROOT,
-        env=process_env,
-        stdout=logs[0],
-        stderr=subprocess.STDOUT,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py"],
-        cwd=ROOT,
-        env=process_env,
-        stdout=logs[1],
-        stderr=subprocess.STDOUT,
-    )
-    processes = [web, worker]
-
-    def up() -> bool:
-        assert web.poll() is None, (tmp_path / "web.log").read_text()
-        try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # booting under load
-            return False
-
+def stack(env: dict[str, str], tmp_path: Path) -> Iterator[LiveStack]:
+    """gunicorn + ``worker.py`` on this test's Redis and storage (file or S3)."""
+    live = LiveStack(tmp_path, {**env, "IMGSVC_MAX_CONTENT_LENGTH": str(8 * 1024 * 1024)})
+    live.start()
     try:
-        wait_until(up, timeout=30, message="gunicorn did not come up")
-        yield Stack(url, processes)
+        yield live
     finally:
-        stop_processes(processes)
-        for log in logs:
-            log.close()
+        live.stop()
 
 
-def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: Stack):
+def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: LiveStack):
     data = factories.jpeg(4000, 3000, orientation=6, gps=True, quality=80)
 
     response = requests.post(
@@ -115,7 +73,7 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: Stack):
 
 
 @pytest.mark.parametrize("pieces", [1, 7])
-def test_an_upload_sent_in_pieces_is_stored_byte_for_byte(stack: Stack, pieces: int):
+def test_an_upload_sent_in_pieces_is_stored_byte_for_byte(stack: LiveStack, pieces: int):
     """In one send with its headers, or in pieces with pauses: the body is
     read in steps (imgsvc.web.request) and stored as it was sent."""
     data = factories.jpeg(1200, 900, quality=95)
@@ -157,7 +115,7 @@ def _unsent(conn: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
-def test_byte_limit_is_413_over_real_http(stack: Stack):
+def test_byte_limit_is_413_over_real_http(stack: LiveStack):
     big = os.urandom(9 * 1024 * 1024)
     response = requests.post(
         f"{stack.url}/api/images", files={"file": ("big.jpg", big, "image/jpeg")}, timeout=30
@@ -166,7 +124,7 @@ def test_byte_limit_is_413_over_real_http(stack: Stack):
     assert response.json()["error"]["code"] == "file_too_large"
 
 
-def test_form_upload_in_a_browser_session(stack: Stack):
+def test_form_upload_in_a_browser_session(stack: LiveStack):
     session = requests.Session()
     page = session.get(f"{stack.url}/", timeout=10).text
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]

@@ -15,7 +15,7 @@ from imgsvc import create_app, images
 from imgsvc.queue import Services
 from tests import factories
 from tests.support import wait_until
-from tests.support.client import upload
+from tests.support.client import upload, wait_final
 from tests.support.processes import WorkerProcess, alive, cpu_seconds
 from tests.support.redis import RedisServer
 
@@ -59,15 +59,6 @@ def workers(fast_recovery, tmp_path: Path) -> Iterator:
 
 def status(client, image_id: str) -> dict:
     return client.get(f"/api/images/{image_id}").get_json()
-
-
-def wait_final(client, image_id: str, timeout: float = 90) -> dict:
-    return wait_until(
-        lambda: (body := status(client, image_id))["status"] in ("done", "failed") and body,
-        timeout=timeout,
-        interval=0.1,
-        message=f"image {image_id} did not finish",
-    )
 
 
 def variant_bytes(app, image_id: str) -> dict[str, bytes]:
