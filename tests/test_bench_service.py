@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.service_report import report
-from benchmarks.service_upload import percentiles95
+from benchmarks.service.report import report
+from benchmarks.service.upload import percentiles95
 
 
 def test_percentiles_are_nearest_rank_in_tenths_of_a_millisecond():

@@ -3,7 +3,7 @@
 Each builder returns bytes that stay under the 20 MiB upload limit and whose
 first bytes are a valid header of an allowed format, so only the walk past the
 header can refuse them. ``CORPUS`` names each one with the error code the
-header check must answer; the tests and ``benchmarks/hostile.py`` share it.
+header check must answer; the tests and ``benchmarks/hostile/`` share it.
 """
 
 from __future__ import annotations

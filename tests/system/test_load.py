@@ -1,6 +1,6 @@
 """A short load run: concurrent uploads over HTTP, nothing lost or duplicated.
 
-The same checks as ``make bench-load`` (benchmarks/load.py), on fewer and
+The same checks as ``make bench-load`` (benchmarks/load/run.py), on fewer and
 smaller images. Timing goals belong to the benchmark, not here.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.load import make_photos, report, run_load
+from benchmarks.load.run import make_photos, report, run_load
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks.service import start_moto
+from benchmarks.common import start_moto
 from imgsvc import images, manifests
 from imgsvc.config import load_settings
 from imgsvc.queue import Services
@@ -127,7 +127,3 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

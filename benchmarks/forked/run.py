@@ -18,16 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python benchmarks/forked.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.pipeline import INPUT_CACHE  # noqa: E402
-from tests.support.images import make_inputs  # noqa: E402
-from tests.support.strategies import STRATEGIES  # noqa: E402
+from benchmarks.common import INPUT_CACHE
+from tests.support.images import make_inputs
+from tests.support.strategies import STRATEGIES
 
 INPUTS = ("jpeg-12mp", "jpeg-24mp")
 COMPARED = ("naive", "imgsvc")
@@ -99,7 +95,3 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
-
-
-if __name__ == "__main__":
-    main()

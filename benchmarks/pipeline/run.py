@@ -2,8 +2,8 @@
 
     python -m benchmarks.pipeline [--json PATH] [--repeats N] [--simd-python PATH]
 
-Makes its own inputs (``benchmarks/inputs.py``), then per input runs every
-strategy (``benchmarks/strategies.py``) in a process of its own, interleaved
+Makes its own inputs (``tests/support/images.py``), then per input runs every
+strategy (``tests/support/strategies.py``) in a process of its own, interleaved
 round by round, and prints per input: median CPU and wall ms per job; the
 speed-up over naive, both the ratio of the medians and the paired one (the
 median of each round's naive CPU / CPU, with their range: a host slow one
@@ -11,7 +11,7 @@ minute and fast the next disturbs it less, as both jobs of a round share the
 minute); the ratio to libvips (CPU), peak RSS, the lowest SSIM (luma) of any
 output against the naive reference, and the colour against it: the lowest
 chroma SSIM and the largest mean Cb/Cr difference of any output (4:2:0
-planes, ``benchmarks/ssim.py``). Also: peak RSS on a 50 MP JPEG, the encoder
+planes, ``tests/support/ssim.py``). Also: peak RSS on a 50 MP JPEG, the encoder
 settings measured, and the load average at the start and the end.
 ``make bench`` runs it.
 """
@@ -31,13 +31,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks import encoders, report
+from benchmarks.common import INPUT_CACHE, ROOT
+from benchmarks.pipeline import encoders, report
 from tests.support.images import BenchInput, make_inputs, mega_jpeg
 from tests.support.ssim import chroma, ssim
 from tests.support.strategies import vips_available
 
-ROOT = Path(__file__).resolve().parent.parent
-INPUT_CACHE = ROOT / "var" / "bench-inputs"
 SIMD = "imgsvc-simd"
 # The extra formats cost seconds per job (AVIF): two timed rounds, and no SSIM
 # (the pixels are imgsvc's).
@@ -63,13 +62,13 @@ ONLY_ON = {
 
 
 class Child:
-    """One strategy on one input, in its own process (see ``benchmarks/worker.py``)."""
+    """One strategy on one input, in its own process (see ``benchmarks/pipeline/worker.py``)."""
 
     def __init__(self, strategy: str, path: Path, simd_python: str | None = None) -> None:
         python = simd_python if strategy == SIMD and simd_python else sys.executable
         name = "imgsvc" if strategy == SIMD else strategy
         self.process = subprocess.Popen(
-            [python, "-m", "benchmarks.worker", "--strategy", name, "--input", str(path)],
+            [python, "-m", "benchmarks.pipeline.worker", "--strategy", name, "--input", str(path)],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=subprocess.PIPE,
@@ -334,7 +333,3 @@ def _machine(simd_python: str | None) -> dict:
             check=True,
         ).stdout.strip()
     return machine
-
-
-if __name__ == "__main__":
-    main()

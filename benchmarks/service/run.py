@@ -7,7 +7,7 @@ measures, in one run:
 
 - upload latency p50/p95/p99 for a ~4 MB 12 MP JPEG while every worker is
   busy, next to the same upload processed synchronously in the request
-  (:mod:`benchmarks.sync_app`, same pipeline and storage);
+  (:mod:`benchmarks.service.sync_app`, same pipeline and storage);
 - queue overhead: time-to-ready seen by a polling client minus the job's own
   run time (RQ's started_at → ended_at), p50/p99, with idle workers;
 - throughput (images per second) with 1 and with 2 workers, and the ratio;
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -33,23 +32,19 @@ from typing import Any
 
 import requests
 
-if __package__ in (None, ""):  # run as a script: make the checkout importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.load import percentiles  # noqa: E402
-from benchmarks.service_client import (  # noqa: E402
+from benchmarks.common import percentiles, start_moto
+from benchmarks.service.client import (
     busy_workers,
     camera_jpeg,
     job_times,
     post,
     wait_done,
 )
-from benchmarks.service_report import report  # noqa: E402
-from benchmarks.service_upload import measure_upload_latency  # noqa: E402
-from tests.support.images import jpeg_input  # noqa: E402
-from tests.support.moto import MotoServer  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
-from tests.support.wait import wait_for  # noqa: E402
+from benchmarks.service.report import report
+from benchmarks.service.upload import measure_upload_latency
+from tests.support.images import jpeg_input
+from tests.support.stack import Stack
+from tests.support.wait import wait_for
 
 
 def measure_queue_overhead(root: Path, photo: bytes, env: dict[str, str], samples: int) -> dict:
@@ -254,25 +249,3 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
-
-
-def start_moto(stack: ExitStack, root: Path) -> dict[str, str]:
-    """moto's S3 server in a process of its own (in this one it would share the
-    client's GIL); the environment that points imgsvc at its bucket."""
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    os.environ.update(credentials)
-    server = MotoServer("bench", log=root / "moto.log").start()
-    stack.callback(server.stop)
-    return {
-        "IMGSVC_STORAGE_URL": "s3://bench/service",
-        "IMGSVC_S3_ENDPOINT_URL": server.endpoint,
-        **credentials,
-    }
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,8 +8,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.load import nearest_rank
-from benchmarks.service_client import busy_workers, post
+from benchmarks.common import nearest_rank
+from benchmarks.service.client import busy_workers, post
 from tests.support.cgroups import CgroupError, CpuGroups
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, gunicorn_command
@@ -89,7 +89,9 @@ def measure_upload_latency(root: Path, photo: bytes, env: dict[str, str], sample
     storage_url = env.get("IMGSVC_STORAGE_URL", "").replace("/service", "/sync")
     sync_env = {**os.environ, **env, "IMGSVC_STORAGE_URL": storage_url or f"file://{root}/sync"}
     proc = subprocess.Popen(
-        gunicorn_command(port, "benchmarks.sync_app:app", SYNC_WEB_WORKERS, "--timeout", "120"),
+        gunicorn_command(
+            port, "benchmarks.service.sync_app:app", SYNC_WEB_WORKERS, "--timeout", "120"
+        ),
         cwd=ROOT,
         env=sync_env,
         stdout=subprocess.DEVNULL,

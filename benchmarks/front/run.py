@@ -32,8 +32,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.load import nearest_rank
-from benchmarks.service_client import camera_jpeg, post, wait_done
+from benchmarks.common import nearest_rank
+from benchmarks.service.client import camera_jpeg, post, wait_done
 from tests.support.processes import rss_kib
 from tests.support.slow_clients import CrowdProcess, paced_upload
 from tests.support.stack import Stack
@@ -211,7 +211,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,7 +10,7 @@ unique, storage holds exactly that many image folders, each manifest is
 
 It prints upload latency (request sent → 202 received) and time-to-ready
 (request sent → the manifest's ``processed_at``; same machine, same clock),
-with totals and throughput. ``tests/test_load.py`` runs a short version of the
+with totals and throughput. ``tests/system/test_load.py`` runs a short version of the
 same checks.
 """
 
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
-import sys
 import tempfile
 import threading
 import time
@@ -32,11 +30,9 @@ from typing import Any
 
 import requests
 
-if __package__ in (None, ""):  # run as a script: make the checkout importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.stack import Stack  # noqa: E402
-from tests.support.wait import wait_all_final  # noqa: E402
+from benchmarks.common import percentiles
+from tests.support.stack import Stack
+from tests.support.wait import wait_all_final
 
 # (width, height, seed): a phone photo, a camera export, web-sized images.
 PHOTO_SIZES = [(4000, 3000, 1), (3000, 2000, 2), (1600, 1200, 3), (1024, 768, 4), (800, 600, 5)]
@@ -95,28 +91,6 @@ def make_photos(sizes: list[tuple[int, int, int]] = PHOTO_SIZES) -> list[tuple[s
     return [
         (f"photo-{w}x{h}.jpg", factories.jpeg(w, h, quality=85, seed=seed)) for w, h, seed in sizes
     ]
-
-
-def nearest_rank(ordered: list[float], p: float) -> float:
-    """The ``p``-th percentile of sorted ``ordered`` by the nearest-rank method."""
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p90, p99 and max (nearest rank), in seconds, rounded to the millisecond."""
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def rank(p: float) -> float:
-        return nearest_rank(ordered, p)
-
-    return {
-        "p50": round(rank(50), 3),
-        "p90": round(rank(90), 3),
-        "p99": round(rank(99), 3),
-        "max": round(ordered[-1], 3),
-    }
 
 
 def upload_all(url: str, files: list[tuple[str, bytes]], total: int, clients: int) -> list[Upload]:
@@ -305,7 +279,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"setup": setup, **result.to_json()}, indent=2) + "\n")
     return 1 if result.problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

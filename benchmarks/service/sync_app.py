@@ -1,6 +1,6 @@
 """The baseline the tutorial warns about: resizing inside the upload request.
 
-``gunicorn benchmarks.sync_app:app`` answers ``POST /sync`` only after it has
+``gunicorn benchmarks.service.sync_app:app`` answers ``POST /sync`` only after it has
 made and stored every variant, with the same pipeline and storage as imgsvc.
 Used by :mod:`benchmarks.service` for the side-by-side latency figure.
 """

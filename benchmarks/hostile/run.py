@@ -34,7 +34,7 @@ from typing import Any
 
 from PIL import Image
 
-from benchmarks.pipeline import INPUT_CACHE
+from benchmarks.common import INPUT_CACHE
 from imgsvc.config import Defaults, csv_list
 from imgsvc.errors import ImgsvcError
 from imgsvc.imaging import probe
@@ -194,7 +194,3 @@ def _machine() -> str:
     model = models[0] if models else platform.machine()
     cpus = len(os.sched_getaffinity(0))
     return f"{model}, {cpus} CPUs, Python {platform.python_version()}"
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

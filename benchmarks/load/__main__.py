@@ -1,0 +1,5 @@
+"""``python -m benchmarks.load``."""
+
+from benchmarks.load.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m benchmarks.reconcile``."""
+
+from benchmarks.reconcile.run import main
+
+raise SystemExit(main())
