@@ -10,9 +10,9 @@ from flask import Flask
 from PIL import Image
 
 from imgsvc.config import load_settings
+from imgsvc.extensions import Services
 from imgsvc.imaging.encode import parse_extra_formats
 from imgsvc.imaging.variants import parse_variants
-from imgsvc.queue import Services
 from imgsvc.settings import parse_settings
 from imgsvc.storage import storage_from_settings
 

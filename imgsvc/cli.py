@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from imgsvc.config import SettingsError, load_settings
-from imgsvc.queue import REDIS_ERRORS, Services
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)

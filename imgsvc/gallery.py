@@ -22,7 +22,9 @@ from redis import Redis
 
 from imgsvc import images, tombstones
 from imgsvc.errors import ImgsvcError
-from imgsvc.queue import REDIS_ERRORS, Services, live_job, recent_uploads
+from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.indexes import recent_uploads
+from imgsvc.queue import live_job
 
 TILE_TTL = 90 * 86_400
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")

@@ -13,7 +13,8 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegist
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
-from imgsvc.queue import job_queues, text_of
+from imgsvc.extensions import text_of
+from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
 _TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}

@@ -19,7 +19,8 @@ from typing import Any
 
 from imgsvc import images, tombstones
 from imgsvc.errors import ImageDeleted, ImgsvcError, NotFound
-from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
+from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.queue import fetch_job
 
 log = logging.getLogger(__name__)
 CACHE_TTL = 7 * 86_400

@@ -185,7 +185,7 @@ class QueueCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges; ``imgsvc_redis_up`` is 0 when Redis does not answer."""
-        from imgsvc.queue import REDIS_ERRORS
+        from imgsvc.extensions import REDIS_ERRORS
         from imgsvc.stats import queue_counts, worker_rows
 
         up = GaugeMetricFamily("imgsvc_redis_up", "1 if Redis answered this scrape.")

@@ -8,69 +8,39 @@ one word count per worker, and a backlog of images cannot starve word counts
 either. Everything that reads the queue (the cap, stats, ``/ops``, metrics)
 counts both.
 
-The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``; its
-Redis connection, queues and storage are created on first use.
+The shared clients (:class:`Services`, the Redis connection) live in
+:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.indexes`;
+both are re-exported here for the code that imported them from this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
-from redis import Redis
-from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
 
 from imgsvc.errors import QueueFull, QueueUnavailable
+from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
 from imgsvc.images import job_id_for
+from imgsvc.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
 from imgsvc.settings import Settings, retry_intervals
-from imgsvc.storage import Storage, storage_from_settings
 
-# Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
-REDIS_ERRORS = (RedisError, OSError)
+__all__ = [  # the re-exports, for the code that imported them from here
+    "RECENT_KEY",
+    "REDIS_ERRORS",
+    "Services",
+    "connect_redis",
+    "forget_upload",
+    "recent_uploads",
+    "remember_upload",
+    "text_of",
+]
+
 LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-RECENT_KEY = "imgsvc:recent"
 WORDCOUNT_SUFFIX = "-wordcounts"
-
-
-def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
-    """A Redis client that fails fast when the server is down."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=socket_timeout)
-
-
-class Services:
-    """The shared clients of one process, each created lazily.
-
-    ``settings`` is the settings mapping (``app.config`` in the web app);
-    ``config`` reads it typed (:class:`imgsvc.settings.Settings`).
-    """
-
-    def __init__(self, settings: Mapping[str, Any], redis_socket_timeout: float = 10) -> None:
-        self.settings = settings
-        self.config = Settings(settings)
-        self.redis_socket_timeout = redis_socket_timeout
-
-    @cached_property
-    def redis(self) -> Redis:
-        return connect_redis(self.config.REDIS_URL, self.redis_socket_timeout)
-
-    @cached_property
-    def queue(self) -> Queue:
-        # JSON, not pickle: a job's arguments and results are plain data, and a
-        # Redis writer must not be able to run code in the workers.
-        return Queue(self.config.QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
-
-    @cached_property
-    def wordcount_queue(self) -> Queue:
-        return wordcount_queue(self.queue)
-
-    @cached_property
-    def storage(self) -> Storage:
-        return storage_from_settings(self.settings)
 
 
 def wordcount_queue(queue: Queue) -> Queue:
@@ -184,26 +154,3 @@ def fetch_job(queue: Queue, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
         return None
-
-
-def remember_upload(redis: Redis, image_id: str, keep: int) -> None:
-    """Put an id at the head of the recent-uploads list (a rebuildable index)."""
-    with redis.pipeline() as pipe:
-        pipe.lpush(RECENT_KEY, image_id)
-        pipe.ltrim(RECENT_KEY, 0, max(keep, 1) * 4 - 1)
-        pipe.execute()
-
-
-def recent_uploads(redis: Redis, count: int) -> list[str]:
-    """The ids of the most recent uploads, newest first."""
-    return [text_of(raw) for raw in redis.lrange(RECENT_KEY, 0, count - 1)]
-
-
-def text_of(raw: bytes | str) -> str:
-    """A Redis answer as text: our clients answer bytes (no ``decode_responses``),
-    which redis-py's types do not promise."""
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def forget_upload(redis: Redis, image_id: str) -> None:
-    redis.lrem(RECENT_KEY, 0, image_id)

@@ -37,7 +37,7 @@ from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from imgsvc.errors import RateLimited
-from imgsvc.queue import REDIS_ERRORS
+from imgsvc.extensions import REDIS_ERRORS
 from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from rq.job import JobStatus
 
 from imgsvc import images, manifests
 from imgsvc.errors import ImgsvcError, NotFound
-from imgsvc.queue import LIVE_STATUSES, Services, enqueue_image, fetch_job, text_of
+from imgsvc.extensions import Services, text_of
+from imgsvc.queue import LIVE_STATUSES, enqueue_image, fetch_job
 from imgsvc.storage import Storage
 
 # Redis keys of the workers' periodic pass: one slice at a time, where the

@@ -19,6 +19,7 @@ from rq.timeouts import JobTimeoutException
 from imgsvc import gallery, images, manifests, metrics, tombstones
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.imaging import (
     EncodeOptions,
@@ -29,7 +30,6 @@ from imgsvc.imaging import (
 )
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
-from imgsvc.queue import REDIS_ERRORS, Services
 from imgsvc.settings import parse_settings
 from imgsvc.wordcount import Deadline, WordCountTimeout, count_words_in
 

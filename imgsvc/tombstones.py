@@ -27,7 +27,7 @@ from redis import Redis
 
 from imgsvc import images
 from imgsvc.errors import ImageDeleted
-from imgsvc.queue import REDIS_ERRORS
+from imgsvc.extensions import REDIS_ERRORS
 
 # Longer than any job that can still be running or be retried after a delete.
 TOMBSTONE_TTL = 86_400

@@ -18,8 +18,10 @@ from werkzeug.datastructures import FileStorage
 from imgsvc import images, manifests
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.imaging import probe
-from imgsvc.queue import REDIS_ERRORS, Services, check_room, enqueue_image, remember_upload
+from imgsvc.indexes import remember_upload
+from imgsvc.queue import check_room, enqueue_image
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from rq import Worker
 from rq.job import Job
 from rq.worker import DequeueStrategy
 
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.jobs import ran_out_of_time
-from imgsvc.queue import REDIS_ERRORS, Services
 from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,13 @@ from flask import Blueprint, Response, jsonify, request
 
 from imgsvc import gallery, images, manifests, tombstones
 from imgsvc.errors import Forbidden, QueueUnavailable
+from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.indexes import forget_upload
 from imgsvc.logs import note
-from imgsvc.queue import REDIS_ERRORS, fetch_job, forget_upload
+from imgsvc.queue import fetch_job
 from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
-from imgsvc.web.present import image_view, links, services
+from imgsvc.web.present import image_view, links
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -11,8 +11,7 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from imgsvc.errors import ImgsvcError
-from imgsvc.queue import REDIS_ERRORS
-from imgsvc.web.present import services
+from imgsvc.extensions import REDIS_ERRORS, services
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, render_template
 
 from imgsvc.errors import NotFound
+from imgsvc.extensions import services
 from imgsvc.jobs import job_view, jobs_by_state
 from imgsvc.queue import fetch_job
-from imgsvc.web.present import services
 
 bp = Blueprint("jobs", __name__)
 

@@ -6,9 +6,9 @@ from flask import Blueprint, Response, request
 
 from imgsvc import images, manifests
 from imgsvc.errors import NotFound
+from imgsvc.extensions import services
 from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
-from imgsvc.web.present import services
 
 bp = Blueprint("media", __name__)
 

@@ -25,11 +25,11 @@ from flask import (
 
 from imgsvc import metrics, ratelimit
 from imgsvc.errors import ImgsvcError, NotFound
+from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.logs import request_fields
-from imgsvc.queue import REDIS_ERRORS, job_queues
+from imgsvc.queue import job_queues
 from imgsvc.stats import snapshot
 from imgsvc.web import front
-from imgsvc.web.present import services
 
 bp = Blueprint("ops", __name__)
 FAILURES_SHOWN = 20

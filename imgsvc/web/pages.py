@@ -11,12 +11,13 @@ from flask.typing import ResponseReturnValue
 from imgsvc import manifests
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile
+from imgsvc.extensions import services
 from imgsvc.gallery import recent_tiles
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
 from imgsvc.web.forms import UploadForm
-from imgsvc.web.present import image_view, links, services, srcset_snippet, variant_formats
+from imgsvc.web.present import image_view, links, srcset_snippet, variant_formats
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)

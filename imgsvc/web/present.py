@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
 from imgsvc import images
-from imgsvc.queue import REDIS_ERRORS, Services, fetch_job
+from imgsvc.extensions import REDIS_ERRORS, Services, services
+from imgsvc.queue import fetch_job
 
-
-def services() -> Services:
-    """The app's shared clients (Redis, queue, storage)."""
-    return current_app.extensions["imgsvc"]
+__all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
+from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.jobs import job_view, jobs_by_state
 from imgsvc.netguard import Guard
-from imgsvc.queue import REDIS_ERRORS, check_room, enqueue_wordcount, fetch_job, waiting
+from imgsvc.queue import check_room, enqueue_wordcount, fetch_job, waiting
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import WordCountForm
-from imgsvc.web.present import services
 
 bp = Blueprint("wordcounts", __name__)
 

@@ -1,0 +1,81 @@
+"""The shared clients of one process: :class:`Services` and its accessor.
+
+The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``
+(:func:`services` returns it inside a request); the worker and the CLI build
+their own. Its Redis connection, queues and storage are created on first use,
+so building one never touches the network: a bad Redis URL or an unreachable
+server fails at the first command, with one of :data:`REDIS_ERRORS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from imgsvc.settings import Settings
+from imgsvc.storage import Storage, storage_from_settings
+
+# Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
+REDIS_ERRORS = (RedisError, OSError)
+
+
+def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
+    """A Redis client that fails fast when the server is down."""
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=socket_timeout)
+
+
+def text_of(raw: bytes | str) -> str:
+    """A Redis answer as text: our clients answer bytes (no ``decode_responses``),
+    which redis-py's types do not promise."""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class Services:
+    """The shared clients of one process, each created lazily.
+
+    ``settings`` is the settings mapping (``app.config`` in the web app);
+    ``config`` reads it typed (:class:`imgsvc.settings.Settings`).
+    """
+
+    def __init__(self, settings: Mapping[str, Any], redis_socket_timeout: float = 10) -> None:
+        self.settings = settings
+        self.config = Settings(settings)
+        self.redis_socket_timeout = redis_socket_timeout
+
+    @cached_property
+    def redis(self) -> Redis:
+        return connect_redis(self.config.REDIS_URL, self.redis_socket_timeout)
+
+    @cached_property
+    def queue(self) -> Queue:
+        # JSON, not pickle: a job's arguments and results are plain data, and a
+        # Redis writer must not be able to run code in the workers.
+        return Queue(self.config.QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
+
+    @cached_property
+    def wordcount_queue(self) -> Queue:
+        # Imported here: imgsvc.queue imports this module for its re-exports.
+        from imgsvc.queue import wordcount_queue
+
+        return wordcount_queue(self.queue)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return storage_from_settings(self.settings)
+
+
+def services() -> Services:
+    """The web app's shared clients (Redis, queue, storage).
+
+    Only inside an app or request context: outside one, Flask raises
+    ``RuntimeError``.
+    """
+    svc: Services = current_app.extensions["imgsvc"]
+    return svc
