@@ -5,6 +5,8 @@ Every error a user or client can meet is one of these: it carries the stable
 ``message``. Job functions raise them; the web layer renders them as
 ``{"error": {"code", "message"}}``. ``retryable`` marks transient faults that
 RQ may retry with backoff; everything else is bad input and is never retried.
+Every error class lives here; what a response adds (``retry_after``,
+``headers``, ``details``) is declared on :class:`ImgsvcError`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,15 @@ class DestinationNotAllowed(ImgsvcError):
 class NotFound(ImgsvcError):
     code, status = "not_found", 404
     default_message = "Not found."
+
+
+class Unauthorized(ImgsvcError):
+    """An operator page without the operator's credentials (``/ops``, ``/metrics``):
+    the response challenges for basic auth."""
+
+    code, status = "unauthorized", 401
+    default_message = "This page is for operators: sign in with the operator password."
+    headers = {"WWW-Authenticate": 'Basic realm="imgsvc operators", charset="UTF-8"'}
 
 
 class Forbidden(ImgsvcError):

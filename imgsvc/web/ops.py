@@ -24,7 +24,7 @@ from flask import (
 )
 
 from imgsvc import metrics, ratelimit
-from imgsvc.errors import ImgsvcError, NotFound
+from imgsvc.errors import NotFound, Unauthorized
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.logs import request_fields
 from imgsvc.queue import job_queues
@@ -33,11 +33,6 @@ from imgsvc.web import front
 
 bp = Blueprint("ops", __name__)
 FAILURES_SHOWN = 20
-
-
-class Unauthorized(ImgsvcError):
-    code, status = "unauthorized", 401
-    default_message = "This page is for operators: sign in with the operator password."
 
 
 def _password() -> str | None:
@@ -64,9 +59,7 @@ def require_operator() -> None:
     if not _authorized(password):
         if request.authorization is not None:  # a guess; a bare first visit is not
             ratelimit.count_failure("ops_auth")
-        error = Unauthorized()
-        error.headers = {"WWW-Authenticate": 'Basic realm="imgsvc operators", charset="UTF-8"'}
-        raise error
+        raise Unauthorized()
 
 
 @bp.get("/ops")
