@@ -1,11 +1,15 @@
 """Job records as clients see them, for both job types, and listings by state.
 
-Listings cover the image queue and its word-count queue (``queue.job_queues``)."""
+The one place that reads RQ jobs for display: the API, the ``/jobs`` page,
+the word counter and the operators' views (:mod:`imgsvc.stats`) all go through
+:func:`job_view` and :func:`jobs_in_state`. Listings cover the image queue and
+its word-count queue (``queue.job_queues``). A Redis failure is left to raise.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from rq import Queue
 from rq.job import Job
@@ -20,10 +24,19 @@ STATES = ("queued", "started", "finished", "failed")
 _TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(
+    value: datetime | None, timespec: Literal["seconds", "milliseconds"] = "milliseconds"
+) -> str | None:
+    """A UTC time as ISO 8601 ending in ``Z``; ``None`` (a job not there yet) stays ``None``."""
     if value is None:
         return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def status_name(status: object) -> str | None:
+    """An RQ status (a ``JobStatus``/``WorkerStatus`` enum, or text from older RQ) as text."""
+    value = getattr(status, "value", status)
+    return None if value is None else str(value)
 
 
 def timed_out(error: BaseException | None) -> bool:
@@ -64,8 +77,7 @@ def job_error(job: Job, status: str) -> dict[str, str] | None:
 
 def job_view(job: Job) -> dict[str, Any]:
     """The ``GET /api/jobs/<id>`` body: the tutorial's attributes plus type and error."""
-    status = job.get_status(refresh=False) or "unknown"
-    status = getattr(status, "value", status)
+    status = status_name(job.get_status(refresh=False)) or "unknown"
     meta = job.meta or {}
     job_type = meta.get("type") or _TYPES.get(job.func_name or "", "other")
     view: dict[str, Any] = {
@@ -77,9 +89,9 @@ def job_view(job: Job) -> dict[str, Any]:
         "kwargs": dict(job.kwargs),
         "result": job.return_value() if status == "finished" else None,
         "error": job_error(job, status),
-        "enqueued_at": _iso(job.enqueued_at),
-        "started_at": _iso(job.started_at),
-        "ended_at": _iso(job.ended_at),
+        "enqueued_at": iso(job.enqueued_at),
+        "started_at": iso(job.started_at),
+        "ended_at": iso(job.ended_at),
         "links": {"self": f"/api/jobs/{job.id}"},
     }
     if job_type == "image" and meta.get("image_id"):
@@ -125,15 +137,16 @@ def job_ids_by_state(queue: Queue, state: str, limit: int = 50) -> list[str]:
     return list(dict.fromkeys(job_id for _key, job_id in found))[:limit]  # one per job
 
 
+def jobs_in_state(queue: Queue, state: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Up to ``limit`` jobs in ``state`` as views, in :func:`job_ids_by_state`'s
+    order (jobs that expired meanwhile are skipped)."""
+    ids = job_ids_by_state(queue, state, limit)
+    if not ids:
+        return []
+    jobs = Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
+    return [job_view(job) for job in jobs if job is not None]
+
+
 def jobs_by_state(queue: Queue, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
-    """Every state's jobs as views (jobs that expired meanwhile are skipped)."""
-    listing: dict[str, list[dict[str, Any]]] = {}
-    for state in STATES:
-        ids = job_ids_by_state(queue, state, limit)
-        jobs = (
-            Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
-            if ids
-            else []
-        )
-        listing[state] = [job_view(job) for job in jobs if job is not None]
-    return listing
+    """Every state's jobs as views (:func:`jobs_in_state`)."""
+    return {state: jobs_in_state(queue, state, limit) for state in STATES}

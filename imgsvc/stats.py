@@ -4,25 +4,22 @@ Shared by ``imgsvc stats``, the ``/ops`` page and the metrics' queue gauges;
 each covers the image queue and its word-count queue (``queue.job_queues``).
 Counts are read straight from RQ's sorted sets, so looking never changes
 anything (RQ's own ``count`` properties clean registries up as a side effect).
+Jobs are read and shown as :mod:`imgsvc.jobs` shows them. A Redis failure is
+left to raise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from redis import Redis
 from rq import Queue, Worker
 
-from imgsvc.jobs import job_ids_by_state, job_view
+from imgsvc.jobs import iso, jobs_in_state, status_name
 from imgsvc.queue import job_queues
 
 REGISTRIES = ("started", "scheduled", "deferred", "failed", "finished")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
 
 
 def queue_counts(redis: Redis, names: Iterable[str] = ()) -> dict[str, dict[str, int]]:
@@ -51,12 +48,12 @@ def worker_rows(redis: Redis) -> list[dict[str, Any]]:
                 "name": worker.name,
                 "hostname": worker.hostname,
                 "pid": worker.pid,
-                "state": getattr(state, "value", state) or "unknown",
+                "state": status_name(state) or "unknown",
                 "current_job": worker.get_current_job_id(),
                 "queues": worker.queue_names(),
                 "successful": worker.successful_job_count,
                 "failed": worker.failed_job_count,
-                "last_heartbeat": _iso(worker.last_heartbeat),
+                "last_heartbeat": iso(worker.last_heartbeat, "seconds"),
             }
         )
     return rows
@@ -64,12 +61,7 @@ def worker_rows(redis: Redis) -> list[dict[str, Any]]:
 
 def recent_failures(queue: Queue, limit: int = 10) -> list[dict[str, Any]]:
     """The latest failed jobs of both queues (newest first) with their error code and message."""
-    from rq.job import Job
-
-    ids = job_ids_by_state(queue, "failed", limit)
-    connection, serializer = queue.connection, queue.serializer
-    jobs = Job.fetch_many(ids, connection=connection, serializer=serializer) if ids else []
-    return [job_view(job) for job in jobs if job is not None]
+    return jobs_in_state(queue, "failed", limit)
 
 
 def snapshot(queue: Queue, failures: int = 10) -> dict[str, Any]:
