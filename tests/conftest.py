@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from tests.pageserver import PageServer
 from tests.support.moto import MotoServer
+from tests.support.pageserver import PageServer
 from tests.support.redis import RedisServer
 
 # Loopback only, here and in every subprocess the tests start (workers, gunicorn):
@@ -67,7 +67,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pages() -> Iterator[PageServer]:
-    """The word counter's test pages on a local HTTP server (see tests/pageserver.py)."""
+    """The word counter's test pages on a local HTTP server (see tests/support/pageserver.py)."""
     server = PageServer()
     yield server
     server.close()

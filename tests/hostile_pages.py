@@ -1,4 +1,4 @@
-"""Adversarial pages for the word counter, served by tests/pageserver.py at /hostile?kind=.
+"""Adversarial pages for the word counter, served by tests/support/pageserver.py at /hostile?kind=.
 
 Each is as large as the default FETCH_MAX_BYTES allows: nested-tag and
 comment floods, the inputs that make Python's html.parser quadratic or

@@ -17,7 +17,7 @@ from imgsvc.errors import (
 )
 from imgsvc.fetch import FetchLimits, charset_of, fetch_page
 from imgsvc.netguard import Guard
-from tests.pageserver import KNOWN_HTML, PageServer
+from tests.support.pageserver import KNOWN_HTML, PageServer
 
 
 @pytest.fixture

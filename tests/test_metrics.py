@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import factories
-from tests.pageserver import PageServer
 from tests.support import free_port, wait_until
 from tests.support.client import upload
+from tests.support.pageserver import PageServer
 from tests.support.stack import LiveStack
 
 FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)

@@ -12,8 +12,8 @@ import pytest
 from imgsvc import images, tasks
 from imgsvc.queue import Services, enqueue_image
 from tests import factories
-from tests.s3proxy import FaultyS3Proxy
 from tests.support.client import upload
+from tests.support.s3proxy import FaultyS3Proxy
 
 
 def variant_objects(app, image_id: str) -> dict[str, bytes]:

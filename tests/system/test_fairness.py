@@ -17,9 +17,9 @@ from rq.job import Job
 from imgsvc import images
 from imgsvc.queue import enqueue_wordcount
 from tests import factories
-from tests.pageserver import PageServer
 from tests.support import wait_until
 from tests.support.client import upload, wait_final
+from tests.support.pageserver import PageServer
 from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)

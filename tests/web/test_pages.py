@@ -241,7 +241,7 @@ def test_gallery_tile_is_rebuilt_from_the_manifest_when_redis_lost_it(app, clien
 
 @FILE_ONLY
 def test_word_count_card_shows_the_result(app, client, run_worker, monkeypatch):
-    from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
+    from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 
     server = PageServer()
     try:

@@ -8,9 +8,9 @@ import pytest
 
 from imgsvc.queue import enqueue_wordcount, waiting
 from tests import factories
-from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 from tests.support import ConnectionCounter
 from tests.support.client import csrf_token, upload
+from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.pageserver import PageServer
+from tests.support.pageserver import PageServer
 from tests.support.processes import ROOT
 from tests.support.stack import LiveStack
 

@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
+from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 from tests.support.stack import LiveStack
 from tests.system.browser.conftest import MAX_UPLOAD, Console
 
