@@ -20,15 +20,16 @@ from typing import Any
 
 from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
-from imgsvc.images import job_id_for
+from imgsvc.images import LIVE_STATUSES, image_job, job_id_for
 from imgsvc.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
 from imgsvc.settings import Settings, retry_intervals
 
 __all__ = [  # the re-exports, for the code that imported them from here
+    "LIVE_STATUSES",
     "RECENT_KEY",
     "REDIS_ERRORS",
     "Services",
@@ -39,7 +40,6 @@ __all__ = [  # the re-exports, for the code that imported them from here
     "text_of",
 ]
 
-LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 WORDCOUNT_SUFFIX = "-wordcounts"
 
 
@@ -138,14 +138,10 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
 
 
 def live_job(queue: Queue, image_id: str) -> Job | None:
-    """The image's job if it is queued, started, scheduled or deferred."""
-    try:
-        job = Job.fetch(
-            job_id_for(image_id), connection=queue.connection, serializer=queue.serializer
-        )
-    except NoSuchJobError:
-        return None
-    return job if job.get_status(refresh=False) in LIVE_STATUSES else None
+    """The image's job if it is queued, started, scheduled or deferred
+    (:func:`imgsvc.images.image_job`). A Redis failure is left to raise."""
+    found = image_job(queue, image_id)
+    return found.job if found is not None and found.live else None
 
 
 def fetch_job(queue: Queue, job_id: str) -> Job | None:

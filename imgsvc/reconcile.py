@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from redis.exceptions import LockError
 from rq.job import JobStatus
 
-from imgsvc import images, manifests
+from imgsvc import images
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.extensions import Services, text_of
 from imgsvc.queue import LIVE_STATUSES, enqueue_image, fetch_job
@@ -108,7 +108,7 @@ def _reconcile_image(
         report.unreadable.append(image_id)
         return
     if manifest.get("status") in images.FINAL_STATUSES:
-        manifests.mark_settled(svc, image_id)  # lost, or from before markers: the next
+        images.mark_settled(svc, image_id)  # lost, or from before markers: the next
         report.finished += 1  # pass needs no read
         return
     if job is not None:

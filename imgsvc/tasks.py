@@ -16,7 +16,7 @@ from PIL import Image
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgsvc import gallery, images, manifests, metrics, tombstones
+from imgsvc import images, indexes, metrics, tombstones
 from imgsvc.config import csv_list, load_settings
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.extensions import REDIS_ERRORS, Services
@@ -83,9 +83,9 @@ def process_image(image_id: str) -> dict[str, Any]:
 def _discard(svc: Services, image_id: str) -> dict[str, Any]:
     """Remove what a job of a deleted image may have written after the delete."""
     svc.storage.delete_prefix(images.prefix(image_id))
-    manifests.forget(svc, image_id)
+    images.uncache_manifest(svc, image_id)
     try:
-        gallery.forget(svc.redis, image_id)
+        indexes.forget_tile(svc.redis, image_id)
     except REDIS_ERRORS:
         log.warning("could not drop the gallery tile of deleted image %s", image_id)
     return {"id": image_id, "status": "deleted"}
@@ -161,8 +161,8 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         placeholder=rendering.placeholder.to_dict(),
         processed_at=images.now_iso(),
     )
-    manifests.save_unless_deleted(svc, manifest)
-    gallery.remember(svc.redis, manifest)
+    images.save_manifest_unless_deleted(svc, manifest)
+    indexes.remember_tile(svc.redis, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
@@ -259,8 +259,8 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
         tombstones.check(svc.redis, image_id)
         manifest = images.read_manifest(svc.storage, image_id)
         manifest.update(status="failed", error=error.to_dict(), processed_at=images.now_iso())
-        manifests.save_unless_deleted(svc, manifest)
-        gallery.remember(svc.redis, manifest)
+        images.save_manifest_unless_deleted(svc, manifest)
+        indexes.remember_tile(svc.redis, manifest)
     except ImageDeleted:
         _discard(svc, image_id)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead

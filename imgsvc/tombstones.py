@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from redis import Redis
 
-from imgsvc import images
 from imgsvc.errors import ImageDeleted
 from imgsvc.extensions import REDIS_ERRORS
 
@@ -41,15 +40,20 @@ return 1
 """
 
 
+def tombstone_key(image_id: str) -> str:
+    """Redis key that tells a running job its image was deleted meanwhile."""
+    return f"imgsvc:deleted:{image_id}"
+
+
 def bury(redis: Redis, image_id: str) -> None:
     """Set the image's tombstone; raises a Redis error when Redis cannot be reached."""
-    redis.set(images.tombstone_key(image_id), "1", ex=TOMBSTONE_TTL)
+    redis.set(tombstone_key(image_id), "1", ex=TOMBSTONE_TTL)
 
 
 def is_deleted(redis: Redis, image_id: str) -> bool:
     """Whether ``DELETE`` has run for the image (``False`` when Redis does not answer)."""
     try:
-        return bool(redis.exists(images.tombstone_key(image_id)))
+        return bool(redis.exists(tombstone_key(image_id)))
     except REDIS_ERRORS:
         return False
 
@@ -67,4 +71,4 @@ def set_unless_deleted(redis: Redis, image_id: str, key: str, value: str, ttl: i
     best effort).
     """
     script = redis.register_script(_SET_UNLESS_DELETED)
-    return bool(script(keys=[key, images.tombstone_key(image_id)], args=[value, ttl]))
+    return bool(script(keys=[key, tombstone_key(image_id)], args=[value, ttl]))

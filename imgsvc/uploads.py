@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, cast
 
 from werkzeug.datastructures import FileStorage
 
-from imgsvc import images, manifests
+from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
@@ -70,7 +70,7 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     try:
         # From the request's buffer (imgsvc.web.request): one write, no copy.
         storage.put(images.original_key(image_id), file, info.mime_type)
-        manifests.save(svc, manifest)
+        images.save_manifest(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
             storage.delete_prefix(images.prefix(image_id))

@@ -82,7 +82,7 @@ class FilesystemStorage:
         writers: with workers writing, an upload that synced the folder after
         each of its objects was measurably slower (BENCHMARKS.md,
         bench-service), so callers sync once, after the last object of a group
-        (``manifests.save``).
+        (``images.save_manifest``).
         """
         folder = self._folder(check_prefix(prefix).rstrip("/"))
         try:

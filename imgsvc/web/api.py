@@ -6,12 +6,11 @@ import contextlib
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import gallery, images, manifests, tombstones
+from imgsvc import images, indexes, tombstones
 from imgsvc.errors import Forbidden, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.indexes import forget_upload
 from imgsvc.logs import note
-from imgsvc.queue import fetch_job
 from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
 from imgsvc.web.present import image_view, links
@@ -40,7 +39,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
 def get_image(image_id: str) -> Response:
     """The image's status, original and variants."""
     svc = services()
-    return jsonify(image_view(svc, manifests.load(svc, image_id)))
+    return jsonify(image_view(svc, images.load_manifest(svc, image_id)))
 
 
 @bp.delete("/images/<image_id>")
@@ -62,12 +61,12 @@ def delete_image(image_id: str) -> tuple[str, int]:
             "The image cannot be deleted while the job queue is unavailable; try again shortly."
         ) from exc
     with contextlib.suppress(*REDIS_ERRORS):
-        job = fetch_job(svc.queue, images.job_id_for(image_id))
-        if job is not None and job.get_status(refresh=False) != "started":
-            job.delete()  # a started job sees the tombstone and cleans up after itself
+        found = images.image_job(svc.queue, image_id)
+        if found is not None and found.status != "started":
+            found.job.delete()  # a started job sees the tombstone and cleans up after itself
         forget_upload(svc.redis, image_id)
     svc.storage.delete_prefix(images.prefix(image_id))
-    manifests.forget(svc, image_id)
+    images.uncache_manifest(svc, image_id)
     with contextlib.suppress(*REDIS_ERRORS):
-        gallery.forget(svc.redis, image_id)
+        indexes.forget_tile(svc.redis, image_id)
     return "", 204

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from imgsvc import images, manifests
+from imgsvc import images
 from imgsvc.errors import NotFound
 from imgsvc.extensions import services
 from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
@@ -34,7 +34,7 @@ def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
 @bp.get("/images/<image_id>/original")
 def original(image_id: str) -> Response:
     """The uploaded file, always as an attachment (never rendered inline)."""
-    manifest = manifests.load(services(), image_id)
+    manifest = images.load_manifest(services(), image_id)
     info = manifest["original"]
     filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
     return _send(
@@ -56,7 +56,7 @@ def variant(image_id: str, name: str) -> Response:
     name, dot, extension = name.partition(".")
     if name not in {spec.name for spec in parse_variants(config.VARIANTS)}:
         raise NotFound(f"No variant named {name!r}.")
-    manifest = manifests.load(services(), image_id)
+    manifest = images.load_manifest(services(), image_id)
     entry = manifest.get("variants", {}).get(name)
     if entry is None:
         if manifest["status"] == "failed":

@@ -6,7 +6,6 @@ from typing import Any
 
 from imgsvc import images
 from imgsvc.extensions import REDIS_ERRORS, Services, services
-from imgsvc.queue import fetch_job
 
 __all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
@@ -21,13 +20,13 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     if status in images.FINAL_STATUSES:
         return status, error, None
     try:
-        job = fetch_job(svc.queue, images.job_id_for(manifest["id"]))
-        if job is None:
-            return status, error, None
-        job_status = job.get_status(refresh=False)
+        found = images.image_job(svc.queue, manifest["id"])
     except REDIS_ERRORS:
         return status, error, None
-    meta = job.meta or {}
+    if found is None:
+        return status, error, None
+    job_status = found.status
+    meta = found.job.meta or {}
     progress = None
     if "variants_total" in meta:
         progress = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
