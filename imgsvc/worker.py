@@ -61,6 +61,20 @@ class ImgsvcWorker(Worker):
             return int(min(job.timeout - working_time, self.job_monitoring_interval)) + grace
         return self.job_monitoring_interval + grace
 
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """RQ's state write, which a Redis gone away cannot turn into the worker's end.
+
+        RQ writes the worker's state (``idle``) right after a job, outside the
+        guard its dequeue has for a lost connection; a Redis that stops in that
+        moment would end the worker. The state is what ``imgsvc stats`` and
+        ``/ops`` show, rewritten at the next job; the dequeue that follows waits
+        for Redis to come back.
+        """
+        try:
+            super().set_state(state, pipeline=pipeline)
+        except REDIS_ERRORS as exc:
+            log.warning("could not record worker state %s (Redis: %s); going on", state, exc)
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop, taking the queues in turn unless told otherwise."""
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)

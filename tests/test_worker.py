@@ -93,3 +93,25 @@ def test_a_horse_killed_past_its_time_limit_is_a_timeout_a_crash_otherwise(
     assert image["status"] == image_status
     if image_status == "failed":
         assert image["error"]["code"] == "timeout"
+
+
+def test_a_redis_that_stops_between_jobs_does_not_end_the_worker(tmp_path, caplog):
+    """RQ writes the worker's state right after a job, outside its dequeue's guard
+    for a lost connection; a Redis gone in that moment used to end the worker."""
+    from tests.support.redis import RedisServer
+
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        svc = Services(load_settings({"REDIS_URL": redis.url}))
+        worker = ImgsvcWorker([svc.queue], connection=svc.redis, settings=svc.settings)
+        worker.set_state("busy")
+        assert svc.redis.hget(worker.key, "state") == b"busy"
+        redis.stop()
+        with caplog.at_level(logging.WARNING, logger="imgsvc.worker"):
+            worker.set_state("idle")  # Redis is down: noted, not raised
+        assert "could not record worker state idle" in caplog.text
+        redis.start()
+        worker.set_state("idle")
+        assert svc.redis.hget(worker.key, "state") == b"idle"
+    finally:
+        redis.stop()
