@@ -28,6 +28,7 @@ from imgsvc.imaging import (
     parse_variants,
     render_image,
 )
+from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
 from imgsvc.settings import parse_settings
@@ -121,6 +122,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             parse_variants(config.VARIANTS),
             allowed_formats=csv_list(config.ALLOWED_FORMATS),
             max_pixels=config.MAX_IMAGE_PIXELS,
+            limits=StructureLimits.from_settings(svc.settings),
             options=EncodeOptions(
                 jpeg_quality=config.JPEG_QUALITY,
                 webp_quality=config.WEBP_QUALITY,

@@ -20,6 +20,7 @@ from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.imaging import probe
+from imgsvc.imaging.structure import StructureLimits
 from imgsvc.indexes import remember_upload
 from imgsvc.queue import check_room, enqueue_image
 
@@ -55,6 +56,7 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
         allowed_formats=csv_list(config.ALLOWED_FORMATS),
         max_pixels=config.MAX_IMAGE_PIXELS,
         max_frames=config.MAX_IMAGE_FRAMES,
+        limits=StructureLimits.from_settings(settings),
     )
     check_room(svc.queue, settings)
     size = file.seek(0, io.SEEK_END)

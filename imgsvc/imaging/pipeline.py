@@ -27,6 +27,7 @@ from imgsvc.imaging.jpegplanes import decode_planes
 from imgsvc.imaging.placeholder import Placeholder, make_placeholder
 from imgsvc.imaging.planes import PLANE_MODES, Planes, resize_planes, split_planes
 from imgsvc.imaging.resize import resize_all
+from imgsvc.imaging.structure import StructureLimits
 from imgsvc.imaging.variants import VariantSpec
 
 
@@ -45,14 +46,17 @@ def render_image(
     allowed_formats: list[str],
     max_pixels: int,
     options: EncodeOptions | None = None,
+    limits: StructureLimits | None = None,
 ) -> Rendering:
     """Decode ``data`` once; return every variant of ``specs``, encoded, and a placeholder.
 
-    Raises ``InvalidImage`` when the bytes cannot be decoded and
-    ``ImageTooLarge`` when the image is over ``max_pixels``.
+    ``limits`` bounds the structure walk before decoding (the job passes its
+    settings'; without it, ``structure.current_limits``). Raises
+    ``InvalidImage`` when the bytes cannot be decoded and ``ImageTooLarge``
+    when the image is over ``max_pixels`` or past ``limits``.
     """
     options = options or EncodeOptions()
-    start = decode_start(data, specs, allowed_formats, max_pixels)
+    start = decode_start(data, specs, allowed_formats, max_pixels, limits)
     outputs = resize_prepared(start, specs)
     del start
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
@@ -74,14 +78,18 @@ def render_variants(
 
 
 def decode_start(
-    data: bytes, specs: list[VariantSpec], allowed_formats: list[str], max_pixels: int
+    data: bytes,
+    specs: list[VariantSpec],
+    allowed_formats: list[str],
+    max_pixels: int,
+    limits: StructureLimits | None = None,
 ) -> Decoded | Planes:
     """What the resizes of ``specs`` start from, decoded from ``data``: a 4:2:0
     photo's stored planes, else the decoded source or the planes split from it.
 
     Raises ``InvalidImage`` and ``ImageTooLarge`` as ``decode`` does.
     """
-    header = open_image(data, allowed_formats, max_pixels)
+    header = open_image(data, allowed_formats, max_pixels, limits)
     planes = decode_planes(data, header, specs)
     if planes is not None:
         return planes
