@@ -13,6 +13,7 @@ from imgsvc.config import load_settings
 from imgsvc.extensions import Services
 from imgsvc.imaging.encode import parse_extra_formats
 from imgsvc.imaging.variants import parse_variants
+from imgsvc.redisconn import check_redis_url
 from imgsvc.settings import parse_settings
 from imgsvc.storage import storage_from_settings
 
@@ -22,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Bad settings fail here, at start, rather than in the first request or job:
     ``SettingsError`` (a ``ValueError``) names a setting of the wrong type,
-    ``ValueError`` a malformed variant list, format or storage URL, and
+    ``ValueError`` a malformed variant list, format, storage or Redis URL, and
     ``RuntimeError`` a missing ``IMGSVC_SECRET_KEY`` outside dev mode.
     """
     app = Flask(__name__)
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     parse_variants(settings.VARIANTS)
     parse_extra_formats(settings.EXTRA_FORMATS)
     storage_from_settings(app.config)
+    check_redis_url(settings.REDIS_URL)
     app.extensions["imgsvc"] = Services(app.config)
 
     from imgsvc import web

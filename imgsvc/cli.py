@@ -14,6 +14,7 @@ import click
 
 from imgsvc.config import SettingsError, load_settings
 from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.redisconn import check_redis_url
 from imgsvc.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,15 @@ def _settings() -> Settings:
     """This command's settings, checked whole at its start.
 
     Raises ``click.ClickException`` naming a setting of the wrong type (or an
-    ``IMGSVC_*`` variable naming none): the command stops before doing anything.
+    ``IMGSVC_*`` variable naming none, or a malformed ``IMGSVC_REDIS_URL``):
+    the command stops before doing anything.
     """
     try:
-        return parse_settings(load_settings())
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+        settings = parse_settings(load_settings())
+        check_redis_url(settings.REDIS_URL)
+    except ValueError as exc:  # SettingsError among them
+        raise click.ClickException(f"{exc}") from exc
+    return settings
 
 
 @click.group()
@@ -57,7 +61,7 @@ def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the image and word-count queues in turn, with the scheduler."""
     try:
         run_worker(burst=burst, name=name)
-    except SettingsError as exc:
+    except ValueError as exc:  # SettingsError, or a malformed IMGSVC_REDIS_URL
         raise click.ClickException(str(exc)) from exc
 
 
@@ -75,7 +79,8 @@ def worker_services(settings: Mapping[str, Any]) -> Services:
 def run_worker(burst: bool = False, name: str | None = None) -> None:
     """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded.
 
-    Raises ``SettingsError`` naming a setting of the wrong type, before it starts.
+    Raises ``SettingsError`` naming a setting of the wrong type, or
+    ``ValueError`` for a malformed ``IMGSVC_REDIS_URL``, before it starts.
     """
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
     from imgsvc.imaging import jpegplanes
@@ -86,7 +91,9 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
         log.warning("libturbojpeg not found: JPEGs take the slower RGB decode")
     from imgsvc.priority import lower_priority
 
-    svc = worker_services(parse_settings(load_settings()).values)
+    settings = parse_settings(load_settings())
+    check_redis_url(settings.REDIS_URL)
+    svc = worker_services(settings.values)
     lower_priority(svc.settings)
     warn_about_redis(svc)
     worker = ImgsvcWorker(

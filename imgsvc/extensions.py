@@ -4,7 +4,9 @@ The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``
 (:func:`services` returns it inside a request); the worker and the CLI build
 their own. Its Redis connection, queues and storage are created on first use,
 so building one never touches the network: a bad Redis URL or an unreachable
-server fails at the first command, with one of :data:`REDIS_ERRORS`.
+server fails at the first command, with one of :data:`REDIS_ERRORS`. Redis
+clients come from :func:`imgsvc.redisconn.connect_redis` (a plain or a
+Sentinel URL), re-exported here.
 """
 
 from __future__ import annotations
@@ -19,16 +21,14 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from imgsvc.redisconn import connect_redis
 from imgsvc.settings import Settings
 from imgsvc.storage import Storage, storage_from_settings
 
+__all__ = ["REDIS_ERRORS", "Services", "connect_redis", "services", "text_of"]
+
 # Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
 REDIS_ERRORS = (RedisError, OSError)
-
-
-def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
-    """A Redis client that fails fast when the server is down."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=socket_timeout)
 
 
 def text_of(raw: bytes | str) -> str:
