@@ -23,7 +23,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Bad settings fail here, at start, rather than in the first request or job:
     ``SettingsError`` (a ``ValueError``) names a setting of the wrong type,
-    ``ValueError`` a malformed variant list, format, storage or Redis URL, and
+    ``ValueError`` a malformed variant list, format, storage or Redis URL (or
+    media settings that need S3 storage), and
     ``RuntimeError`` a missing ``IMGSVC_SECRET_KEY`` outside dev mode.
     """
     app = Flask(__name__)
@@ -38,7 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
     parse_variants(settings.VARIANTS)
     parse_extra_formats(settings.EXTRA_FORMATS)
-    storage_from_settings(app.config)
+    from imgsvc.web.mediaurls import check_media_settings
+
+    check_media_settings(app.config, storage_from_settings(app.config))
     check_redis_url(settings.REDIS_URL)
     app.extensions["imgsvc"] = Services(app.config)
 

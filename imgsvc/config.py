@@ -33,6 +33,15 @@ class Defaults:
     S3_ENDPOINT_URL: str | None = None
     S3_REGION: str | None = None
     STORAGE_TIMEOUT: float = 10.0
+    # Uploads straight to the bucket (S3 only, imgsvc/direct.py): seconds the
+    # presigned POST is valid; bytes of the object the header check reads.
+    DIRECT_UPLOAD_EXPIRY: int = 900
+    DIRECT_UPLOAD_CHECK_BYTES: int = 1 * MiB
+    # Reads that bypass the web (S3 only): variant URLs on this base (a CDN or a
+    # public bucket), or GET /images/<id>/<name> redirecting to a presigned URL.
+    MEDIA_BASE_URL: str | None = None
+    MEDIA_REDIRECT: bool = False
+    MEDIA_REDIRECT_EXPIRY: int = 3600
 
     # Upload limits, checked in the web process from the header alone.
     MAX_CONTENT_LENGTH: int = 20 * MiB

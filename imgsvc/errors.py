@@ -54,6 +54,20 @@ class ImageTooLarge(ImgsvcError):
     default_message = "The image has too many pixels or frames."
 
 
+class DirectUploadUnavailable(ImgsvcError):
+    """Uploads straight to storage (``/api/uploads``) need the S3 backend."""
+
+    code, status = "direct_upload_unavailable", 400
+    default_message = "Direct uploads need S3 storage; send the file to POST /api/images instead."
+
+
+class UploadCompleted(ImgsvcError):
+    """``POST /api/uploads/<id>/complete`` for an image that is already recorded."""
+
+    code, status = "upload_completed", 409
+    default_message = "This upload was already completed."
+
+
 class FileTooLarge(ImgsvcError):
     code, status = "file_too_large", 413
     default_message = "The upload is larger than the byte limit."

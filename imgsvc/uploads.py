@@ -19,7 +19,7 @@ from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
-from imgsvc.imaging import probe
+from imgsvc.imaging import ProbeResult, probe
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.indexes import remember_upload
 from imgsvc.queue import check_room, enqueue_image
@@ -62,24 +62,40 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     size = file.seek(0, io.SEEK_END)
     file.seek(0)
     image_id = images.new_image_id()
+    try:
+        # From the request's buffer (imgsvc.web.request): one write, no copy.
+        svc.storage.put(images.original_key(image_id), file, info.mime_type)
+    except ImgsvcError:
+        with contextlib.suppress(ImgsvcError):
+            svc.storage.delete_prefix(images.prefix(image_id))
+        raise
+    return record_upload(svc, image_id, info, size)
+
+
+def record_upload(svc: Services, image_id: str, info: ProbeResult, size: int) -> AcceptedUpload:
+    """Record an image whose original is stored and checked: write its manifest
+    (with a new delete token), enqueue its job, note it in the recent list.
+
+    Shared by uploads through the web and uploads straight to the bucket
+    (:mod:`imgsvc.direct`). Raises ``StorageUnavailable`` when the manifest
+    cannot be written (the image's objects are then deleted), and
+    ``QueueUnavailable`` after writing it when Redis is down: the image is then
+    picked up by ``imgsvc reconcile``.
+    """
     delete_token = secrets.token_urlsafe(24)
     manifest = images.new_manifest(image_id, info, size, delete_token)
     # An original never changes under its URL (ids are never reused), so its id
     # is a valid strong ETag: no need to hash the body.
     manifest["original"]["etag"] = f"{image_id}-original"
-
-    storage = svc.storage
     try:
-        # From the request's buffer (imgsvc.web.request): one write, no copy.
-        storage.put(images.original_key(image_id), file, info.mime_type)
         images.save_manifest(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
-            storage.delete_prefix(images.prefix(image_id))
+            svc.storage.delete_prefix(images.prefix(image_id))
         raise
 
     try:
-        job = enqueue_image(svc.queue, image_id, settings)
+        job = enqueue_image(svc.queue, image_id, svc.settings)
     except QueueUnavailable as exc:
         exc.details = {"id": image_id, "delete_token": delete_token}
         exc.message = (
@@ -88,7 +104,7 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
         )
         raise
     try:
-        remember_upload(svc.redis, image_id, config.RECENT_UPLOADS)
+        remember_upload(svc.redis, image_id, svc.config.RECENT_UPLOADS)
     except REDIS_ERRORS:  # the recent list is only an index; the image is safe
         log.warning("could not record %s in the recent uploads list", image_id)
     return AcceptedUpload(image_id, job.id, delete_token, manifest)

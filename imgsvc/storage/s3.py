@@ -181,6 +181,43 @@ class S3Storage:
             for item in page.get("Contents", []):
                 yield item["Key"][strip:]
 
+    def object_key(self, key: str) -> str:
+        """``key``'s name in the bucket (with the backend's prefix)."""
+        return self._key(key)
+
+    def read_head(self, key: str, length: int) -> bytes:
+        """At most the first ``length`` bytes of ``key``: one ranged GET."""
+        full = self._key(key)
+        with self._errors(key):
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=full, Range=f"bytes=0-{max(length, 1) - 1}"
+            )
+            return response["Body"].read(length)
+
+    def presigned_post(self, key: str, max_bytes: int, expires: int) -> dict[str, Any]:
+        """A browser-style POST form (``{"url", "fields"}``) that stores one file of
+        1 to ``max_bytes`` bytes under ``key`` within ``expires`` seconds; S3
+        refuses anything else. Signing is local: no request is sent."""
+        full = self._key(key)
+        with self._errors(key, missing=False):
+            form: dict[str, Any] = self.client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=full,
+                Conditions=[["content-length-range", 1, max_bytes]],
+                ExpiresIn=expires,
+            )
+        return form
+
+    def presigned_get(self, key: str, expires: int) -> str:
+        """A URL that reads ``key`` without credentials for ``expires`` seconds
+        (signed locally; a missing object is S3's 404 at that URL)."""
+        full = self._key(key)
+        with self._errors(key, missing=False):
+            url: str = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=expires
+            )
+        return url
+
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the bucket answers (and exists)."""
         with self._errors(f"bucket {self.bucket}", missing=False):

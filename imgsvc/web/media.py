@@ -9,10 +9,15 @@ from imgsvc.errors import NotFound
 from imgsvc.extensions import services
 from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
+from imgsvc.storage import S3Storage
+from imgsvc.web.mediaurls import public_url
 
 bp = Blueprint("media", __name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A redirect to MEDIA_BASE_URL is cached for a day, not a year: after a delete
+# the web answers 404 again once caches let go of the redirect.
+REDIRECT_MAX_AGE = 86_400
 _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -70,7 +75,28 @@ def variant(image_id: str, name: str) -> Response:
         entry = entry.get("formats", {}).get(extension)
         if entry is None:
             raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
-    return _send(entry["key"], entry["content_type"], entry["etag"])
+    return _redirect(entry["key"]) or _send(entry["key"], entry["content_type"], entry["etag"])
+
+
+def _redirect(key: str) -> Response | None:
+    """A 302 to where the bytes are read without the web (``MEDIA_BASE_URL``, or a
+    presigned GET with ``MEDIA_REDIRECT``); None when the web serves them.
+
+    A presigned redirect is cacheable for half the signature's lifetime, so a
+    cached redirect never leads to an expired signature.
+    """
+    svc = services()
+    target = public_url(svc, key)
+    max_age = REDIRECT_MAX_AGE
+    storage = svc.storage
+    if target is None and svc.config.MEDIA_REDIRECT and isinstance(storage, S3Storage):
+        expiry = svc.config.MEDIA_REDIRECT_EXPIRY
+        target, max_age = storage.presigned_get(key, expiry), expiry // 2
+    if target is None:
+        return None
+    response = Response(status=302, headers={"Location": target})
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response
 
 
 def _extra_extensions(config: Settings) -> set[str]:

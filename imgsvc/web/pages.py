@@ -17,6 +17,7 @@ from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.uploads import accept_upload
 from imgsvc.web.forms import UploadForm
+from imgsvc.web.mediaurls import with_public_urls
 from imgsvc.web.present import image_view, links, srcset_snippet, variant_formats
 
 bp = Blueprint("pages", __name__)
@@ -102,7 +103,7 @@ def image_page(image_id: str) -> str:
         image=view,
         preview=_preview(variants),
         extra_formats={name: sorted(variant_formats(v)) for name, v in variants.items()},
-        snippet=srcset_snippet(manifest, request.host_url.rstrip("/")),
+        snippet=srcset_snippet(with_public_urls(svc, manifest), request.host_url.rstrip("/")),
         advice=FAILURE_ADVICE.get(error.get("code", ""), DEFAULT_ADVICE),
     )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from imgsvc import images
 from imgsvc.extensions import REDIS_ERRORS, Services, services
+from imgsvc.web.mediaurls import with_public_urls
 
 __all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
@@ -45,6 +46,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
     """The ``GET /api/images/<id>`` body."""
     image_id = manifest["id"]
     status, error, progress = _live_state(svc, manifest)
+    manifest = with_public_urls(svc, manifest)
     original = manifest["original"]
     return {
         "id": image_id,
@@ -95,11 +97,11 @@ def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
     by_width: dict[int, dict[str, Any]] = {}
     for variant in sorted(variants, key=lambda v: v["width"]):
         by_width.setdefault(variant["width"], variant)
-    srcset = ", ".join(f"{base_url}{v['url']} {w}w" for w, v in by_width.items())
+    srcset = ", ".join(f"{_join(base_url, v['url'])} {w}w" for w, v in by_width.items())
     largest = max(variants, key=lambda v: v["width"])
     sizes = f"(max-width: {largest['width']}px) 100vw, {largest['width']}px"
     img = (
-        f'<img src="{base_url}{largest["url"]}"\n'
+        f'<img src="{_join(base_url, largest["url"])}"\n'
         f'     srcset="{srcset}"\n'
         f'     sizes="{sizes}"\n'
         f'     width="{largest["width"]}" height="{largest["height"]}" alt=""'
@@ -109,6 +111,11 @@ def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
     if not sources:
         return img
     return "<picture>\n" + sources + "  " + img.replace("\n", "\n  ") + "\n</picture>"
+
+
+def _join(base_url: str, url: str) -> str:
+    """``url`` on ``base_url``, unless it is absolute already (``MEDIA_BASE_URL``)."""
+    return url if "://" in url else f"{base_url}{url}"
 
 
 def variant_formats(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -137,7 +144,7 @@ def _format_sources(by_width: list[tuple[int, dict[str, Any]]], base_url: str, s
     lines = []
     for fmt in sorted(common, key=lambda name: (name != "avif", name)):
         srcset = ", ".join(
-            f"{base_url}{formats[fmt]['url']} {width}w"
+            f"{_join(base_url, formats[fmt]['url'])} {width}w"
             for (width, _variant), formats in zip(by_width, per_width, strict=True)
         )
         content_type = per_width[0][fmt]["content_type"]
