@@ -22,7 +22,8 @@ from rq.job import JobStatus
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.extensions import Services, text_of
 from imgsvc.images import record
-from imgsvc.queue import LIVE_STATUSES, enqueue_image, fetch_job
+from imgsvc.images.record import LIVE_STATUSES
+from imgsvc.queue import enqueue_image, fetch_job
 from imgsvc.storage import Storage
 
 # Redis keys of the workers' periodic pass: one slice at a time, where the

@@ -163,8 +163,8 @@ def test_a_final_image_without_its_marker_is_read_once_then_marked(app, client, 
 
 def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
     from imgsvc.config import load_settings
+    from imgsvc.extensions import Services
     from imgsvc.images.reconcile import CURSOR, RESTING, SLICE_LOCK, periodic_slice
-    from imgsvc.queue import Services
 
     ids = lost_uploads(app, client, 3)
     settings = dict(app.config, RECONCILE_INTERVAL=60, RECONCILE_SLICE_SECONDS=0)
