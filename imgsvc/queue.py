@@ -20,7 +20,7 @@ from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS
-from imgsvc.images.record import image_job, job_id_for
+from imgsvc.images.record import job_id_for
 from imgsvc.settings import Settings, retry_intervals
 
 WORDCOUNT_SUFFIX = "-wordcounts"
@@ -118,13 +118,6 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
         )
     except REDIS_ERRORS as exc:
         raise QueueUnavailable() from exc
-
-
-def live_job(queue: Queue, image_id: str) -> Job | None:
-    """The image's job if it is queued, started, scheduled or deferred
-    (:func:`imgsvc.images.image_job`). A Redis failure is left to raise."""
-    found = image_job(queue, image_id)
-    return found.job if found is not None and found.live else None
 
 
 def fetch_job(queue: Queue, job_id: str) -> Job | None:

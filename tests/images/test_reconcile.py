@@ -139,7 +139,7 @@ def test_settled_images_cost_neither_redis_nor_a_storage_read(app, client, run_w
     reads: list[str] = []
     real_get = svc.storage.get
     monkeypatch.setattr(svc.storage, "get", lambda key: reads.append(key) or real_get(key))
-    monkeypatch.setattr("imgsvc.images.reconcile.fetch_job", lambda *a: pytest.fail("asked Redis"))
+    monkeypatch.setattr(record, "image_job", lambda *a: pytest.fail("asked Redis"))
 
     report = reconcile(svc)
 
