@@ -33,7 +33,7 @@ class Defaults:
     S3_ENDPOINT_URL: str | None = None
     S3_REGION: str | None = None
     STORAGE_TIMEOUT: float = 10.0
-    # Uploads straight to the bucket (S3 only, imgsvc/direct.py): seconds the
+    # Uploads straight to the bucket (S3 only, imgsvc/images/direct.py): seconds the
     # presigned POST is valid; bytes of the object the header check reads.
     DIRECT_UPLOAD_EXPIRY: int = 900
     DIRECT_UPLOAD_CHECK_BYTES: int = 1 * MiB

@@ -7,8 +7,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from imgsvc import logs, ratelimit
 from imgsvc.web import api, direct, errors, front, health, jobs, media, ops, pages, wordcounts
+from imgsvc.web.body.request import ImgsvcRequest
 from imgsvc.web.mediaurls import media_origins
-from imgsvc.web.request import ImgsvcRequest
 
 csrf = CSRFProtect()
 

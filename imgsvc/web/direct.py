@@ -1,6 +1,6 @@
 """The JSON API of uploads straight to the bucket: ``/api/uploads`` (S3 only).
 
-The service logic is :mod:`imgsvc.direct`; with file storage both routes
+The service logic is :mod:`imgsvc.images.direct`; with file storage both routes
 answer ``400 direct_upload_unavailable``.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from imgsvc.direct import complete_direct_upload, start_direct_upload, upload_view
 from imgsvc.extensions import services
+from imgsvc.images.direct import complete_direct_upload, start_direct_upload, upload_view
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.web.present import links

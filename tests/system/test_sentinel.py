@@ -16,7 +16,7 @@ import requests
 from redis import Redis
 from rq.job import Job
 
-from imgsvc import images
+from imgsvc.images import record
 from tests import factories
 from tests.support import wait_until
 from tests.support.sentinel import SentinelGroup
@@ -103,7 +103,7 @@ def test_master_killed_during_uploads_every_accepted_image_ends_done(
     assert [a.status for a in unreplicated] == [202, 202, 202]
     replica = Redis(port=group.replica.port)
     wait_until(lambda: replica.info("replication")["master_link_status"] == "down", timeout=10)
-    lost = [Job.key_for(images.job_id_for(a.body["id"])) for a in unreplicated]
+    lost = [Job.key_for(record.job_id_for(a.body["id"])) for a in unreplicated]
     assert replica.exists("ballast", *lost) == 0  # what the new master will not have
 
     elected: list[float] = []

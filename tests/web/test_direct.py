@@ -9,8 +9,8 @@ import json
 import pytest
 import requests
 
-from imgsvc import images
-from imgsvc.reconcile import reconcile
+from imgsvc.images import record
+from imgsvc.images.reconcile import reconcile
 from tests import factories
 from tests.support import wait_until
 
@@ -64,12 +64,12 @@ def test_the_presigned_post_names_one_key_a_size_range_and_an_expiry(app, client
     app.config.update(MAX_CONTENT_LENGTH=5000, DIRECT_UPLOAD_EXPIRY=120)
     started = start(client)
     fields = started["upload"]["fields"]
-    bucket_key = storage(app).object_key(images.original_key(started["id"]))
+    bucket_key = storage(app).object_key(record.original_key(started["id"]))
     assert fields["key"] == bucket_key
     policy = json.loads(base64.b64decode(fields["policy"]))
     assert ["content-length-range", 1, 5000] in policy["conditions"]
     assert started["upload"]["max_bytes"] == 5000
-    assert not storage(app).list_keys(images.prefix(started["id"]))  # nothing stored yet
+    assert not storage(app).list_keys(record.prefix(started["id"]))  # nothing stored yet
 
 
 @S3_ONLY
@@ -83,7 +83,7 @@ def test_a_file_past_the_limit_is_refused_at_complete_and_deleted(app, client):
     response = complete(client, started)
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "file_too_large"
-    assert not storage(app).list_keys(images.prefix(started["id"]))
+    assert not storage(app).list_keys(record.prefix(started["id"]))
 
 
 @S3_ONLY
@@ -103,7 +103,7 @@ def test_a_stored_object_that_is_not_an_image_is_refused_and_deleted(
     response = complete(client, started)
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
-    assert not storage(app).list_keys(images.prefix(started["id"]))
+    assert not storage(app).list_keys(record.prefix(started["id"]))
     assert client.get(f"/api/images/{started['id']}").status_code == 404
 
 
@@ -167,7 +167,7 @@ def test_an_upload_never_completed_is_removed_by_reconcile(app, client):
         return started["id"] in reconcile(svc).discarded
 
     wait_until(discarded, timeout=15, interval=0.2)
-    assert not storage(app).list_keys(images.prefix(started["id"]))
+    assert not storage(app).list_keys(record.prefix(started["id"]))
     late = complete(client, started)
     assert late.status_code == 400
     assert late.get_json()["error"]["code"] == "missing_file"

@@ -80,6 +80,6 @@ def test_a_media_base_url_must_be_absolute(env) -> None:
 
 
 def storage_manifest_variant(app, image_id: str, name: str) -> dict:
-    from imgsvc import images
+    from imgsvc.images import record
 
-    return images.read_manifest(app.extensions["imgsvc"].storage, image_id)["variants"][name]
+    return record.read_manifest(app.extensions["imgsvc"].storage, image_id)["variants"][name]

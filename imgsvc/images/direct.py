@@ -8,7 +8,7 @@
 3. :func:`complete_direct_upload` checks the stored object from its first
    ``DIRECT_UPLOAD_CHECK_BYTES`` (one ranged GET; the whole file when it is no
    larger), then records and enqueues it exactly as an upload through the web
-   (:func:`imgsvc.uploads.record_upload`). An object that fails the check is
+   (:func:`imgsvc.images.uploads.record_upload`). An object that fails the check is
    deleted and refused with the upload's own error code.
 
 An object uploaded but never completed is an image folder without a manifest:
@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import (
     DirectUploadUnavailable,
@@ -36,11 +35,12 @@ from imgsvc.errors import (
     UploadCompleted,
 )
 from imgsvc.extensions import Services
+from imgsvc.images import record
+from imgsvc.images.uploads import AcceptedUpload, record_upload
 from imgsvc.imaging import probe
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.queue import check_room
 from imgsvc.storage import S3Storage
-from imgsvc.uploads import AcceptedUpload, record_upload
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,10 @@ def start_direct_upload(svc: Services) -> DirectUpload:
     """
     storage = s3_storage(svc)
     check_room(svc.queue, svc.settings)
-    image_id = images.new_image_id()
+    image_id = record.new_image_id()
     config = svc.config
     form = storage.presigned_post(
-        images.original_key(image_id), config.MAX_CONTENT_LENGTH, config.DIRECT_UPLOAD_EXPIRY
+        record.original_key(image_id), config.MAX_CONTENT_LENGTH, config.DIRECT_UPLOAD_EXPIRY
     )
     return DirectUpload(
         image_id=image_id,
@@ -94,15 +94,15 @@ def complete_direct_upload(svc: Services, image_id: str) -> AcceptedUpload:
     or removed as abandoned). An object that fails the check is deleted and
     refused as an upload through the web would be: ``file_too_large``,
     ``invalid_image``, ``unsupported_format``, ``image_too_large``. Then as
-    :func:`imgsvc.uploads.record_upload`: ``QueueUnavailable`` (the image kept)
+    :func:`imgsvc.images.uploads.record_upload`: ``QueueUnavailable`` (the image kept)
     when Redis is down, ``StorageUnavailable`` when S3 is.
     """
     storage = s3_storage(svc)
-    if not images.is_image_id(image_id):
+    if not record.is_image_id(image_id):
         raise NotFound("No such upload.")
-    if storage.exists(images.manifest_key(image_id)):
+    if storage.exists(record.manifest_key(image_id)):
         raise UploadCompleted()
-    key = images.original_key(image_id)
+    key = record.original_key(image_id)
     try:
         size = storage.head(key).size
     except ObjectNotFound:
@@ -130,7 +130,7 @@ def complete_direct_upload(svc: Services, image_id: str) -> AcceptedUpload:
     except ImgsvcError as exc:
         if not exc.retryable:  # bad input: nothing of it stays
             with contextlib.suppress(ImgsvcError):
-                storage.delete_prefix(images.prefix(image_id))
+                storage.delete_prefix(record.prefix(image_id))
         raise
     return record_upload(svc, image_id, info, size)
 

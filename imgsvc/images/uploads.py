@@ -15,13 +15,13 @@ from typing import Any, BinaryIO, cast
 
 from werkzeug.datastructures import FileStorage
 
-from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.images import record
+from imgsvc.images.indexes import remember_upload
 from imgsvc.imaging import ProbeResult, probe
 from imgsvc.imaging.structure import StructureLimits
-from imgsvc.indexes import remember_upload
 from imgsvc.queue import check_room, enqueue_image
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,13 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     check_room(svc.queue, settings)
     size = file.seek(0, io.SEEK_END)
     file.seek(0)
-    image_id = images.new_image_id()
+    image_id = record.new_image_id()
     try:
-        # From the request's buffer (imgsvc.web.request): one write, no copy.
-        svc.storage.put(images.original_key(image_id), file, info.mime_type)
+        # From the request's buffer (imgsvc.web.body.request): one write, no copy.
+        svc.storage.put(record.original_key(image_id), file, info.mime_type)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
-            svc.storage.delete_prefix(images.prefix(image_id))
+            svc.storage.delete_prefix(record.prefix(image_id))
         raise
     return record_upload(svc, image_id, info, size)
 
@@ -77,21 +77,21 @@ def record_upload(svc: Services, image_id: str, info: ProbeResult, size: int) ->
     (with a new delete token), enqueue its job, note it in the recent list.
 
     Shared by uploads through the web and uploads straight to the bucket
-    (:mod:`imgsvc.direct`). Raises ``StorageUnavailable`` when the manifest
+    (:mod:`imgsvc.images.direct`). Raises ``StorageUnavailable`` when the manifest
     cannot be written (the image's objects are then deleted), and
     ``QueueUnavailable`` after writing it when Redis is down: the image is then
     picked up by ``imgsvc reconcile``.
     """
     delete_token = secrets.token_urlsafe(24)
-    manifest = images.new_manifest(image_id, info, size, delete_token)
+    manifest = record.new_manifest(image_id, info, size, delete_token)
     # An original never changes under its URL (ids are never reused), so its id
     # is a valid strong ETag: no need to hash the body.
     manifest["original"]["etag"] = f"{image_id}-original"
     try:
-        images.save_manifest(svc, manifest)
+        record.save_manifest(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
-            svc.storage.delete_prefix(images.prefix(image_id))
+            svc.storage.delete_prefix(record.prefix(image_id))
         raise
 
     try:
