@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 # A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
 SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-slowclients bench-hostile clean system
+.PHONY: run test test-fast rehearsal lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-slowclients bench-hostile clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -28,6 +28,9 @@ test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for th
 
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+rehearsal: $(STAMP) system  ## data, web, worker and client hosts in network namespaces (root; part of `make test`)
+	$(BIN)/pytest -s tests/system/test_rehearsal.py
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

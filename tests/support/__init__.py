@@ -15,6 +15,9 @@ imports no benchmark).
   proxy that injects faults
 - ``images``, ``ssim``, ``strategies``: generated photos, a quality measure and
   the naive resize strategies imgsvc is compared with
+- ``sentinel``: a Redis master, replica and three sentinels (failover tests)
+- ``netns``: hosts on a private virtual network (Linux network namespaces) for
+  the multi-host rehearsal; ``rehearsal_client``: its client host's program
 - ``load``: concurrent uploads against a stack with every loss check (the load
   test and ``make bench-load``); ``percentiles``: nearest-rank percentiles
 """
