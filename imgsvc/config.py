@@ -32,6 +32,8 @@ class Defaults:
     STORAGE_URL: str = "file://" + os.path.abspath("var/media")
     S3_ENDPOINT_URL: str | None = None
     S3_REGION: str | None = None
+    # The endpoint clients reach, for presigned URLs (unset: S3_ENDPOINT_URL).
+    S3_PUBLIC_ENDPOINT_URL: str | None = None
     STORAGE_TIMEOUT: float = 10.0
     # Uploads straight to the bucket (S3 only, imgsvc/images/direct.py): seconds the
     # presigned POST is valid; bytes of the object the header check reads.

@@ -49,14 +49,19 @@ class S3Storage:
         endpoint_url: str | None = None,
         region: str | None = None,
         timeout: float = 10.0,
+        public_endpoint_url: str | None = None,
     ) -> None:
         self.bucket = bucket
+        # Presigned URLs are for clients: signed for the endpoint they reach.
+        self.public_endpoint_url = public_endpoint_url or endpoint_url
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.region = region
         self.timeout = timeout
         self._client: Any = None
         self._client_pid = 0
+        self._signer: Any = None
+        self._signer_pid = 0
         self._lock = threading.Lock()
 
     @property
@@ -70,14 +75,27 @@ class S3Storage:
                     self._client_pid = pid
         return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def signer(self) -> Any:
+        """The client that signs presigned URLs, for ``public_endpoint_url`` (no requests)."""
+        if self.public_endpoint_url == self.endpoint_url:
+            return self.client
+        pid = os.getpid()
+        if self._signer is None or self._signer_pid != pid:
+            with self._lock:
+                if self._signer is None or self._signer_pid != pid:
+                    self._signer = self._make_client(self.public_endpoint_url)
+                    self._signer_pid = pid
+        return self._signer
+
+    def _make_client(self, endpoint_url: str | None = None) -> Any:
         from botocore.config import Config
 
         session = _session()
         with _SESSION_LOCK:  # a boto3 session is not thread-safe; its clients are
             return session.client(
                 "s3",
-                endpoint_url=self.endpoint_url,
+                endpoint_url=endpoint_url or self.endpoint_url,
                 region_name=self.region,
                 config=Config(
                     connect_timeout=self.timeout,
@@ -200,7 +218,7 @@ class S3Storage:
         refuses anything else. Signing is local: no request is sent."""
         full = self._key(key)
         with self._errors(key, missing=False):
-            form: dict[str, Any] = self.client.generate_presigned_post(
+            form: dict[str, Any] = self.signer.generate_presigned_post(
                 Bucket=self.bucket,
                 Key=full,
                 Conditions=[["content-length-range", 1, max_bytes]],
@@ -213,7 +231,7 @@ class S3Storage:
         (signed locally; a missing object is S3's 404 at that URL)."""
         full = self._key(key)
         with self._errors(key, missing=False):
-            url: str = self.client.generate_presigned_url(
+            url: str = self.signer.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=expires
             )
         return url

@@ -9,6 +9,7 @@ import json
 import pytest
 import requests
 
+from imgsvc import create_app
 from imgsvc.images import record
 from imgsvc.images.reconcile import reconcile
 from tests import factories
@@ -178,3 +179,14 @@ def test_file_storage_answers_direct_upload_unavailable(client):
     for response in (client.post("/api/uploads"), client.post("/api/uploads/abc/complete")):
         assert response.status_code == 400
         assert response.get_json()["error"]["code"] == "direct_upload_unavailable"
+
+
+@S3_ONLY
+def test_presigned_urls_name_the_public_endpoint_clients_reach(env, s3_endpoint):
+    # The app talks to S3 as 127.0.0.1; clients know it by another name.
+    public = s3_endpoint.replace("127.0.0.1", "localhost")
+    client = create_app({"TESTING": True, "S3_PUBLIC_ENDPOINT_URL": public}).test_client()
+    started = start(client)
+    assert started["upload"]["url"].startswith(public + "/")
+    assert send(started, factories.jpeg(300, 200)).status_code in (200, 201, 204)
+    assert complete(client, started).status_code == 202
