@@ -28,6 +28,7 @@ import requests
 from redis import Redis
 from rq import Worker
 
+from imgsvc.redisconn import connect_redis
 from tests.support.cgroups import CpuGroups
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, gunicorn_command, stop_processes
@@ -205,7 +206,7 @@ class Stack:
 
     def redis(self) -> Redis:
         """A client of the stack's Redis."""
-        return Redis.from_url(self.redis_url or "")
+        return connect_redis(self.redis_url or "")
 
     def stop(self) -> None:
         """Stop gunicorn, then the workers (after their current job), then Redis."""
@@ -285,7 +286,7 @@ class LiveStack:
         return self
 
     def _registered_workers(self) -> set[int]:
-        with Redis.from_url(self.env["IMGSVC_REDIS_URL"]) as redis:
+        with connect_redis(self.env["IMGSVC_REDIS_URL"]) as redis:
             return {worker.pid for worker in Worker.all(connection=redis)}
 
     def _assert_worker_alive(self) -> None:
@@ -296,7 +297,7 @@ class LiveStack:
         """What a test that waited in vain should print: the worker, the queues, the logs."""
         lines = [f"worker pid {self.worker.pid}, exit code {self.worker.poll()}"]
         try:
-            with Redis.from_url(self.env["IMGSVC_REDIS_URL"]) as redis:
+            with connect_redis(self.env["IMGSVC_REDIS_URL"]) as redis:
                 for worker in Worker.all(connection=redis):
                     lines.append(
                         f"registered worker {worker.name} pid {worker.pid} state "

@@ -74,7 +74,7 @@ def post(stack: LiveStack, seed: int) -> Answer:
 def test_master_killed_during_uploads_every_accepted_image_ends_done(
     group: SentinelGroup, stack: LiveStack
 ) -> None:
-    worker = stack.processes[1]
+    worker = stack.worker
     before = [post(stack, seed) for seed in range(3)]
     assert [a.status for a in before] == [202, 202, 202]
     for answer in before:  # the worker is past its start: a steady state is what fails over
