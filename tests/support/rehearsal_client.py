@@ -3,6 +3,9 @@
 ``python -m tests.support.rehearsal_client upload URL N [WIDTH HEIGHT]``
     waits for the web host's ``/healthz``, uploads ``N`` generated photos and
     prints one JSON line: ``{"statuses": [...], "ids": [...]}``.
+``python -m tests.support.rehearsal_client upload-for URL SECONDS``
+    uploads small photos one after another for ``SECONDS`` and prints one JSON
+    line: ``{"answers": [[seconds since start, status, code, id], ...]}``.
 ``python -m tests.support.rehearsal_client collect URL TIMEOUT ID...``
     polls each image until it is final, fetches its ``md`` variant and prints
     one JSON line: ``{"final": {id: status}, "served": {id: {...}}, "seconds"}``.
@@ -39,6 +42,24 @@ def upload(url: str, count: int, width: int = 1200, height: int = 800) -> dict:
     return {"statuses": statuses, "ids": ids}
 
 
+def upload_for(url: str, seconds: float) -> dict:
+    started = time.monotonic()
+    answers = []
+    seed = 0
+    while time.monotonic() - started < seconds:
+        photo = factories.jpeg(320, 240, seed=seed)
+        seed += 1
+        response = requests.post(
+            f"{url}/api/images", files={"file": ("photo.jpg", photo, "image/jpeg")}, timeout=60
+        )
+        body = response.json()
+        code = (body.get("error") or {}).get("code")
+        answers.append(
+            [round(time.monotonic() - started, 3), response.status_code, code, body.get("id")]
+        )
+    return {"answers": answers}
+
+
 def collect(url: str, timeout: float, ids: list[str]) -> dict:
     started = time.monotonic()
     final, served = {}, {}
@@ -59,5 +80,7 @@ if __name__ == "__main__":
     command, base = sys.argv[1], sys.argv[2]
     if command == "upload":
         print(json.dumps(upload(base, *(int(arg) for arg in sys.argv[3:]))))
+    elif command == "upload-for":
+        print(json.dumps(upload_for(base, float(sys.argv[3]))))
     else:
         print(json.dumps(collect(base, float(sys.argv[3]), sys.argv[4:])))
