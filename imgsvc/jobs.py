@@ -21,7 +21,11 @@ from imgsvc.extensions import text_of
 from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
-_TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
+_TYPES = {
+    "imgsvc.tasks.process_image": "image",
+    "imgsvc.tasks.count_words": "wordcount",
+    "imgsvc.tasks.deliver_webhook": "webhook",
+}
 
 
 def iso(

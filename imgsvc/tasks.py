@@ -32,6 +32,7 @@ from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
 from imgsvc.settings import parse_settings
+from imgsvc.webhooks.delivery import deliver_webhook as deliver_webhook  # an RQ job path
 from imgsvc.wordcount import Deadline, WordCountTimeout, count_words_in
 
 log = logging.getLogger(__name__)
