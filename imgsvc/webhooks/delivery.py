@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rq import get_current_job
-
-from imgsvc import metrics, tombstones
+from imgsvc import metrics
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl, WebhookFailed, WebhooksNotConfigured
-from imgsvc.extensions import REDIS_ERRORS, Services
-from imgsvc.jobs import iso
+from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
+from imgsvc.images import tombstones
+from imgsvc.jobs import iso, note_job_error
 from imgsvc.netguard import Guard
 from imgsvc.settings import Settings
 from imgsvc.webhooks import record
@@ -129,9 +128,7 @@ def deliver_webhook(subject: str, name: str) -> dict[str, Any]:
     ``WebhookFailed``/``WebhookTimeout`` (retried by RQ while transient and
     within the window) or ``DestinationNotAllowed``/``InvalidUrl`` (never).
     """
-    from imgsvc.tasks import services  # the worker's clients; imgsvc.tasks imports this module
-
-    svc = services()
+    svc = worker_services()
     delivery = record.load(svc.redis, subject, name)
     if delivery is None:
         return {"state": "expired"}
@@ -178,25 +175,12 @@ def _attempt(svc: Services, subject: str, delivery: record.Delivery) -> dict[str
     if error is not None:
         attempt["message"] = error.message
     delivery.attempts.append(attempt)
-    last = error is not None and _last_attempt(error)
+    last = error is not None and note_job_error(error)
     delivery.state = "delivered" if error is None else ("failed" if last else "retrying")
     record.save(svc.redis, subject, delivery, config.WEBHOOK_RECORD_TTL)
     if error is not None:
         raise error
     return {"state": "delivered", "status": status, "attempts": len(delivery.attempts)}
-
-
-def _last_attempt(error: ImgsvcError) -> bool:
-    """Note ``error`` on the job; whether no retry follows (RQ schedules one only for a
-    retryable error while the job has retries left)."""
-    job = get_current_job()
-    if job is None:
-        return True
-    if not error.retryable:
-        job.retries_left = 0
-    job.meta["error"] = error.to_dict()
-    job.save_meta()
-    return not job.retries_left
 
 
 def _now() -> str:
