@@ -148,9 +148,12 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
         raise QueueUnavailable() from exc
 
 
-def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Job:
+def enqueue_wordcount(
+    queue: Queue, url: str, settings: Mapping[str, Any], callback_url: str | None = None
+) -> Job:
     """Enqueue ``count_words(url)`` on the word-count queue that goes with ``queue``
     (see the module docstring); its result is kept ``WORDCOUNT_RESULT_TTL`` seconds.
+    Its end is announced to ``callback_url`` (kept in the job's meta, never shown).
 
     Raises ``QueueUnavailable`` when Redis cannot be reached.
     """
@@ -164,7 +167,12 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
             result_ttl=config.WORDCOUNT_RESULT_TTL,
             failure_ttl=config.FAILURE_TTL,
             retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
-            meta={"type": "wordcount", "url": url},
+            meta={
+                "type": "wordcount",
+                "url": url,
+                "callback_url": callback_url,
+                "webhooks": bool(config.WEBHOOK_SECRET and (callback_url or config.WEBHOOK_URL)),
+            },
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"count_words({url!r})",
         )
