@@ -76,6 +76,20 @@ class ImgsvcWorker(Worker):
         except REDIS_ERRORS as exc:
             log.warning("could not record worker state %s (Redis: %s); going on", state, exc)
 
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel, listened to in 1 s steps.
+
+        RQ listens in 60 s steps, and its teardown joins the listening thread: a
+        worker that stops right after it subscribed (a burst worker whose jobs end
+        at once) waited up to a minute to exit.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ declares it None
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop, taking the queues in turn unless told otherwise."""
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
