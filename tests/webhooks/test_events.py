@@ -192,3 +192,17 @@ def test_deleting_an_image_drops_its_deliveries(app, client, hooked, run_worker)
     assert client.delete(f"/api/images/{body['id']}", headers=token).status_code == 204
 
     assert svc.redis.exists(key) == 0
+
+
+def test_the_page_shows_a_delivery_being_retried_and_keeps_refreshing(client, hooked, run_worker):
+    hooked.stop()  # refused: the first attempt fails, a retry is scheduled
+    body = upload_with_callback(client, factories.jpeg(200, 150), hooked.url()).get_json()
+
+    run_worker()
+
+    [delivery] = client.get(f"/api/images/{body['id']}").get_json()["webhooks"]
+    assert delivery["state"] == "retrying"
+    assert [(a["status"], a["error"]) for a in delivery["attempts"]] == [(None, "webhook_failed")]
+    page = client.get(f"/images/{body['id']}").get_data(as_text=True)
+    assert 'data-state="retrying"' in page and "webhook_failed" in page
+    assert 'data-refresh="3000"' in page  # until the delivery ends
