@@ -44,8 +44,6 @@ from imgsvc.webhooks.transport import post
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("image.done", "image.failed", "wordcount.finished", "wordcount.failed")
-
 
 @dataclass(frozen=True)
 class Receiver:
@@ -151,12 +149,13 @@ def _attempt(svc: Services, subject: str, delivery: record.Delivery) -> dict[str
     config = svc.config
     body = delivery.body.encode()
     at = _now()
-    headers = signed_headers(
-        parse_secret(config.WEBHOOK_SECRET or ""), delivery.message_id, int(time.time()), body
-    )
     status: int | None = None
     error: ImgsvcError | None = None
     try:
+        if not config.WEBHOOK_SECRET:  # the web has one (it accepted the event), this worker not
+            raise WebhooksNotConfigured("This worker has no IMGSVC_WEBHOOK_SECRET to sign with.")
+        key = parse_secret(config.WEBHOOK_SECRET)
+        headers = signed_headers(key, delivery.message_id, int(time.time()), body)
         answer = post(
             delivery.url,
             body,
