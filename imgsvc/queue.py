@@ -11,10 +11,6 @@ or word count waits, so a backlog of deliveries (a slow or dead receiver)
 never delays the work clients wait for. Stats, ``/ops`` and metrics count all
 three; the cap counts the first two (deliveries are bounded by the work that
 made them).
-
-The shared clients (:class:`Services`, the Redis connection) live in
-:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.images.indexes`;
-both are re-exported here for the code that imported them from this module.
 """
 
 from __future__ import annotations
@@ -27,22 +23,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
-from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
-from imgsvc.images.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
-from imgsvc.images.record import LIVE_STATUSES, image_job, job_id_for
+from imgsvc.extensions import REDIS_ERRORS
+from imgsvc.images.record import job_id_for
 from imgsvc.settings import Settings, retry_intervals, webhook_retry_delays
-
-__all__ = [  # the re-exports, for the code that imported them from here
-    "LIVE_STATUSES",
-    "RECENT_KEY",
-    "REDIS_ERRORS",
-    "Services",
-    "connect_redis",
-    "forget_upload",
-    "recent_uploads",
-    "remember_upload",
-    "text_of",
-]
 
 WORDCOUNT_SUFFIX = "-wordcounts"
 WEBHOOK_SUFFIX = "-webhooks"
@@ -203,13 +186,6 @@ def enqueue_webhook(queue: Queue, subject: str, delivery: str, settings: Mapping
         )
     except REDIS_ERRORS as exc:
         raise QueueUnavailable() from exc
-
-
-def live_job(queue: Queue, image_id: str) -> Job | None:
-    """The image's job if it is queued, started, scheduled or deferred
-    (:func:`imgsvc.images.image_job`). A Redis failure is left to raise."""
-    found = image_job(queue, image_id)
-    return found.job if found is not None and found.live else None
 
 
 def fetch_job(queue: Queue, job_id: str) -> Job | None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgsvc.extensions import REDIS_ERRORS, Services, services
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import record
 from imgsvc.webhooks.record import public_view
-
-__all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:
