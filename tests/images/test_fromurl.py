@@ -90,6 +90,18 @@ def test_an_image_larger_than_the_upload_limit_is_not_stored(
     assert client.get(f"/images/{body['id']}/original").status_code == 404
 
 
+def test_a_slow_image_ends_failed_at_the_fetch_deadline(
+    client, allowlisted, run_worker, monkeypatch
+):
+    monkeypatch.setenv("IMGSVC_FETCH_TIMEOUT", "1")  # the worker's deadline
+    body = submit(client, f"{allowlisted.base}/photo-trickle").get_json()
+
+    run_worker()
+
+    image = client.get(f"/api/images/{body['id']}").get_json()
+    assert (image["status"], image["error"]["code"]) == ("failed", "fetch_timeout")
+
+
 @pytest.mark.parametrize(
     "url",
     [

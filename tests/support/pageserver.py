@@ -123,6 +123,20 @@ class PageServer:
         h.send_header("Content-Length", str(50 * 1024 * 1024))
         h.end_headers()
 
+    def page_photo_trickle(self, h, q) -> None:
+        """An image/jpeg sent one byte a second (until the client gives up)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "image/jpeg")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100_000):
+                h.wfile.write(b"\xff")
+                h.wfile.flush()
+                time.sleep(1)  # the server's pace, not test synchronisation
+        except OSError:
+            pass
+
     def page_photo_as_text(self, h, q) -> None:
         """A real JPEG that says it is text."""
         from tests import factories
