@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -160,12 +161,13 @@ def test_a_backlog_of_deliveries_to_a_slow_receiver_does_not_hold_up_an_image(
     done = wait_final(client, body["id"], timeout=60)
 
     image_job = Job.fetch(body["job_id"], connection=svc.redis, serializer=svc.queue.serializer)
-    started = image_job.started_at.isoformat(timespec="milliseconds") + "Z"
+    started = image_job.started_at
+    started = started if started.tzinfo else started.replace(tzinfo=UTC)  # RQ's UTC
     before_image = [
         n
         for n in range(10)
         for delivery in record.public_view(svc.redis, f"wordcount:w{n}")
-        if delivery["attempts"] and delivery["attempts"][0]["at"] < started
+        if delivery["attempts"] and datetime.fromisoformat(delivery["attempts"][0]["at"]) < started
     ]
     assert done["status"] == "done"
     assert len(before_image) <= 1, f"{len(before_image)} deliveries ran before the image"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from rq.job import Job
 
@@ -108,5 +110,10 @@ def test_deliveries_queued_first_wait_for_an_image_queued_after_them(
         deliveries(app, f"wordcount:w{n}")[0]["attempts"][0]["at"] for n in range(3)
     )
     assert client.get(f"/api/images/{body['id']}").get_json()["status"] == "done"
-    assert image_job.ended_at.isoformat() < first_delivery.replace("Z", "")
+    assert _utc(image_job.ended_at) < datetime.fromisoformat(first_delivery)
     assert len(hooked.received) == 3
+
+
+def _utc(moment: datetime) -> datetime:
+    """RQ's times are UTC, naive or aware depending on its version."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
