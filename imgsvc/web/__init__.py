@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(wordcounts.create_wordcount)
     logs.init_app(app)  # first: every request gets an id and a log line
     ops.init_app(app)
-    app.extensions["imgsvc_csp"] = content_security_policy(media_origins(app))
+    app.extensions["imgsvc_csp"] = content_security_policy(media_origins(app.config))
     blueprints = (pages.bp, api.bp, direct.bp, media.bp, health.bp, wordcounts.bp, jobs.bp, ops.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

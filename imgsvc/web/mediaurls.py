@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask
-
 from imgsvc.extensions import Services
 from imgsvc.settings import Settings
-from imgsvc.storage import S3Storage, Storage
+from imgsvc.storage import S3Storage, Storage, storage_from_settings
 
 
 def check_media_settings(settings: Mapping[str, Any], storage: Storage) -> None:
@@ -59,15 +57,19 @@ def with_public_urls(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
     return rewritten
 
 
-def media_origins(app: Flask) -> list[str]:
-    """The origins the pages load images from besides their own (for the CSP)."""
-    svc: Services = app.extensions["imgsvc"]
-    config = svc.config
+def media_origins(settings: Mapping[str, Any]) -> list[str]:
+    """The origins the pages load images from besides their own (for the CSP).
+
+    Built from the settings, not the app's shared clients, which stay lazy;
+    presigning a URL is local (no request).
+    """
+    config = Settings(settings)
     if config.MEDIA_BASE_URL:
         parts = urlsplit(config.MEDIA_BASE_URL)
         return [f"{parts.scheme}://{parts.netloc}"]
-    storage = svc.storage
-    if config.MEDIA_REDIRECT and isinstance(storage, S3Storage):
-        parts = urlsplit(storage.presigned_get("images/origin-probe", 60))  # signed locally
-        return [f"{parts.scheme}://{parts.netloc}"]
+    if config.MEDIA_REDIRECT:
+        storage = storage_from_settings(settings)
+        if isinstance(storage, S3Storage):
+            parts = urlsplit(storage.presigned_get("images/origin-probe", 60))
+            return [f"{parts.scheme}://{parts.netloc}"]
     return []
