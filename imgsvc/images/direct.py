@@ -7,9 +7,10 @@
 2. The client POSTs the file to the bucket.
 3. :func:`complete_direct_upload` checks the stored object from its first
    ``DIRECT_UPLOAD_CHECK_BYTES`` (one ranged GET; the whole file when it is no
-   larger), then records and enqueues it exactly as an upload through the web
-   (:func:`imgsvc.images.uploads.record_upload`). An object that fails the check is
-   deleted and refused with the upload's own error code.
+   larger, or a WebP, whose header Pillow reads only from the whole file),
+   then records and enqueues it exactly as an upload through the web
+   (:func:`imgsvc.images.uploads.record_upload`). An object that fails the
+   check is deleted and refused with the upload's own error code.
 
 An object uploaded but never completed is an image folder without a manifest:
 reconcile removes it after ``ABANDONED_AFTER_SECONDS``, as it removes the
@@ -118,6 +119,10 @@ def complete_direct_upload(svc: Services, image_id: str) -> AcceptedUpload:
             )
         window = config.DIRECT_UPLOAD_CHECK_BYTES
         head = storage.read_head(key, window)
+        if size > len(head) and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            # Pillow reads a WebP's header only from the whole file: read it
+            # all (at most MAX_CONTENT_LENGTH, checked above).
+            head = storage.get(key)
         info = probe(
             io.BytesIO(head),
             allowed_formats=csv_list(config.ALLOWED_FORMATS),

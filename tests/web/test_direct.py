@@ -142,6 +142,19 @@ def test_the_header_check_reads_only_the_first_bytes_of_a_large_file(app, client
 
 
 @S3_ONLY
+def test_a_webp_larger_than_the_window_is_read_whole_and_accepted(app, client, run_worker):
+    app.config.update(DIRECT_UPLOAD_CHECK_BYTES=4096)
+    data = factories.encode(factories.photo(1600, 1200), "WEBP")
+    assert len(data) > 4096
+    started = start(client)
+    send(started, data)
+    response = complete(client, started)
+    assert response.status_code == 202, response.get_json()
+    run_worker()
+    assert client.get(f"/api/images/{started['id']}").get_json()["status"] == "done"
+
+
+@S3_ONLY
 def test_a_truncated_large_file_passes_the_window_and_fails_in_the_job(app, client, run_worker):
     """What the first bytes cannot show (a cut file) is the job's to find: it
     ends failed with a code, never a crash."""
