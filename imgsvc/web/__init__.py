@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 
-from imgsvc import logs, ratelimit
+from imgsvc import apikeys, logs, ratelimit
 from imgsvc.web import api, errors, front, health, jobs, media, ops, pages, wordcounts
 from imgsvc.web.request import ImgsvcRequest
 
@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.bp)  # token-less JSON clients; deletes need X-Delete-Token
     csrf.exempt(wordcounts.create_wordcount)
     logs.init_app(app)  # first: every request gets an id and a log line
+    apikeys.init_app(app)  # before the views: who the client is, for the rate limits
     ops.init_app(app)
     for blueprint in (pages.bp, api.bp, media.bp, health.bp, wordcounts.bp, jobs.bp, ops.bp):
         app.register_blueprint(blueprint)

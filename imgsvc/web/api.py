@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import images, indexes, tombstones
-from imgsvc.errors import Forbidden, QueueUnavailable
+from imgsvc import apikeys, idempotency, images, indexes, tombstones
+from imgsvc.errors import Forbidden, ImgsvcError, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.indexes import forget_upload
 from imgsvc.logs import note
@@ -21,18 +22,34 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``): 202 with id, job and links."""
-    accepted = accept_upload(services(), request.files.get("file"))
-    original_bytes = accepted.manifest["original"]["bytes"]
-    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
-    body = {
-        "id": accepted.image_id,
-        "status": accepted.manifest["status"],
-        "job_id": accepted.job_id,
-        "delete_token": accepted.delete_token,
-        "links": links(accepted.image_id),
-    }
-    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
+    """Accept a multipart upload (field ``file``): 202 with id, job and links.
+
+    With an ``Idempotency-Key`` a retry gets the first answer (see
+    :mod:`imgsvc.idempotency`); with an API key the upload counts against its
+    daily quota (:mod:`imgsvc.apikeys`), replays excepted.
+    """
+    svc = services()
+
+    def accept() -> tuple[dict[str, Any], int, dict[str, str]]:
+        counter = apikeys.charge_upload(svc.redis)
+        try:
+            accepted = accept_upload(svc, request.files.get("file"))
+        except ImgsvcError as error:
+            if not (error.details and "id" in error.details):  # stored: it counts
+                apikeys.refund(svc.redis, counter)
+            raise
+        original_bytes = accepted.manifest["original"]["bytes"]
+        note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
+        body = {
+            "id": accepted.image_id,
+            "status": accepted.manifest["status"],
+            "job_id": accepted.job_id,
+            "delete_token": accepted.delete_token,
+            "links": links(accepted.image_id),
+        }
+        return body, 202, {"Location": f"/api/images/{accepted.image_id}"}
+
+    return idempotency.respond(svc, "images", apikeys.scope(), request, accept)
 
 
 @bp.get("/images/<image_id>")
