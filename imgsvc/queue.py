@@ -9,7 +9,7 @@ either. Everything that reads the queue (the cap, stats, ``/ops``, metrics)
 counts both.
 
 The shared clients (:class:`Services`, the Redis connection) live in
-:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.indexes`;
+:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.images.indexes`;
 both are re-exported here for the code that imported them from this module.
 """
 
@@ -24,8 +24,8 @@ from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
-from imgsvc.images import LIVE_STATUSES, image_job, job_id_for
-from imgsvc.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
+from imgsvc.images.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
+from imgsvc.images.record import LIVE_STATUSES, image_job, job_id_for
 from imgsvc.settings import Settings, retry_intervals
 
 __all__ = [  # the re-exports, for the code that imported them from here

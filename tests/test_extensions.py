@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from imgsvc import extensions, gallery, images, indexes, jobs, manifests, queue
+from imgsvc import extensions, gallery, jobs, manifests, queue
 from imgsvc.errors import Unauthorized
+from imgsvc.images import indexes, record
 from imgsvc.web import ops, present
 
 
@@ -15,9 +16,9 @@ def test_old_paths_re_export_the_one_home() -> None:
     assert present.services is extensions.services
     assert queue.remember_upload is indexes.remember_upload
     assert queue.RECENT_KEY == indexes.RECENT_KEY
-    assert queue.LIVE_STATUSES is images.LIVE_STATUSES
+    assert queue.LIVE_STATUSES is record.LIVE_STATUSES
     assert gallery.tile_key is indexes.tile_key and gallery.remember is indexes.remember_tile
-    assert manifests.load is images.load_manifest and manifests.cache_key is images.cache_key
+    assert manifests.load is record.load_manifest and manifests.cache_key is record.cache_key
     assert ops.Unauthorized is Unauthorized
 
 

@@ -26,10 +26,11 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.common import start_moto
-from imgsvc import images, manifests
+from imgsvc import manifests
 from imgsvc.config import load_settings
+from imgsvc.images import record
+from imgsvc.images.reconcile import reconcile
 from imgsvc.queue import Services
-from imgsvc.reconcile import reconcile
 from tests.support.stack import Stack
 
 VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
@@ -37,13 +38,13 @@ VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
 
 def fill(svc: Services, count: int) -> list[str]:
     """``count`` finished images, without their markers."""
-    ids = sorted(images.new_image_id() for _ in range(count))
+    ids = sorted(record.new_image_id() for _ in range(count))
     for image_id in ids:
-        svc.storage.put(images.original_key(image_id), b"o" * 64, "image/jpeg")
+        svc.storage.put(record.original_key(image_id), b"o" * 64, "image/jpeg")
         for name in VARIANT_NAMES:
-            svc.storage.put(f"{images.prefix(image_id)}{name}", b"v" * 64, "image/jpeg")
+            svc.storage.put(f"{record.prefix(image_id)}{name}", b"v" * 64, "image/jpeg")
         manifest = {"id": image_id, "status": "done", "variants": {}, "error": None}
-        images.write_manifest(svc.storage, manifest)
+        record.write_manifest(svc.storage, manifest)
     return ids
 
 

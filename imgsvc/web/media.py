@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from imgsvc import images
 from imgsvc.errors import NotFound
 from imgsvc.extensions import services
+from imgsvc.images import record
 from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
 
@@ -34,11 +34,11 @@ def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
 @bp.get("/images/<image_id>/original")
 def original(image_id: str) -> Response:
     """The uploaded file, always as an attachment (never rendered inline)."""
-    manifest = images.load_manifest(services(), image_id)
+    manifest = record.load_manifest(services(), image_id)
     info = manifest["original"]
     filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
     return _send(
-        images.original_key(image_id),
+        record.original_key(image_id),
         info["content_type"],
         info["etag"],
         **{"Content-Disposition": f'attachment; filename="{filename}"'},
@@ -56,7 +56,7 @@ def variant(image_id: str, name: str) -> Response:
     name, dot, extension = name.partition(".")
     if name not in {spec.name for spec in parse_variants(config.VARIANTS)}:
         raise NotFound(f"No variant named {name!r}.")
-    manifest = images.load_manifest(services(), image_id)
+    manifest = record.load_manifest(services(), image_id)
     entry = manifest.get("variants", {}).get(name)
     if entry is None:
         if manifest["status"] == "failed":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgsvc import images
 from imgsvc.extensions import REDIS_ERRORS, Services, services
+from imgsvc.images import record
 
 __all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
@@ -17,10 +17,10 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     attempt; the job in Redis can. Redis being down only means less detail.
     """
     status, error = manifest["status"], manifest.get("error")
-    if status in images.FINAL_STATUSES:
+    if status in record.FINAL_STATUSES:
         return status, error, None
     try:
-        found = images.image_job(svc.queue, manifest["id"])
+        found = record.image_job(svc.queue, manifest["id"])
     except REDIS_ERRORS:
         return status, error, None
     if found is None:
@@ -51,7 +51,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "error": error,
         "progress": progress,
-        "job_id": images.job_id_for(image_id),
+        "job_id": record.job_id_for(image_id),
         "original": {
             "width": original["width"],
             "height": original["height"],

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from imgsvc import images, tasks
+from imgsvc.images import record, tasks
 from imgsvc.queue import Services, enqueue_image
 from tests import factories
 from tests.support.client import upload
@@ -20,8 +20,8 @@ def variant_objects(app, image_id: str) -> dict[str, bytes]:
     storage = app.extensions["imgsvc"].storage
     keys = [
         k
-        for k in storage.list_keys(images.prefix(image_id))
-        if "/original" not in k and not k.endswith(("manifest.json", images.SETTLED))
+        for k in storage.list_keys(record.prefix(image_id))
+        if "/original" not in k and not k.endswith(("manifest.json", record.SETTLED))
     ]
     return {key: storage.get(key) for key in keys}
 
@@ -31,13 +31,13 @@ def test_running_the_job_twice_gives_the_same_objects(app, client, run_worker):
     run_worker()
     svc = app.extensions["imgsvc"]
     first = variant_objects(app, image_id)
-    first_manifest = images.read_manifest(svc.storage, image_id)
+    first_manifest = record.read_manifest(svc.storage, image_id)
 
-    svc.queue.fetch_job(images.job_id_for(image_id)).delete()
+    svc.queue.fetch_job(record.job_id_for(image_id)).delete()
     enqueue_image(svc.queue, image_id, svc.settings)
     run_worker()
 
-    second_manifest = images.read_manifest(svc.storage, image_id)
+    second_manifest = record.read_manifest(svc.storage, image_id)
     assert variant_objects(app, image_id) == first
     assert len(first) == 6
     assert second_manifest["variants"] == first_manifest["variants"]
@@ -51,13 +51,13 @@ def test_a_rerun_of_a_finished_job_unsettles_the_image_while_it_runs(app, client
     image_id = upload(client, factories.jpeg(320, 240)).get_json()["id"]
     run_worker()
     svc = app.extensions["imgsvc"]
-    marker = images.settled_key(image_id)
+    marker = record.settled_key(image_id)
     assert svc.storage.exists(marker)
     seen: list[tuple[str, bool]] = []
     real_put = svc.storage.put
 
     def put(key, data, content_type):
-        if key == images.manifest_key(image_id):
+        if key == record.manifest_key(image_id):
             seen.append((json.loads(data)["status"], svc.storage.exists(marker)))
         real_put(key, data, content_type)
 
@@ -117,7 +117,7 @@ def test_storage_5xx_for_a_while_is_retried_until_done(app, client, run_worker, 
     body = client.get(f"/api/images/{image_id}").get_json()
     assert body["status"] == "done"
     assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     assert job.retries_left == 2  # one RQ retry: the first run failed (two S3 attempts)
     assert job.get_status() == "finished"
 
@@ -136,10 +136,10 @@ def test_storage_down_for_good_ends_failed_never_done(app, client, run_worker, m
     assert body["status"] == "failed"
     assert body["error"]["code"] == "storage_unavailable"
     assert body["variants"] == {}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     assert job.retries_left == 0
     assert job.get_status() == "failed"
-    manifest = images.read_manifest(Services(app.config).storage, image_id)
+    manifest = record.read_manifest(Services(app.config).storage, image_id)
     assert manifest["status"] == "failed"
 
 
@@ -164,7 +164,7 @@ def test_storage_timing_out_for_a_while_is_retried_until_done(app, client, run_w
     body = client.get(f"/api/images/{image_id}").get_json()
     assert body["status"] == "done"
     assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     assert job.retries_left == 2  # one timed-out run (both S3 attempts stalled), then success
 
 
@@ -188,7 +188,7 @@ def test_an_image_job_out_of_time_fails_with_timeout_and_is_not_retried(
     body = client.get(f"/api/images/{image_id}").get_json()
     assert body["status"] == "failed"
     assert body["error"]["code"] == "timeout"
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     assert job.get_status() == "failed"
     assert job.retries_left == 0
     assert client.get(f"/api/jobs/{job.id}").get_json()["error"]["code"] == "timeout"
