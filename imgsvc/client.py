@@ -9,7 +9,8 @@ variant URLs) and, if asked, writes them as JSON. It returns the exit code: 0
 when every image was accepted (and, when waiting, ended ``done``), else 1.
 
 Safe to run again. Each upload carries an ``Idempotency-Key`` derived from the
-file's absolute path and content, so a rerun after a crash (or of a whole
+file's absolute path and content (and this user's local secret, see
+:func:`local_secret`), so a rerun after a crash (or of a whole
 folder) gets the first answers back for the files already sent (within the
 server's ``IMGSVC_IDEMPOTENCY_TTL``) and the server stores nothing twice; a
 changed file is a new image.
@@ -25,8 +26,11 @@ library is used (urllib), so the client runs wherever imgsvc is installed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import re
+import secrets
 import sys
 import threading
 import time
@@ -107,10 +111,31 @@ def collect(paths: list[str]) -> list[Path]:
     return list(unique.values())
 
 
-def idempotency_key(path: Path, data: bytes) -> str:
-    """The upload's key: a digest of the file's absolute path and its content."""
+def local_secret(folder: Path | None = None) -> bytes:
+    """This user's secret for idempotency keys, made on first use (``0600``).
+
+    Kept in ``$XDG_CONFIG_HOME/imgsvc/upload-secret`` (``~/.config`` by
+    default): a key is then not guessable by someone who has the same file,
+    who could otherwise replay it and read the upload's delete token.
+    """
+    base = folder or Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = base / "imgsvc" / "upload-secret"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        return bytes.fromhex(path.read_text().strip())
+
+
+def idempotency_key(path: Path, data: bytes, secret: bytes) -> str:
+    """The upload's key: an HMAC (with this user's ``secret``) of the file's
+    absolute path and its content."""
     content = hashlib.sha256(data).hexdigest()
-    return "imgsvc-cli-" + hashlib.sha256(f"{path.resolve()}\0{content}".encode()).hexdigest()
+    message = f"{path.resolve()}\0{content}".encode()
+    return "imgsvc-cli-" + hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 class _CountingBody:
@@ -199,7 +224,7 @@ def _retry_after(answer: Answer, attempt: int) -> float:
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
-def _upload(api: Api, path: Path, progress: Progress) -> Result:
+def _upload(api: Api, path: Path, progress: Progress, secret: bytes) -> Result:
     result = Result(str(path))
     data = path.read_bytes()
     boundary = uuid.uuid4().hex
@@ -212,7 +237,7 @@ def _upload(api: Api, path: Path, progress: Progress) -> Result:
     headers = {
         "Content-Type": f"multipart/form-data; boundary={boundary}",
         "Content-Length": str(sum(len(part) for part in parts)),
-        "Idempotency-Key": idempotency_key(path, data),
+        "Idempotency-Key": idempotency_key(path, data, secret),
         "Accept": "application/json",
     }
     sent = [0]
@@ -310,9 +335,10 @@ def run(
             progress.message(line)
 
     api = Api(options, log)
+    secret = local_secret()
 
     def one(path: Path) -> Result:
-        result = _upload(api, path, progress)
+        result = _upload(api, path, progress, secret)
         progress.uploaded(result.path, result.status)
         return result
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsvc.client import ClientError, collect, idempotency_key
+from imgsvc.client import ClientError, collect, idempotency_key, local_secret
 
 
 def test_folders_give_their_images_recursively_and_files_are_taken_as_given(tmp_path: Path):
@@ -27,13 +27,20 @@ def test_a_missing_path_is_an_error_before_anything_is_sent(tmp_path: Path):
         collect([str(tmp_path / "nope")])
 
 
-def test_the_key_follows_the_content_and_the_absolute_path(tmp_path: Path, monkeypatch):
+def test_the_key_follows_the_content_the_absolute_path_and_the_users_secret(
+    tmp_path: Path, monkeypatch
+):
+    secret = local_secret(tmp_path / "config")
+    assert local_secret(tmp_path / "config") == secret  # kept, not made anew
+    secret_file = tmp_path / "config" / "imgsvc" / "upload-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
     path = tmp_path / "a.jpg"
-    key = idempotency_key(path, b"one")
+    key = idempotency_key(path, b"one", secret)
 
     monkeypatch.chdir(tmp_path)
-    assert idempotency_key(Path("a.jpg"), b"one") == key  # the same file, named relatively
-    assert idempotency_key(path, b"two") != key  # an edited file is a new image
-    assert idempotency_key(tmp_path / "b.jpg", b"one") != key
+    assert idempotency_key(Path("a.jpg"), b"one", secret) == key  # the same file, named relatively
+    assert idempotency_key(path, b"two", secret) != key  # an edited file is a new image
+    assert idempotency_key(tmp_path / "b.jpg", b"one", secret) != key
+    assert idempotency_key(path, b"one", local_secret(tmp_path / "other")) != key  # another user
     assert len(key) <= 255 and key.isascii()
     assert os.sep not in key

@@ -42,8 +42,10 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "imgsvc", "upload", *args]
 
 
-def client_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("IMGSVC_")}
+def client_env(config: Path) -> dict[str, str]:
+    """The client's environment: no service settings; its secret under ``config``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGSVC_")}
+    return {**env, "XDG_CONFIG_HOME": str(config)}
 
 
 def stored_images(stack: LiveStack) -> set[str]:
@@ -68,7 +70,11 @@ def test_a_folder_of_50_images_survives_a_crash_and_reruns_store_nothing_twice(
 
     # A run killed mid-way: some images stored, their answers maybe lost.
     crashed = subprocess.Popen(
-        command, cwd=ROOT, env=client_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        cwd=ROOT,
+        env=client_env(tmp_path / "config"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
 
@@ -86,7 +92,7 @@ def test_a_folder_of_50_images_survives_a_crash_and_reruns_store_nothing_twice(
     rerun = subprocess.run(
         [*command, "--json", str(out), "--timeout", "240"],
         cwd=ROOT,
-        env=client_env(),
+        env=client_env(tmp_path / "config"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -109,7 +115,7 @@ def test_a_folder_of_50_images_survives_a_crash_and_reruns_store_nothing_twice(
     again = subprocess.run(
         [*command, "--no-wait", "--json", str(out)],
         cwd=ROOT,
-        env=client_env(),
+        env=client_env(tmp_path / "config"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -147,7 +153,7 @@ def test_the_client_waits_out_429s_and_uses_its_api_key(stack: LiveStack, tmp_pa
     refused = subprocess.run(
         cli(str(folder), "--url", stack.url, "--no-wait", "--retries", "0"),
         cwd=ROOT,
-        env=client_env(),
+        env=client_env(tmp_path / "config"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -159,7 +165,7 @@ def test_the_client_waits_out_429s_and_uses_its_api_key(stack: LiveStack, tmp_pa
     result = subprocess.run(
         cli(str(folder), "--url", stack.url, "--key-file", str(key_file), "--parallel", "3"),
         cwd=ROOT,
-        env=client_env(),
+        env=client_env(tmp_path / "config"),
         capture_output=True,
         text=True,
         timeout=300,
