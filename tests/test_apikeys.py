@@ -155,7 +155,17 @@ def test_the_form_keeps_working_with_keys_on_unless_turned_off(env):
     assert form_upload(app.test_client()).status_code == 303
 
     app.config["FORM_UPLOADS"] = False
-    refused = form_upload(app.test_client())
+    client = app.test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="form-uploads-off"' in page
+    assert 'id="upload-form"' not in page
+    token = csrf_token(client.get("/add-task").get_data(as_text=True))  # the session's token
+    refused = client.post(
+        "/",
+        data={"csrf_token": token, "file": (io.BytesIO(PHOTO), "a.jpg")},
+        content_type="multipart/form-data",
+        headers={"Accept": "text/html"},
+    )
     assert refused.status_code == 403
     assert "Uploads through the form are turned off" in refused.get_data(as_text=True)
     assert len(stored_images(app)) == 1

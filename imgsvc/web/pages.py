@@ -46,6 +46,7 @@ def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
         error=error,
         tiles=recent_tiles(services(), config.RECENT_UPLOADS),
         formats=csv_list(config.ALLOWED_FORMATS),
+        form_uploads=config.FORM_UPLOADS,
     )
 
 
