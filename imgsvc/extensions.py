@@ -64,7 +64,7 @@ class Services:
 
     @cached_property
     def wordcount_queue(self) -> Queue:
-        # Imported here: imgsvc.queue imports this module for its re-exports.
+        # Imported here: imgsvc.queue imports this module.
         from imgsvc.queue import wordcount_queue
 
         return wordcount_queue(self.queue)

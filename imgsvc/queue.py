@@ -7,10 +7,6 @@ while both have work a worker alternates, so an image job waits for at most
 one word count per worker, and a backlog of images cannot starve word counts
 either. Everything that reads the queue (the cap, stats, ``/ops``, metrics)
 counts both.
-
-The shared clients (:class:`Services`, the Redis connection) live in
-:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.images.indexes`;
-both are re-exported here for the code that imported them from this module.
 """
 
 from __future__ import annotations
@@ -23,22 +19,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
-from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
-from imgsvc.images.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
-from imgsvc.images.record import LIVE_STATUSES, image_job, job_id_for
+from imgsvc.extensions import REDIS_ERRORS
+from imgsvc.images.record import job_id_for
 from imgsvc.settings import Settings, retry_intervals
-
-__all__ = [  # the re-exports, for the code that imported them from here
-    "LIVE_STATUSES",
-    "RECENT_KEY",
-    "REDIS_ERRORS",
-    "Services",
-    "connect_redis",
-    "forget_upload",
-    "recent_uploads",
-    "remember_upload",
-    "text_of",
-]
 
 WORDCOUNT_SUFFIX = "-wordcounts"
 
@@ -135,13 +118,6 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
         )
     except REDIS_ERRORS as exc:
         raise QueueUnavailable() from exc
-
-
-def live_job(queue: Queue, image_id: str) -> Job | None:
-    """The image's job if it is queued, started, scheduled or deferred
-    (:func:`imgsvc.images.image_job`). A Redis failure is left to raise."""
-    found = image_job(queue, image_id)
-    return found.job if found is not None and found.live else None
 
 
 def fetch_job(queue: Queue, job_id: str) -> Job | None:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from imgsvc.config import load_settings
-from imgsvc.queue import Services
+from imgsvc.extensions import Services
 from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
 

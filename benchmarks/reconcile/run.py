@@ -26,11 +26,10 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.common import start_moto
-from imgsvc import manifests
 from imgsvc.config import load_settings
+from imgsvc.extensions import Services
 from imgsvc.images import record
 from imgsvc.images.reconcile import reconcile
-from imgsvc.queue import Services
 from tests.support.stack import Stack
 
 VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
@@ -87,7 +86,7 @@ def timed_pass(svc: Services) -> dict[str, Any]:
 def measure(svc: Services, count: int) -> dict[str, Any]:
     """The three passes over ``count`` finished images."""
     fill(svc, count)
-    with mock.patch.object(manifests, "mark_settled", lambda *args: None):
+    with mock.patch.object(record, "mark_settled", lambda *args: None):
         before = timed_pass(svc)
     first = timed_pass(svc)
     settled = timed_pass(svc)

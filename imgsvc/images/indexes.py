@@ -1,7 +1,7 @@
 """Redis indexes derived from the image records: rebuildable, never the truth.
 
 Two of them (the third copy, the cached manifest, is the record's own, in
-:mod:`imgsvc.images`):
+:mod:`imgsvc.images.record`):
 
 - the recent-uploads list (``imgsvc:recent``): the newest ids, pushed at
   upload and dropped at delete; losing it only empties the gallery until new

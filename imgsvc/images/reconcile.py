@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from redis.exceptions import LockError
-from rq.job import JobStatus
 
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.extensions import Services, text_of
 from imgsvc.images import record
-from imgsvc.queue import LIVE_STATUSES, enqueue_image, fetch_job
+from imgsvc.queue import enqueue_image
 from imgsvc.storage import Storage
 
 # Redis keys of the workers' periodic pass: one slice at a time, where the
@@ -90,13 +89,13 @@ def _reconcile_image(
     svc: Services, image_id: str, names: set[str], report: ReconcileReport
 ) -> None:
     # Not settled. Redis first: a live or finished job answers without reading
-    # storage (on S3 a GET per image); only the rest cost a manifest read.
-    job = fetch_job(svc.queue, record.job_id_for(image_id))
-    status = job.get_status(refresh=False) if job is not None else None
-    if status in LIVE_STATUSES:
+    # storage (on S3 a GET per image); only the rest cost a manifest read. The
+    # image record is the one place that asks RQ about an image's job.
+    found = record.image_job(svc.queue, image_id)
+    if found is not None and found.live:
         report.live += 1
         return
-    if status == JobStatus.FINISHED:  # the job saved the manifest done, then returned
+    if found is not None and found.finished:  # it saved the manifest done, then returned
         report.finished += 1
         return
     try:
@@ -111,8 +110,8 @@ def _reconcile_image(
         record.mark_settled(svc, image_id)  # lost, or from before markers: the next
         report.finished += 1  # pass needs no read
         return
-    if job is not None:
-        job.delete()  # a failed or lost run: start over under the same id
+    if found is not None:
+        found.job.delete()  # a failed or lost run: start over under the same id
     enqueue_image(svc.queue, image_id, svc.settings)
     report.requeued.append(image_id)
 

@@ -175,6 +175,11 @@ class ImageJob:
         """Finished, failed, stopped or canceled: the final manifest is in storage."""
         return self.status in ENDED_STATUSES
 
+    @property
+    def finished(self) -> bool:
+        """The job returned: it saved the manifest ``done`` (or the image was deleted)."""
+        return self.status == JobStatus.FINISHED
+
 
 def image_job(queue: Queue, image_id: str) -> ImageJob | None:
     """The image's job (``image-<id>``) with its status, or ``None`` when Redis has

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgsvc.extensions import REDIS_ERRORS, Services, services
+from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import record
-
-__all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from imgsvc import gallery, manifests
 from imgsvc.extensions import worker_services
-from imgsvc.images import record, tasks
-from imgsvc.queue import RECENT_KEY
+from imgsvc.images import indexes, record, tasks
+from imgsvc.images.indexes import RECENT_KEY
 from tests import factories
 from tests.support.client import upload
 
@@ -75,14 +74,14 @@ def install_delete_hook(
 def assert_gone_for_good(app, client, image_id: str) -> None:
     svc = app.extensions["imgsvc"]
     assert svc.storage.list_keys(record.prefix(image_id)) == []
-    assert not svc.redis.exists(manifests.cache_key(image_id))
-    assert not svc.redis.exists(gallery.tile_key(image_id))
+    assert not svc.redis.exists(record.cache_key(image_id))
+    assert not svc.redis.exists(indexes.tile_key(image_id))
     assert image_id.encode() not in svc.redis.lrange(RECENT_KEY, 0, -1)
     assert client.get(f"/api/images/{image_id}").status_code == 404
     assert client.get(f"/images/{image_id}/xs").status_code == 404
     assert client.get(f"/images/{image_id}/original").status_code == 404
-    assert image_id not in [tile.image_id for tile in gallery.recent_tiles(svc, 12)]
-    assert not svc.redis.exists(manifests.cache_key(image_id))  # the GETs re-cached nothing
+    assert image_id not in [tile.image_id for tile in indexes.recent_tiles(svc, 12)]
+    assert not svc.redis.exists(record.cache_key(image_id))  # the GETs re-cached nothing
 
 
 def test_delete_before_the_job_starts(app, client, job_services):
@@ -133,7 +132,7 @@ def test_a_get_racing_the_delete_does_not_cache_the_image_again(app, client, run
     body = upload(client, factories.jpeg(640, 480)).get_json()
     run_worker()
     svc = app.extensions["imgsvc"]
-    svc.redis.delete(manifests.cache_key(body["id"]))  # the GET must read storage
+    svc.redis.delete(record.cache_key(body["id"]))  # the GET must read storage
     real_get = svc.storage.get
     deleted: list[int] = []
 
@@ -156,7 +155,7 @@ def test_a_get_racing_the_delete_does_not_cache_the_image_again(app, client, run
 
 
 def test_delete_without_redis_deletes_nothing_and_says_so(app, client):
-    from imgsvc.queue import Services
+    from imgsvc.extensions import Services
     from tests.support import free_port
 
     body = upload(client, factories.jpeg(320, 240)).get_json()

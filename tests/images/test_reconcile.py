@@ -139,7 +139,7 @@ def test_settled_images_cost_neither_redis_nor_a_storage_read(app, client, run_w
     reads: list[str] = []
     real_get = svc.storage.get
     monkeypatch.setattr(svc.storage, "get", lambda key: reads.append(key) or real_get(key))
-    monkeypatch.setattr("imgsvc.images.reconcile.fetch_job", lambda *a: pytest.fail("asked Redis"))
+    monkeypatch.setattr(record, "image_job", lambda *a: pytest.fail("asked Redis"))
 
     report = reconcile(svc)
 
@@ -163,8 +163,8 @@ def test_a_final_image_without_its_marker_is_read_once_then_marked(app, client, 
 
 def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
     from imgsvc.config import load_settings
+    from imgsvc.extensions import Services
     from imgsvc.images.reconcile import CURSOR, RESTING, SLICE_LOCK, periodic_slice
-    from imgsvc.queue import Services
 
     ids = lost_uploads(app, client, 3)
     settings = dict(app.config, RECONCILE_INTERVAL=60, RECONCILE_SLICE_SECONDS=0)

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from imgsvc.extensions import Services
 from imgsvc.images import record, tasks
-from imgsvc.queue import Services, enqueue_image
+from imgsvc.queue import enqueue_image
 from tests import factories
 from tests.support.client import upload
 from tests.support.s3proxy import FaultyS3Proxy

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from imgsvc import create_app
+from imgsvc.extensions import Services
 from imgsvc.images import record
-from imgsvc.queue import Services
 from tests import factories
 from tests.support import wait_until
 from tests.support.client import upload, wait_final

@@ -196,8 +196,8 @@ def test_delete_before_processing_cancels_the_job(app, client, run_worker):
 def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     app, client, env, run_worker, monkeypatch
 ):
+    from imgsvc.extensions import Services
     from imgsvc.images.reconcile import reconcile
-    from imgsvc.queue import Services
     from tests.support import free_port
 
     down = dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
