@@ -16,7 +16,7 @@ server's ``IMGSVC_IDEMPOTENCY_TTL``) and the server stores nothing twice; a
 changed file is a new image.
 
 Failures. ``429`` and ``503`` answers (and ``409 idempotency_key_in_use``) are
-retried after their ``Retry-After`` (at most ``MAX_RETRY_AFTER`` seconds each),
+retried after their ``Retry-After`` (see :mod:`imgsvc.apiclient`),
 and a lost connection after a short backoff, ``retries`` times per request; a
 request that still fails ends that file with the error's code. Other 4xx
 answers (an invalid image, a wrong key) are not retried. Only the standard
@@ -34,22 +34,17 @@ import secrets
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from imgsvc.apiclient import Api, CountingBody
 from imgsvc.progress import Progress
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"})
-RETRY_STATUSES = frozenset({409, 429, 503})
-MAX_RETRY_AFTER = 60.0
 POLL_INTERVAL = 0.5
-_BLOCK = 64 * 1024
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")  # a filename in a header: no quote, no CR/LF
 
 
@@ -80,13 +75,6 @@ class Result:
     error: dict[str, str] | None = None
     page: str | None = None
     variants: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: Any
-    body: dict[str, Any]
 
 
 def collect(paths: list[str]) -> list[Path]:
@@ -138,92 +126,6 @@ def idempotency_key(path: Path, data: bytes, secret: bytes) -> str:
     return "imgsvc-cli-" + hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-class _CountingBody:
-    """A request body read in blocks, reporting each block sent."""
-
-    def __init__(self, parts: list[bytes], sent: Callable[[int], None]) -> None:
-        self.parts, self.sent, self.index, self.offset = parts, sent, 0, 0
-
-    def read(self, size: int = _BLOCK) -> bytes:
-        while self.index < len(self.parts):
-            part = self.parts[self.index]
-            if self.offset < len(part):
-                block = part[self.offset : self.offset + min(size, _BLOCK)]
-                self.offset += len(block)
-                self.sent(len(block))
-                return block
-            self.index, self.offset = self.index + 1, 0
-        return b""
-
-
-class Api:
-    """The service's public HTTP API at ``options.url``, with bounded retries."""
-
-    def __init__(self, options: Options, log: Callable[[str], None]) -> None:
-        self.options, self.log = options, log
-        self.base = options.url.rstrip("/")
-
-    def _once(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Answer:
-        request = urllib.request.Request(self.base + path, body, headers, method=method)
-        if self.options.key:
-            request.add_header("Authorization", f"Bearer {self.options.key}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.options.request_timeout) as response:
-                return Answer(response.status, response.headers, _json(response))
-        except urllib.error.HTTPError as error:
-            with error:
-                return Answer(error.code, error.headers, _json(error))
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        body: Callable[[], Any] | None = None,
-        rewind: Callable[[], None] | None = None,
-    ) -> Answer:
-        """Send a request; retry 429/503/409 after ``Retry-After`` and lost connections.
-
-        ``body`` makes a fresh body per attempt; ``rewind`` undoes an attempt's
-        progress. Raises ``OSError`` when the connection fails on every attempt.
-        """
-        attempt = 0
-        while True:
-            try:
-                answer = self._once(method, path, body() if body else None, headers or {})
-            except OSError as exc:  # refused, reset, timed out: the request may not have arrived
-                if attempt >= self.options.retries:
-                    raise
-                delay = min(2.0**attempt * 0.5, MAX_RETRY_AFTER)
-                self.log(f"{method} {path}: {exc}; retrying in {delay:.1f} s")
-            else:
-                if answer.status not in RETRY_STATUSES or attempt >= self.options.retries:
-                    return answer
-                delay = _retry_after(answer, attempt)
-                code = (answer.body.get("error") or {}).get("code", answer.status)
-                self.log(f"{method} {path}: {answer.status} {code}; retrying in {delay:.1f} s")
-            if rewind:
-                rewind()
-            attempt += 1
-            time.sleep(delay)  # the server asked for it (Retry-After), or a backoff
-
-
-def _json(response: IO[bytes]) -> dict[str, Any]:
-    try:
-        found = json.loads(response.read() or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def _retry_after(answer: Answer, attempt: int) -> float:
-    try:
-        seconds = float(answer.headers.get("Retry-After", ""))
-    except ValueError:
-        seconds = 2.0**attempt * 0.5
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
-
-
 def _upload(api: Api, path: Path, progress: Progress, secret: bytes) -> Result:
     result = Result(str(path))
     data = path.read_bytes()
@@ -252,7 +154,7 @@ def _upload(api: Api, path: Path, progress: Progress, secret: bytes) -> Result:
 
     try:
         answer = api.call(
-            "POST", "/api/images", headers, lambda: _CountingBody(parts, count), rewind
+            "POST", "/api/images", headers, lambda: CountingBody(parts, count), rewind
         )
     except OSError as exc:
         result.status, result.error = "error", {"code": "connection_failed", "message": str(exc)}
@@ -334,7 +236,7 @@ def run(
         with lock:
             progress.message(line)
 
-    api = Api(options, log)
+    api = Api(options.url, options.key, options.retries, options.request_timeout, log)
     secret = local_secret()
 
     def one(path: Path) -> Result:
