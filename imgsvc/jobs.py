@@ -22,7 +22,11 @@ from imgsvc.extensions import text_of
 from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
-_TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
+_TYPES = {
+    "imgsvc.tasks.process_image": "image",
+    "imgsvc.tasks.count_words": "wordcount",
+    "imgsvc.tasks.deliver_webhook": "webhook",
+}
 
 
 def iso(
@@ -114,6 +118,10 @@ def job_view(job: Job) -> dict[str, Any]:
     }
     if job_type == "image" and meta.get("image_id"):
         view["links"]["image"] = f"/images/{meta['image_id']}"
+    if meta.get("webhooks"):  # its deliveries: state and attempts (imgsvc.webhooks)
+        from imgsvc.webhooks.record import public_view
+
+        view["webhooks"] = public_view(job.connection, f"wordcount:{job.id}")
     if "variants_total" in meta:
         view["progress"] = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
     return view

@@ -12,6 +12,7 @@ add a name here only for a new job function or callback RQ will store.
 from __future__ import annotations
 
 from imgsvc.images.tasks import on_job_failure, process_image
+from imgsvc.webhooks.delivery import deliver_webhook
 from imgsvc.wordcount.tasks import count_words
 
-__all__ = ["count_words", "on_job_failure", "process_image"]
+__all__ = ["count_words", "deliver_webhook", "on_job_failure", "process_image"]

@@ -1,5 +1,8 @@
 """The image job: ``process_image(image_id)``, and the failure paths that end an image.
 
+An image uploaded from a URL is fetched first (:mod:`imgsvc.images.fromurl`);
+a final image is announced to its webhook receivers (:mod:`imgsvc.webhooks`).
+
 RQ runs it under its stable path ``imgsvc.tasks.process_image`` (see
 :mod:`imgsvc.tasks`). It takes the image id only and raises on failure;
 settings come from the environment and the storage client is made once per
@@ -19,7 +22,7 @@ from imgsvc import metrics
 from imgsvc.config import csv_list
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
-from imgsvc.images import indexes, record, tombstones
+from imgsvc.images import fromurl, indexes, record, tombstones
 from imgsvc.imaging import (
     EncodeOptions,
     RenderedVariant,
@@ -29,6 +32,7 @@ from imgsvc.imaging import (
 )
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import note_job_error, ran_out_of_time
+from imgsvc.webhooks.events import image_ended
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,8 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         "application/json",
     )
 
+    if fromurl.needs_fetch(manifest):  # an upload from a URL: fetched by its job
+        manifest = fromurl.fetch_original(svc, manifest)
     original = storage.get(record.original_key(image_id))
     try:
         rendering = render_image(
@@ -149,6 +155,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     )
     record.save_manifest_unless_deleted(svc, manifest)
     indexes.remember_tile(svc.redis, manifest)
+    image_ended(svc, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
@@ -231,6 +238,7 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
         manifest.update(status="failed", error=error.to_dict(), processed_at=record.now_iso())
         record.save_manifest_unless_deleted(svc, manifest)
         indexes.remember_tile(svc.redis, manifest)
+        image_ended(svc, manifest)
     except ImageDeleted:
         _discard(svc, image_id)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
