@@ -222,3 +222,20 @@ def test_without_redis_a_keyed_upload_is_503_and_stores_nothing(env, tmp_path):
     assert answer.status_code == 503
     assert answer.get_json()["error"]["code"] == "queue_unavailable"
     assert stored_images(app) == set()
+
+
+def test_an_upload_from_a_url_is_idempotent_too(app, client):
+    def submit(url: str):
+        return client.post(
+            "/api/images", json={"url": url}, headers={"Idempotency-Key": "from-a-url"}
+        )
+
+    first = submit("https://example.org/a.jpg")
+    again = submit("https://example.org/a.jpg")
+    other = submit("https://example.org/b.jpg")
+
+    assert first.status_code == again.status_code == 202, first.get_json()
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers[idempotency.REPLAYED_HEADER] == "true"
+    assert other.status_code == 422
+    assert queued(app) == [first.get_json()["job_id"]]
