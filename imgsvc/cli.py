@@ -1,4 +1,4 @@
-"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``stats``."""
+"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``stats``, ``keys``, ``upload``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -215,3 +215,62 @@ def front(listen: str | None, upstream: str, print_config: bool) -> None:
     except FrontUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     os.execv(command[0], command)
+
+
+@main.group()
+def keys() -> None:
+    """API keys (IMGSVC_API_KEYS)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option(
+    "--rate", default="", help="Its upload rate limit, e.g. 120/60 (default: everyone's)."
+)
+@click.option("--daily", type=int, default=None, help="Its uploads per UTC day (0: no quota).")
+def keys_create(name: str, rate: str, daily: int | None) -> None:
+    """Make a key for NAME: print it once, and the entry to add to IMGSVC_API_KEYS."""
+    from imgsvc import apikeys
+
+    key = apikeys.new_key()
+    line = apikeys.entry(name, key, rate, daily)
+    try:
+        apikeys.parse_keys(line)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"key (shown once, keep it secret): {key}")
+    click.echo(f"add this entry to IMGSVC_API_KEYS (comma-separated) or its file: {line}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--url", required=True, help="The service, e.g. http://127.0.0.1:5000.")
+@click.option("--key", default=None, help="API key (visible to ps: prefer --key-file).")
+@click.option("--key-file", type=click.File(), default=None, help="A file holding the API key.")
+@click.option("--no-wait", is_flag=True, help="Do not wait for the images to finish.")
+@click.option("--json", "json_path", default=None, help="Also write the results to this file.")
+@click.option("--parallel", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait.")
+@click.option("--retries", type=click.IntRange(0, 100), default=8, show_default=True)
+def upload(
+    paths: tuple[str, ...],
+    url: str,
+    key: str | None,
+    key_file: TextIO | None,
+    no_wait: bool,
+    json_path: str | None,
+    parallel: int,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Upload files and folders of images to the service at --url (safe to rerun)."""
+    from imgsvc.client import ClientError, Options, run
+
+    if key_file is not None:
+        key = key_file.read().strip()
+    options = Options(url, key, not no_wait, timeout, parallel, retries)
+    try:
+        code = run(list(paths), options, json_path)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    raise SystemExit(code)

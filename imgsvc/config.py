@@ -126,6 +126,19 @@ class Defaults:
 
     RECENT_UPLOADS: int = 12
 
+    # Idempotency-Key (imgsvc/idempotency.py): how long an answer is replayed, how long
+    # a running request holds its key, how long a concurrent retry waits for its answer.
+    IDEMPOTENCY_TTL: int = 86_400
+    IDEMPOTENCY_PENDING_TTL: int = 120
+    IDEMPOTENCY_WAIT: float = 5.0
+
+    # API keys (imgsvc/apikeys.py): "name:sha256[:rate[:daily]]" entries, or a file of
+    # them; unset: /api/* is open as before. Daily uploads per key unless its entry says.
+    API_KEYS: str | None = None
+    API_KEY_DAILY_UPLOADS: int = 0
+    # The upload form (CSRF + per-IP limits); false: uploads only through the API.
+    FORM_UPLOADS: bool = True
+
     # Operators: /ops (and /metrics when METRICS_AUTH) behind HTTP basic auth; unset: /ops is 404.
     OPS_PASSWORD: str | None = None
     OPS_USERNAME: str = "ops"

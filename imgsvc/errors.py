@@ -107,6 +107,48 @@ class RateLimited(ImgsvcError):
     default_message = "Too many requests; try again later."
 
 
+class ApiKeyRequired(Unauthorized):
+    """``IMGSVC_API_KEYS`` is set and an ``/api/*`` write came without a valid
+    ``Authorization: Bearer <key>``."""
+
+    default_message = "This request needs an API key: send 'Authorization: Bearer <key>'."
+    headers = {"WWW-Authenticate": 'Bearer realm="imgsvc"'}
+
+
+class QuotaExceeded(ImgsvcError):
+    """The API key used up its daily upload quota; ``Retry-After`` is the next UTC midnight."""
+
+    code, status = "quota_exceeded", 429
+    default_message = "This API key has used up its uploads for today."
+
+
+class FormUploadsDisabled(ImgsvcError):
+    """``IMGSVC_FORM_UPLOADS`` is false: uploads go through the API with a key."""
+
+    code, status = "form_uploads_disabled", 403
+    default_message = "Uploads through the form are turned off here; use the API with a key."
+
+
+class InvalidIdempotencyKey(ImgsvcError):
+    code, status = "invalid_idempotency_key", 400
+    default_message = "An Idempotency-Key is 1 to 255 printable ASCII characters."
+
+
+class IdempotencyKeyReused(ImgsvcError):
+    """The same ``Idempotency-Key`` came with another body within its time to live."""
+
+    code, status = "idempotency_key_reused", 422
+    default_message = "This Idempotency-Key was used with a different request; use a new key."
+
+
+class IdempotencyKeyInUse(ImgsvcError):
+    """The first request with this ``Idempotency-Key`` is still running: retry (safely)."""
+
+    code, status, retryable = "idempotency_key_in_use", 409, True
+    default_message = "A request with this Idempotency-Key is still running; retry shortly."
+    retry_after = 1
+
+
 class RequestTimeout(ImgsvcError):
     """The request took longer than ``UPLOAD_DEADLINE`` to arrive: nothing was stored."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app
 from flask_wtf.csrf import CSRFProtect
 
-from imgsvc import logs, ratelimit
+from imgsvc import apikeys, logs, ratelimit
 from imgsvc.web import api, direct, errors, front, health, jobs, media, ops, pages, wordcounts
 from imgsvc.web.body.request import ImgsvcRequest
 from imgsvc.web.mediaurls import media_origins
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(direct.bp)
     csrf.exempt(wordcounts.create_wordcount)
     logs.init_app(app)  # first: every request gets an id and a log line
+    apikeys.init_app(app)  # before the views: who the client is, for the rate limits
     ops.init_app(app)
     app.extensions["imgsvc_csp"] = content_security_policy(media_origins(app.config))
     blueprints = (pages.bp, api.bp, direct.bp, media.bp, health.bp, wordcounts.bp, jobs.bp, ops.bp)

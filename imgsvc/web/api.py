@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc.errors import Forbidden, QueueUnavailable
+from imgsvc import apikeys, idempotency
+from imgsvc.errors import Forbidden, ImgsvcError, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.indexes import forget_upload
@@ -25,30 +27,45 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
     """Accept a multipart upload (field ``file``) or, as JSON ``{"url": ...}``, an
-    upload from a URL; either may name a ``callback_url``. 202 with id, job and links."""
+    upload from a URL; either may name a ``callback_url``. 202 with id, job and links.
+
+    With an ``Idempotency-Key`` a retry gets the first answer (see
+    :mod:`imgsvc.idempotency`); with an API key the upload counts against its
+    daily quota (:mod:`imgsvc.apikeys`), replays excepted.
+    """
     svc = services()
-    if request.is_json:
-        body = request.get_json(silent=True)
-        fields = body if isinstance(body, dict) else {}
-        callback_url = check_callback_url(svc.config, fields.get("callback_url"))
-        accepted = accept_url_upload(svc, fields.get("url"), callback_url)
-    else:
-        callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
-        accepted = accept_upload(svc, request.files.get("file"), callback_url)
-    original = accepted.manifest["original"]
-    note(
-        image_id=accepted.image_id,
-        job_id=accepted.job_id,
-        upload_bytes=original["bytes"] if original else 0,
-    )
-    body = {
-        "id": accepted.image_id,
-        "status": accepted.manifest["status"],
-        "job_id": accepted.job_id,
-        "delete_token": accepted.delete_token,
-        "links": links(accepted.image_id),
-    }
-    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
+
+    def accept() -> tuple[dict[str, Any], int, dict[str, str]]:
+        counter = apikeys.charge_upload(svc.redis)
+        try:
+            if request.is_json:
+                body = request.get_json(silent=True)
+                fields = body if isinstance(body, dict) else {}
+                callback_url = check_callback_url(svc.config, fields.get("callback_url"))
+                accepted = accept_url_upload(svc, fields.get("url"), callback_url)
+            else:
+                callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
+                accepted = accept_upload(svc, request.files.get("file"), callback_url)
+        except ImgsvcError as error:
+            if not (error.details and "id" in error.details):  # stored: it counts
+                apikeys.refund(svc.redis, counter)
+            raise
+        original = accepted.manifest["original"]
+        note(
+            image_id=accepted.image_id,
+            job_id=accepted.job_id,
+            upload_bytes=original["bytes"] if original else 0,
+        )
+        body = {
+            "id": accepted.image_id,
+            "status": accepted.manifest["status"],
+            "job_id": accepted.job_id,
+            "delete_token": accepted.delete_token,
+            "links": links(accepted.image_id),
+        }
+        return body, 202, {"Location": f"/api/images/{accepted.image_id}"}
+
+    return idempotency.respond(svc, "images", apikeys.scope(), request, accept)
 
 
 @bp.get("/images/<image_id>")

@@ -23,7 +23,7 @@ from flask import (
     request,
 )
 
-from imgsvc import metrics, ratelimit
+from imgsvc import idempotency, metrics, ratelimit
 from imgsvc.errors import NotFound, Unauthorized
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.logs import request_fields
@@ -97,10 +97,14 @@ def _count_request(response: Response) -> Response:
     # Only the app's own endpoint names: never anything taken from the request.
     endpoint = request.endpoint if request.endpoint in current_app.view_functions else None
     metrics.record_request(request.method, endpoint, response.status_code, seconds)
-    if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST":
+    replayed = response.headers.get(idempotency.REPLAYED_HEADER) == "true"
+    if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST" and not replayed:
         fields = request_fields()
         if response.status_code < 400:
             metrics.record_upload("accepted", int(fields.get("upload_bytes") or 0))
+            key = g.get("api_key")
+            if key is not None:
+                metrics.record_key_upload(key.name)
         else:
             metrics.record_upload(str(fields.get("error_code") or response.status_code))
     return response

@@ -50,6 +50,7 @@ def _index_page(
         error=error,
         tiles=recent_tiles(services(), config.RECENT_UPLOADS),
         formats=csv_list(config.ALLOWED_FORMATS),
+        form_uploads=config.FORM_UPLOADS,
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, render_template, request
 
+from imgsvc import apikeys, idempotency
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
 from imgsvc.extensions import REDIS_ERRORS, services
@@ -76,13 +78,18 @@ def add_task() -> Response | tuple[str, int] | str:
 @bp.post("/api/wordcounts")
 @limited("wordcounts")
 def create_wordcount() -> tuple[Response, int, dict[str, str]]:
-    """``{"url": ..., "callback_url": ...}`` → 202 with the job id and its link."""
-    body = request.get_json(silent=True)
-    fields = body if isinstance(body, dict) else {}
-    job_id = submit(fields.get("url"), fields.get("callback_url"))
-    link = f"/api/jobs/{job_id}"
-    return (
-        jsonify({"job_id": job_id, "status": "queued", "links": {"self": link}}),
-        202,
-        {"Location": link},
-    )
+    """``{"url": ..., "callback_url": ...}`` → 202 with the job id and its link; an
+    ``Idempotency-Key`` makes retries safe (:mod:`imgsvc.idempotency`)."""
+
+    def enqueue() -> tuple[dict[str, Any], int, dict[str, str]]:
+        body = request.get_json(silent=True)
+        fields = body if isinstance(body, dict) else {}
+        job_id = submit(fields.get("url"), fields.get("callback_url"))
+        link = f"/api/jobs/{job_id}"
+        return (
+            {"job_id": job_id, "status": "queued", "links": {"self": link}},
+            202,
+            {"Location": link},
+        )
+
+    return idempotency.respond(services(), "wordcounts", apikeys.scope(), request, enqueue)
