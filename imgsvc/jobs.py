@@ -21,7 +21,11 @@ from imgsvc.extensions import text_of
 from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
-_TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
+_TYPES = {
+    "imgsvc.tasks.process_image": "image",
+    "imgsvc.tasks.count_words": "wordcount",
+    "imgsvc.tasks.make_variants": "variants",
+}
 
 
 def iso(
@@ -96,6 +100,8 @@ def job_view(job: Job) -> dict[str, Any]:
     }
     if job_type == "image" and meta.get("image_id"):
         view["links"]["image"] = f"/images/{meta['image_id']}"
+    if job_type == "variants" and meta.get("variants_of"):
+        view["links"]["image"] = f"/images/{meta['variants_of']}"
     if "variants_total" in meta:
         view["progress"] = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
     return view

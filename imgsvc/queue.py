@@ -8,6 +8,11 @@ one word count per worker, and a backlog of images cannot starve word counts
 either. Everything that reads the queue (the cap, stats, ``/ops``, metrics)
 counts both.
 
+A third queue, ``<QUEUE_NAME>-backfill``, holds the jobs of ``imgsvc backfill``:
+workers list it last and never take it in turn (:mod:`imgsvc.worker`), so
+they take a backfill job only when the other two are empty, and the queue cap
+does not count it (a backfill of a million images never refuses an upload).
+
 The shared clients (:class:`Services`, the Redis connection) live in
 :mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.indexes`;
 both are re-exported here for the code that imported them from this module.
@@ -41,6 +46,7 @@ __all__ = [  # the re-exports, for the code that imported them from here
 ]
 
 WORDCOUNT_SUFFIX = "-wordcounts"
+BACKFILL_SUFFIX = "-backfill"
 
 
 def wordcount_queue(queue: Queue) -> Queue:
@@ -52,20 +58,44 @@ def wordcount_queue(queue: Queue) -> Queue:
     )
 
 
+def backfill_queue(queue: Queue) -> Queue:
+    """The backfill queue that goes with the image queue ``queue``."""
+    image_queue = job_queues(queue)[0]
+    return Queue(
+        image_queue.name + BACKFILL_SUFFIX,
+        connection=queue.connection,
+        serializer=queue.serializer,
+    )
+
+
+def is_background(queue: Queue) -> bool:
+    """Whether ``queue`` is a backfill queue (taken only when the others are empty)."""
+    return queue.name.endswith(BACKFILL_SUFFIX)
+
+
 def job_queues(queue: Queue) -> list[Queue]:
-    """Both queues of the image queue ``queue``, in the order workers serve them."""
+    """The image, word-count and backfill queues of the image queue ``queue``, in the
+    order workers serve them."""
     image_queue = queue
-    if queue.name.endswith(WORDCOUNT_SUFFIX):
-        name = queue.name[: -len(WORDCOUNT_SUFFIX)]
-        image_queue = Queue(name, connection=queue.connection, serializer=queue.serializer)
-    return [image_queue, wordcount_queue(image_queue)]
+    for suffix in (WORDCOUNT_SUFFIX, BACKFILL_SUFFIX):
+        if queue.name.endswith(suffix):
+            name = queue.name[: -len(suffix)]
+            image_queue = Queue(name, connection=queue.connection, serializer=queue.serializer)
+    backfill = Queue(
+        image_queue.name + BACKFILL_SUFFIX,
+        connection=queue.connection,
+        serializer=queue.serializer,
+    )
+    return [image_queue, wordcount_queue(image_queue), backfill]
 
 
 def waiting(queue: Queue) -> int:
-    """Jobs waiting in both queues (read with LLEN: looking changes nothing)."""
+    """Jobs waiting in the image and word-count queues (read with LLEN: looking
+    changes nothing); the backfill queue is not counted."""
     with queue.connection.pipeline() as pipe:
         for each in job_queues(queue):
-            pipe.llen(each.key)
+            if not is_background(each):
+                pipe.llen(each.key)
         return sum(int(count) for count in pipe.execute())
 
 
@@ -150,3 +180,43 @@ def fetch_job(queue: Queue, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
         return None
+
+
+def variants_job_id(image_id: str, background: bool = False) -> str:
+    """The job id of an image's variants job: ``variants-<id>`` for the one a
+    request enqueues, ``backfill-<id>`` for backfill's (one of each at most)."""
+    return f"{'backfill' if background else 'variants'}-{image_id}"
+
+
+def enqueue_variants(
+    queue: Queue,
+    image_id: str,
+    settings: Mapping[str, Any],
+    *,
+    signature: str,
+    background: bool = False,
+) -> Job:
+    """Enqueue ``make_variants(image_id)``: the variants a ``done`` image lacks.
+
+    On the image queue for a request (someone waits for it), on the backfill
+    queue when ``background``. ``signature`` names the variant set it was asked
+    for (``variantset.signature``). Raises ``QueueUnavailable`` when Redis
+    cannot be reached.
+    """
+    config = Settings(settings)
+    retries = config.JOB_RETRIES
+    target = backfill_queue(queue) if background else job_queues(queue)[0]
+    try:
+        return target.enqueue(
+            "imgsvc.tasks.make_variants",
+            image_id,
+            job_id=variants_job_id(image_id, background),
+            job_timeout=config.JOB_TIMEOUT,
+            result_ttl=config.RESULT_TTL,
+            failure_ttl=config.FAILURE_TTL,
+            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
+            meta={"type": "variants", "variants_of": image_id, "signature": signature},
+            description=f"make_variants({image_id!r})",
+        )
+    except REDIS_ERRORS as exc:
+        raise QueueUnavailable() from exc

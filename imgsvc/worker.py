@@ -17,7 +17,8 @@ these changes:
 - it takes its queues in turn (RQ's round-robin dequeue strategy): started on
   the image queue and the word-count queue (``queue.job_queues``), it
   alternates between them while both have work, so neither job type waits
-  behind a backlog of the other;
+  behind a backlog of the other; the backfill queue stays last, out of the
+  turn, so a backfill job is taken only when both are empty;
 - a job that ran out of its time budget ends ``failed`` with ``timeout`` and
   is never retried, whatever the job function did with RQ's exception; a
   work-horse that died for another reason is still retried.
@@ -30,12 +31,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job
 from rq.worker import DequeueStrategy
 
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.jobs import ran_out_of_time
+from imgsvc.queue import is_background
 from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,15 @@ class ImgsvcWorker(Worker):
         """RQ's work loop, taking the queues in turn unless told otherwise."""
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
         return super().work(*args, **kwargs)
+
+    def reorder_queues(self, reference_queue: Queue) -> None:
+        """RQ's turn over the queues, with the backfill queue kept last: BLPOP takes
+        from the first non-empty queue in this order."""
+        super().reorder_queues(reference_queue)
+        ordered = self._ordered_queues
+        self._ordered_queues = [q for q in ordered if not is_background(q)] + [
+            q for q in ordered if is_background(q)
+        ]
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Runs in the work-horse before RQ decides on a retry: a job whose time
