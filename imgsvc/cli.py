@@ -104,7 +104,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
 @main.command()
 def reconcile() -> None:
     """Re-enqueue every unfinished image that has no live job."""
-    from imgsvc.reconcile import reconcile as run_reconcile
+    from imgsvc.images.reconcile import reconcile as run_reconcile
 
     report = run_reconcile(Services(_settings().values))
     click.echo(

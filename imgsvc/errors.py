@@ -138,7 +138,7 @@ class JobTimeout(ImgsvcError):
 
 class ImageDeleted(NotFound):
     """``DELETE`` ran while a job worked on the image: the job stops writing and
-    removes what it wrote (see :mod:`imgsvc.tasks`)."""
+    removes what it wrote (see :mod:`imgsvc.images.tasks`)."""
 
     default_message = "No such image."
 

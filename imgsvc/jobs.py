@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from rq import Queue
+from rq import Queue, get_current_job
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
+from imgsvc.errors import ImgsvcError
 from imgsvc.extensions import text_of
 from imgsvc.queue import job_queues
 
@@ -63,6 +64,23 @@ def ran_out_of_time(job: Job | None, error: BaseException | None) -> bool:
     if job is None or not job.started_at or not job.timeout or job.timeout <= 0:
         return False
     return (now() - job.started_at).total_seconds() >= job.timeout
+
+
+def note_job_error(error: ImgsvcError) -> bool:
+    """Record ``error`` in the running job's meta (either job type); return whether
+    this attempt is the last.
+
+    Bad input is never retried: zeroing ``retries_left`` on the running job
+    tells the worker not to schedule the retry given at enqueue time.
+    """
+    job = get_current_job()
+    if job is None:
+        return True
+    if not error.retryable:
+        job.retries_left = 0
+    job.meta["error"] = error.to_dict()
+    job.save_meta()
+    return not job.retries_left
 
 
 def job_error(job: Job, status: str) -> dict[str, str] | None:

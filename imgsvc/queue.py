@@ -12,10 +12,6 @@ A third queue, ``<QUEUE_NAME>-backfill``, holds the jobs of ``imgsvc backfill``:
 workers list it last and never take it in turn (:mod:`imgsvc.worker`), so
 they take a backfill job only when the other two are empty, and the queue cap
 does not count it (a backfill of a million images never refuses an upload).
-
-The shared clients (:class:`Services`, the Redis connection) live in
-:mod:`imgsvc.extensions` and the recent-uploads list in :mod:`imgsvc.indexes`;
-both are re-exported here for the code that imported them from this module.
 """
 
 from __future__ import annotations
@@ -28,22 +24,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from imgsvc.errors import QueueFull, QueueUnavailable
-from imgsvc.extensions import REDIS_ERRORS, Services, connect_redis, text_of
-from imgsvc.images import LIVE_STATUSES, image_job, job_id_for
-from imgsvc.indexes import RECENT_KEY, forget_upload, recent_uploads, remember_upload
+from imgsvc.extensions import REDIS_ERRORS
+from imgsvc.images.record import job_id_for
 from imgsvc.settings import Settings, retry_intervals
-
-__all__ = [  # the re-exports, for the code that imported them from here
-    "LIVE_STATUSES",
-    "RECENT_KEY",
-    "REDIS_ERRORS",
-    "Services",
-    "connect_redis",
-    "forget_upload",
-    "recent_uploads",
-    "remember_upload",
-    "text_of",
-]
 
 WORDCOUNT_SUFFIX = "-wordcounts"
 BACKFILL_SUFFIX = "-backfill"
@@ -165,13 +148,6 @@ def enqueue_wordcount(queue: Queue, url: str, settings: Mapping[str, Any]) -> Jo
         )
     except REDIS_ERRORS as exc:
         raise QueueUnavailable() from exc
-
-
-def live_job(queue: Queue, image_id: str) -> Job | None:
-    """The image's job if it is queued, started, scheduled or deferred
-    (:func:`imgsvc.images.image_job`). A Redis failure is left to raise."""
-    found = image_job(queue, image_id)
-    return found.job if found is not None and found.live else None
 
 
 def fetch_job(queue: Queue, job_id: str) -> Job | None:

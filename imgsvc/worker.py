@@ -103,7 +103,7 @@ class ImgsvcWorker(Worker):
         self._reconcile_if_due()
 
     def _reconcile_if_due(self) -> None:
-        from imgsvc.reconcile import periodic_slice
+        from imgsvc.images.reconcile import periodic_slice
 
         if self._services is None:  # one client for every tick, not a connection each
             self._services = Services(self.settings)
@@ -126,7 +126,7 @@ class ImgsvcWorker(Worker):
             )
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        from imgsvc.tasks import record_crash
+        from imgsvc.images.tasks import record_crash
 
         if ran_out_of_time(job, None):  # RQ kills a horse that outlived its timeout: a timeout
             _record_timeout(job)
@@ -148,7 +148,7 @@ class ImgsvcWorker(Worker):
 
 def _record_timeout(job: Job) -> None:
     """No retry for ``job``; ``timeout`` as its error and its image's."""
-    from imgsvc.tasks import record_timeout
+    from imgsvc.images.tasks import record_timeout
 
     job.retries_left = 0  # first: whatever fails below, RQ must not retry it
     try:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from imgsvc.config import load_settings
-from imgsvc.queue import Services
+from imgsvc.extensions import Services
 from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
 
@@ -52,11 +52,11 @@ def test_the_worker_connection_outlives_its_blocking_dequeue(redis_url):
 @pytest.fixture
 def job_services(env):
     """The job functions' cached services, rebuilt from this test's settings."""
-    from imgsvc import tasks
+    from imgsvc.extensions import worker_services
 
-    tasks.services.cache_clear()
-    yield tasks.services()
-    tasks.services.cache_clear()
+    worker_services.cache_clear()
+    yield worker_services()
+    worker_services.cache_clear()
 
 
 @pytest.mark.parametrize("storage_url", ["file"], indirect=True)

@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from imgsvc import logs, ratelimit
 from imgsvc.web import api, errors, front, health, jobs, media, ops, pages, wordcounts
-from imgsvc.web.request import ImgsvcRequest
+from imgsvc.web.body.request import ImgsvcRequest
 
 csrf = CSRFProtect()
 

@@ -6,13 +6,13 @@ import contextlib
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import images, indexes, tombstones
 from imgsvc.errors import Forbidden, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
-from imgsvc.indexes import forget_upload
+from imgsvc.images import indexes, record, tombstones
+from imgsvc.images.indexes import forget_upload
+from imgsvc.images.uploads import accept_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.uploads import accept_upload
 from imgsvc.web.present import image_view, links
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -39,20 +39,20 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
 def get_image(image_id: str) -> Response:
     """The image's status, original and variants."""
     svc = services()
-    return jsonify(image_view(svc, images.load_manifest(svc, image_id)))
+    return jsonify(image_view(svc, record.load_manifest(svc, image_id)))
 
 
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> tuple[str, int]:
     """Delete every object and record of the image; needs the ``X-Delete-Token`` header.
 
-    The delete wins over a job working on the image (see :mod:`imgsvc.tombstones`):
+    The delete wins over a job working on the image (see :mod:`imgsvc.images.tombstones`):
     after the 204 nothing of the image is served or comes back. Without Redis
     no tombstone can be left, so nothing is deleted: ``503 queue_unavailable``.
     """
     svc = services()
-    manifest = images.read_manifest(svc.storage, image_id)
-    if not images.token_matches(manifest, request.headers.get("X-Delete-Token")):
+    manifest = record.read_manifest(svc.storage, image_id)
+    if not record.token_matches(manifest, request.headers.get("X-Delete-Token")):
         raise Forbidden("A valid X-Delete-Token header is required to delete this image.")
     try:
         tombstones.bury(svc.redis, image_id)  # first: from here on no write brings it back
@@ -61,12 +61,12 @@ def delete_image(image_id: str) -> tuple[str, int]:
             "The image cannot be deleted while the job queue is unavailable; try again shortly."
         ) from exc
     with contextlib.suppress(*REDIS_ERRORS):
-        found = images.image_job(svc.queue, image_id)
+        found = record.image_job(svc.queue, image_id)
         if found is not None and found.status != "started":
             found.job.delete()  # a started job sees the tombstone and cleans up after itself
         forget_upload(svc.redis, image_id)
-    svc.storage.delete_prefix(images.prefix(image_id))
-    images.uncache_manifest(svc, image_id)
+    svc.storage.delete_prefix(record.prefix(image_id))
+    record.uncache_manifest(svc, image_id)
     with contextlib.suppress(*REDIS_ERRORS):
         indexes.forget_tile(svc.redis, image_id)
     return "", 204

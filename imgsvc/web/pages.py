@@ -8,14 +8,14 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile
 from imgsvc.extensions import services
-from imgsvc.indexes import recent_tiles
+from imgsvc.images import record
+from imgsvc.images.indexes import recent_tiles
+from imgsvc.images.uploads import accept_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.uploads import accept_upload
 from imgsvc.web.forms import UploadForm
 from imgsvc.web.present import (
     image_view,
@@ -99,7 +99,7 @@ def _from_script() -> bool:
 def image_page(image_id: str) -> str:
     """An image's page: live status and progress, every variant, a srcset snippet."""
     svc = services()
-    manifest = images.load_manifest(svc, image_id)
+    manifest = record.load_manifest(svc, image_id)
     view = image_view(svc, manifest)
     error = view.get("error") or {}
     variants = shown_variants(svc, manifest)  # current ones only: stale ones are pending

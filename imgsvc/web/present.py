@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgsvc import images
-from imgsvc.extensions import REDIS_ERRORS, Services, services
-from imgsvc.images import ondemand
+from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.images import ondemand, record
 from imgsvc.images.variantset import current_variants, wanted
 from imgsvc.imaging import parse_variants
-
-__all__ = [
-    "image_view",
-    "links",
-    "pending_variants",
-    "services",
-    "shown_variants",
-    "srcset_snippet",
-    "variant_formats",
-]
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:
@@ -28,10 +17,10 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     attempt; the job in Redis can. Redis being down only means less detail.
     """
     status, error = manifest["status"], manifest.get("error")
-    if status in images.FINAL_STATUSES:
+    if status in record.FINAL_STATUSES:
         return status, error, None
     try:
-        found = images.image_job(svc.queue, manifest["id"])
+        found = record.image_job(svc.queue, manifest["id"])
     except REDIS_ERRORS:
         return status, error, None
     if found is None:
@@ -82,7 +71,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "error": error,
         "progress": progress,
-        "job_id": images.job_id_for(image_id),
+        "job_id": record.job_id_for(image_id),
         "original": {
             "width": original["width"],
             "height": original["height"],

@@ -15,6 +15,8 @@ imports no benchmark).
   proxy that injects faults
 - ``images``, ``ssim``, ``strategies``: generated photos, a quality measure and
   the naive resize strategies imgsvc is compared with
+- ``load``: concurrent uploads against a stack with every loss check (the load
+  test and ``make bench-load``); ``percentiles``: nearest-rank percentiles
 """
 
 from tests.support.ports import ConnectionCounter as ConnectionCounter

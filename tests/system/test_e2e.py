@@ -75,7 +75,7 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: LiveStack):
 @pytest.mark.parametrize("pieces", [1, 7])
 def test_an_upload_sent_in_pieces_is_stored_byte_for_byte(stack: LiveStack, pieces: int):
     """In one send with its headers, or in pieces with pauses: the body is
-    read in steps (imgsvc.web.request) and stored as it was sent."""
+    read in steps (imgsvc.web.body.request) and stored as it was sent."""
     data = factories.jpeg(1200, 900, quality=95)
     boundary = "imgsvc-test-boundary"
     body = (

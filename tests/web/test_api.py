@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from imgsvc import images
+from imgsvc.images import record
 from tests import factories
 
 
@@ -34,7 +34,7 @@ def test_upload_answers_202_with_id_job_token_and_links(app, client):
     assert response.status_code == 202
     body = response.get_json()
     image_id = body["id"]
-    assert images.is_image_id(image_id)
+    assert record.is_image_id(image_id)
     assert response.headers["Location"] == f"/api/images/{image_id}"
     assert body["status"] == "queued"
     assert body["job_id"] == f"image-{image_id}"
@@ -196,8 +196,8 @@ def test_delete_before_processing_cancels_the_job(app, client, run_worker):
 def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     app, client, env, run_worker, monkeypatch
 ):
-    from imgsvc.queue import Services
-    from imgsvc.reconcile import reconcile
+    from imgsvc.extensions import Services
+    from imgsvc.images.reconcile import reconcile
     from tests.support import free_port
 
     down = dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
@@ -213,8 +213,8 @@ def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     assert image_id in response.get_json()["error"]["message"]
     assert response.get_json()["id"] == image_id
     token = response.get_json()["delete_token"]
-    assert images.token_matches(
-        images.read_manifest(app.extensions["imgsvc"].storage, image_id), token
+    assert record.token_matches(
+        record.read_manifest(app.extensions["imgsvc"].storage, image_id), token
     )
 
     report = reconcile(Services(dict(app.config)))

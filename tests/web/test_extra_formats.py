@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from imgsvc import images
+from imgsvc.images import record
 from tests import factories
 from tests.support.client import upload
 
@@ -23,7 +23,7 @@ def env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def manifest_of(app, image_id: str) -> dict:
-    return images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    return record.read_manifest(app.extensions["imgsvc"].storage, image_id)
 
 
 def test_each_variant_is_served_in_each_extra_format(app, client, processed):

@@ -9,7 +9,7 @@ from html import unescape
 
 import pytest
 
-from imgsvc import gallery
+from imgsvc.images import indexes
 from imgsvc.queue import fetch_job
 from imgsvc.web.present import srcset_snippet
 from tests import factories
@@ -212,10 +212,10 @@ def test_gallery_uses_the_cached_tile_colour_and_marks_pending_uploads(app, clie
     done_id = processed(factories.jpeg(seed=3))["id"]
     pending_id = upload(client, factories.jpeg(seed=4)).get_json()["id"]
     redis = app.extensions["imgsvc"].redis
-    record = json.loads(redis.get(gallery.tile_key(done_id)))
+    record = json.loads(redis.get(indexes.tile_key(done_id)))
     assert record["status"] == "done" and record["thumb"] == "thumb"
     record["color"] = "#336699"  # as the worker stores a manifest's placeholder colour
-    redis.set(gallery.tile_key(done_id), json.dumps(record))
+    redis.set(indexes.tile_key(done_id), json.dumps(record))
 
     html = client.get("/").get_data(as_text=True)
 
@@ -230,13 +230,13 @@ def test_gallery_uses_the_cached_tile_colour_and_marks_pending_uploads(app, clie
 def test_gallery_tile_is_rebuilt_from_the_manifest_when_redis_lost_it(app, client, processed):
     image_id = processed(factories.jpeg(seed=5))["id"]
     redis = app.extensions["imgsvc"].redis
-    redis.delete(gallery.tile_key(image_id))
+    redis.delete(indexes.tile_key(image_id))
     redis.delete(f"rq:job:image-{image_id}")
 
     html = client.get("/").get_data(as_text=True)
 
     assert f'src="/images/{image_id}/thumb"' in html
-    assert json.loads(redis.get(gallery.tile_key(image_id)))["status"] == "done"
+    assert json.loads(redis.get(indexes.tile_key(image_id)))["status"] == "done"
 
 
 @FILE_ONLY

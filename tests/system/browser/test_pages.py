@@ -63,8 +63,9 @@ def test_image_page_follows_the_jobs_progress_live(page, stack: LiveStack):
     from rq.job import JobStatus
 
     from imgsvc.config import load_settings
-    from imgsvc.queue import Services, enqueue_image
-    from imgsvc.uploads import accept_upload
+    from imgsvc.extensions import Services
+    from imgsvc.images.uploads import accept_upload
+    from imgsvc.queue import enqueue_image
 
     settings = {
         "REDIS_URL": stack.env["IMGSVC_REDIS_URL"],

@@ -1,4 +1,5 @@
-"""The service benchmark's percentiles and table (the run itself: `make bench-service`)."""
+"""The service benchmark's own check: its percentiles and its table (the run itself:
+`make bench-service`). Collected by pytest with the tests (pyproject's testpaths)."""
 
 from __future__ import annotations
 

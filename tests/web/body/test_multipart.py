@@ -9,7 +9,7 @@ import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 
-from imgsvc.web.multipart import Unparsed, parse_form_data, read_body
+from imgsvc.web.body.multipart import Unparsed, parse_form_data, read_body
 from tests import factories
 
 BOUNDARY = b"----imgsvc-test-boundary-7MA4YWxkTrZu0gW"
@@ -139,7 +139,7 @@ def test_an_upload_of_unknown_length_is_streamed_by_werkzeug(app, client, monkey
     def unbounded(*args: object) -> bytes:
         raise AssertionError("a body of unknown length must not be read whole")
 
-    monkeypatch.setattr("imgsvc.web.request.read_body", unbounded)
+    monkeypatch.setattr("imgsvc.web.body.request.read_body", unbounded)
 
     response = _post_raw(
         client,

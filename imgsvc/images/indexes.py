@@ -1,7 +1,7 @@
 """Redis indexes derived from the image records: rebuildable, never the truth.
 
 Two of them (the third copy, the cached manifest, is the record's own, in
-:mod:`imgsvc.images`):
+:mod:`imgsvc.images.record`):
 
 - the recent-uploads list (``imgsvc:recent``): the newest ids, pushed at
   upload and dropped at delete; losing it only empties the gallery until new
@@ -14,7 +14,7 @@ Two of them (the third copy, the cached manifest, is the record's own, in
   only an image with neither tile nor job (Redis lost its data, or an upload
   older than the cache) costs one manifest read, after which its tile is back.
 
-A deleted image's tile is never written again (:mod:`imgsvc.tombstones`).
+A deleted image's tile is never written again (:mod:`imgsvc.images.tombstones`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 
 from redis import Redis
 
-from imgsvc import images, tombstones
 from imgsvc.errors import ImgsvcError
 from imgsvc.extensions import REDIS_ERRORS, Services, text_of
+from imgsvc.images import record, tombstones
 
 RECENT_KEY = "imgsvc:recent"
 TILE_TTL = 90 * 86_400
@@ -67,12 +67,12 @@ def _tile_record(manifest: dict[str, Any]) -> dict[str, Any]:
 def remember_tile(redis: Redis, manifest: dict[str, Any]) -> None:
     """Cache a finished image's tile unless the image was deleted; a Redis
     failure only costs a manifest read later."""
-    if manifest.get("status") not in images.FINAL_STATUSES:
+    if manifest.get("status") not in record.FINAL_STATUSES:
         return
     image_id = manifest["id"]
-    record = json.dumps(_tile_record(manifest))
+    value = json.dumps(_tile_record(manifest))
     with contextlib.suppress(*REDIS_ERRORS):
-        tombstones.set_unless_deleted(redis, image_id, tile_key(image_id), record, TILE_TTL)
+        tombstones.set_unless_deleted(redis, image_id, tile_key(image_id), value, TILE_TTL)
 
 
 def forget_tile(redis: Redis, image_id: str) -> None:
@@ -91,14 +91,14 @@ def _from_record(image_id: str, record: dict[str, Any]) -> Tile:
 
 
 def _rebuild(svc: Services, image_id: str) -> Tile | None:
-    found = images.image_job(svc.queue, image_id)
+    found = record.image_job(svc.queue, image_id)
     if found is not None and found.live:
         return Tile(image_id, "processing")
     try:
-        manifest = images.read_manifest(svc.storage, image_id)
+        manifest = record.read_manifest(svc.storage, image_id)
     except ImgsvcError:
         return None  # deleted, or storage is down: leave it out of the gallery
-    if manifest.get("status") not in images.FINAL_STATUSES:
+    if manifest.get("status") not in record.FINAL_STATUSES:
         return Tile(image_id, "processing")
     remember_tile(svc.redis, manifest)
     return _from_record(image_id, _tile_record(manifest))

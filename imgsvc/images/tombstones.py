@@ -7,7 +7,7 @@ queue_unavailable`` without deleting when it cannot set it. From then on:
 - a job checks the tombstone before each write that could bring the image back
   (an object, the manifest, the settled marker) and again after it: a write
   that raced the delete's listing is removed by the job itself
-  (:func:`imgsvc.tasks.process_image` raises :class:`ImageDeleted` and
+  (:func:`imgsvc.images.tasks.process_image` raises :class:`ImageDeleted` and
   discards the image's objects);
 - the Redis copies (the manifest cache, the gallery tile) are written by one
   script that refuses while the tombstone exists, so a copy can only be made

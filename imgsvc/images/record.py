@@ -10,7 +10,7 @@ an image is unfinished its live state comes from its job
 (:func:`image_job`, the one place that asks), so the copy made at upload is
 enough; a missing or stale copy is rebuilt from storage.
 
-A deleted image is never copied back (:mod:`imgsvc.tombstones`): copies are
+A deleted image is never copied back (:mod:`imgsvc.images.tombstones`): copies are
 written only while the image has no tombstone, a job's writes are checked
 against it before and after (:func:`save_manifest_unless_deleted`), and a
 manifest read from storage after its delete is answered ``NotFound``.
@@ -33,12 +33,14 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from imgsvc import tombstones
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, NotFound, ObjectNotFound
 from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.images import tombstones
+from imgsvc.images.tombstones import (
+    tombstone_key as tombstone_key,  # a key of the record, kept there
+)
 from imgsvc.imaging.probe import ProbeResult
 from imgsvc.storage import Storage
-from imgsvc.tombstones import tombstone_key as tombstone_key  # a key of the record, kept there
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,11 @@ class ImageJob:
     def ended(self) -> bool:
         """Finished, failed, stopped or canceled: the final manifest is in storage."""
         return self.status in ENDED_STATUSES
+
+    @property
+    def finished(self) -> bool:
+        """The job returned: it saved the manifest ``done`` (or the image was deleted)."""
+        return self.status == JobStatus.FINISHED
 
 
 def image_job(queue: Queue, image_id: str) -> ImageJob | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imgsvc.fetch import fetch_page
 from imgsvc.netguard import Guard
-from imgsvc.wordcount import count_words_in, visible_text, words
+from imgsvc.wordcount.counter import count_words_in, visible_text, words
 from tests.support.pageserver import HEAD_UNCLOSED, KNOWN_HTML, KNOWN_TOP, KNOWN_TOTAL
 
 

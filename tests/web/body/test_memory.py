@@ -52,7 +52,8 @@ def test_by_default_every_upload_faults_in_fresh_memory() -> None:
 
 def test_retained_memory_serves_the_next_upload_without_faults() -> None:
     setup = (
-        "from imgsvc.web.memory import retain_freed_memory\nassert retain_freed_memory(20 << 20)"
+        "from imgsvc.web.body.memory import retain_freed_memory\n"
+        "assert retain_freed_memory(20 << 20)"
     )
     assert faults_of_an_upload(setup) < 20
 

@@ -66,7 +66,7 @@ def test_deleted_image_is_gone_from_the_cache(app, client, run_worker):
 def test_an_upload_makes_the_images_names_durable(app, client, monkeypatch):
     """After the manifest, the last object an upload stores, the image's folder
     is synced, once: a 202 survives a power cut. (A job's manifests go through
-    the same ``manifests.save``.)"""
+    the same ``record.save_manifest``.)"""
     storage = app.extensions["imgsvc"].storage
     calls: list[tuple[str, str]] = []
     original_put, original_sync = storage.put, storage.sync

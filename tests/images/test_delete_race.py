@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from imgsvc import gallery, images, manifests, tasks
-from imgsvc.queue import RECENT_KEY
+from imgsvc.extensions import worker_services
+from imgsvc.images import indexes, record, tasks
+from imgsvc.images.indexes import RECENT_KEY
 from tests import factories
 from tests.support.client import upload
 
@@ -21,9 +22,9 @@ from tests.support.client import upload
 @pytest.fixture
 def job_services(env) -> Iterator:
     """The job functions' services, built from this test's settings."""
-    tasks.services.cache_clear()
-    yield tasks.services()
-    tasks.services.cache_clear()
+    worker_services.cache_clear()
+    yield worker_services()
+    worker_services.cache_clear()
 
 
 def _status_of(key: str, data: object) -> str | None:
@@ -39,7 +40,7 @@ STEPS: dict[str, Callable[[str, object], bool]] = {
     "first variant": lambda key, data: key.endswith("/thumb.jpg"),
     "second variant": lambda key, data: key.endswith("/xs.jpg"),
     "final manifest": lambda key, data: _status_of(key, data) == "done",
-    "settled marker": lambda key, data: key.endswith(images.SETTLED),
+    "settled marker": lambda key, data: key.endswith(record.SETTLED),
 }
 
 
@@ -57,7 +58,7 @@ def install_delete_hook(
         statuses[0] = response.status_code
 
     def put(key: str, data, content_type: str) -> None:
-        hooked = not statuses and key.startswith(images.prefix(body["id"])) and matches(key, data)
+        hooked = not statuses and key.startswith(record.prefix(body["id"])) and matches(key, data)
         if hooked:
             statuses.append(0)  # hook once
         if hooked and not after:
@@ -72,15 +73,15 @@ def install_delete_hook(
 
 def assert_gone_for_good(app, client, image_id: str) -> None:
     svc = app.extensions["imgsvc"]
-    assert svc.storage.list_keys(images.prefix(image_id)) == []
-    assert not svc.redis.exists(manifests.cache_key(image_id))
-    assert not svc.redis.exists(gallery.tile_key(image_id))
+    assert svc.storage.list_keys(record.prefix(image_id)) == []
+    assert not svc.redis.exists(record.cache_key(image_id))
+    assert not svc.redis.exists(indexes.tile_key(image_id))
     assert image_id.encode() not in svc.redis.lrange(RECENT_KEY, 0, -1)
     assert client.get(f"/api/images/{image_id}").status_code == 404
     assert client.get(f"/images/{image_id}/xs").status_code == 404
     assert client.get(f"/images/{image_id}/original").status_code == 404
-    assert image_id not in [tile.image_id for tile in gallery.recent_tiles(svc, 12)]
-    assert not svc.redis.exists(manifests.cache_key(image_id))  # the GETs re-cached nothing
+    assert image_id not in [tile.image_id for tile in indexes.recent_tiles(svc, 12)]
+    assert not svc.redis.exists(record.cache_key(image_id))  # the GETs re-cached nothing
 
 
 def test_delete_before_the_job_starts(app, client, job_services):
@@ -131,13 +132,13 @@ def test_a_get_racing_the_delete_does_not_cache_the_image_again(app, client, run
     body = upload(client, factories.jpeg(640, 480)).get_json()
     run_worker()
     svc = app.extensions["imgsvc"]
-    svc.redis.delete(manifests.cache_key(body["id"]))  # the GET must read storage
+    svc.redis.delete(record.cache_key(body["id"]))  # the GET must read storage
     real_get = svc.storage.get
     deleted: list[int] = []
 
     def get(key: str) -> bytes:
         data = real_get(key)  # the GET has read the manifest: now the DELETE runs
-        if key == images.manifest_key(body["id"]) and not deleted:
+        if key == record.manifest_key(body["id"]) and not deleted:
             deleted.append(0)  # the DELETE reads the manifest too: hook once
             response = app.test_client().delete(
                 f"/api/images/{body['id']}", headers={"X-Delete-Token": body["delete_token"]}
@@ -154,11 +155,11 @@ def test_a_get_racing_the_delete_does_not_cache_the_image_again(app, client, run
 
 
 def test_delete_without_redis_deletes_nothing_and_says_so(app, client):
-    from imgsvc.queue import Services
+    from imgsvc.extensions import Services
     from tests.support import free_port
 
     body = upload(client, factories.jpeg(320, 240)).get_json()
-    keys = app.extensions["imgsvc"].storage.list_keys(images.prefix(body["id"]))
+    keys = app.extensions["imgsvc"].storage.list_keys(record.prefix(body["id"]))
     app.extensions["imgsvc"] = Services(
         dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     )
@@ -169,4 +170,4 @@ def test_delete_without_redis_deletes_nothing_and_says_so(app, client):
 
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "queue_unavailable"
-    assert app.extensions["imgsvc"].storage.list_keys(images.prefix(body["id"])) == keys
+    assert app.extensions["imgsvc"].storage.list_keys(record.prefix(body["id"])) == keys

@@ -15,13 +15,13 @@ from typing import Any, BinaryIO, cast
 
 from werkzeug.datastructures import FileStorage
 
-from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.images import record
+from imgsvc.images.indexes import remember_upload
 from imgsvc.imaging import probe
 from imgsvc.imaging.structure import StructureLimits
-from imgsvc.indexes import remember_upload
 from imgsvc.queue import check_room, enqueue_image
 
 log = logging.getLogger(__name__)
@@ -61,21 +61,21 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     check_room(svc.queue, settings)
     size = file.seek(0, io.SEEK_END)
     file.seek(0)
-    image_id = images.new_image_id()
+    image_id = record.new_image_id()
     delete_token = secrets.token_urlsafe(24)
-    manifest = images.new_manifest(image_id, info, size, delete_token)
+    manifest = record.new_manifest(image_id, info, size, delete_token)
     # An original never changes under its URL (ids are never reused), so its id
     # is a valid strong ETag: no need to hash the body.
     manifest["original"]["etag"] = f"{image_id}-original"
 
     storage = svc.storage
     try:
-        # From the request's buffer (imgsvc.web.request): one write, no copy.
-        storage.put(images.original_key(image_id), file, info.mime_type)
-        images.save_manifest(svc, manifest)
+        # From the request's buffer (imgsvc.web.body.request): one write, no copy.
+        storage.put(record.original_key(image_id), file, info.mime_type)
+        record.save_manifest(svc, manifest)
     except ImgsvcError:
         with contextlib.suppress(ImgsvcError):
-            storage.delete_prefix(images.prefix(image_id))
+            storage.delete_prefix(record.prefix(image_id))
         raise
 
     try:

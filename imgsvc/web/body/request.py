@@ -5,7 +5,7 @@ Werkzeug's defaults suit small forms: its multipart parser reads the body in
 to a temporary file on disk, which the upload then reads back to copy it into
 storage. Here a body of known length (Flask has already refused one over
 ``MAX_CONTENT_LENGTH``) is read into memory in 1 MiB steps and split by
-:mod:`imgsvc.web.multipart`; the file part stays in memory, and storage writes
+:mod:`imgsvc.web.body.multipart`; the file part stays in memory, and storage writes
 it from that buffer. One request holds at most ``MAX_CONTENT_LENGTH`` bytes.
 The body arrives whole and at memory speed: the front (nginx) has buffered it
 before gunicorn sees the request.
@@ -19,7 +19,7 @@ from typing import IO, Any
 from flask import Request
 from werkzeug.formparser import FormDataParser
 
-from imgsvc.web.multipart import Unparsed, parse_form_data, read_body
+from imgsvc.web.body.multipart import Unparsed, parse_form_data, read_body
 
 
 class _BufferedFormDataParser(FormDataParser):

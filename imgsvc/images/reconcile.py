@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from redis.exceptions import LockError
-from rq.job import JobStatus
 
-from imgsvc import images
 from imgsvc.errors import ImgsvcError, NotFound
 from imgsvc.extensions import Services, text_of
-from imgsvc.queue import LIVE_STATUSES, enqueue_image, fetch_job
+from imgsvc.images import record
+from imgsvc.queue import enqueue_image
 from imgsvc.storage import Storage
 
 # Redis keys of the workers' periodic pass: one slice at a time, where the
@@ -61,7 +60,7 @@ def reconcile(
     deadline = None if budget is None else time.monotonic() + budget
     for image_id, names in _image_folders(svc.storage, start_after):
         report.scanned += 1
-        if images.SETTLED in names:
+        if record.SETTLED in names:
             report.finished += 1
         else:
             _reconcile_image(svc, image_id, names, report)
@@ -78,11 +77,11 @@ def _image_folders(storage: Storage, start_after: str) -> Iterator[tuple[str, se
     for key in storage.iter_keys("images/", start_after=after):
         _, image_id, name = (key.split("/", 2) + [""])[:3]
         if image_id != current:
-            if images.is_image_id(current):
+            if record.is_image_id(current):
                 yield current, names
             current, names = image_id, set()
         names.add(name)
-    if images.is_image_id(current):
+    if record.is_image_id(current):
         yield current, names
 
 
@@ -90,29 +89,29 @@ def _reconcile_image(
     svc: Services, image_id: str, names: set[str], report: ReconcileReport
 ) -> None:
     # Not settled. Redis first: a live or finished job answers without reading
-    # storage (on S3 a GET per image); only the rest cost a manifest read.
-    job = fetch_job(svc.queue, images.job_id_for(image_id))
-    status = job.get_status(refresh=False) if job is not None else None
-    if status in LIVE_STATUSES:
+    # storage (on S3 a GET per image); only the rest cost a manifest read. The
+    # image record is the one place that asks RQ about an image's job.
+    found = record.image_job(svc.queue, image_id)
+    if found is not None and found.live:
         report.live += 1
         return
-    if status == JobStatus.FINISHED:  # the job saved the manifest done, then returned
+    if found is not None and found.finished:  # it saved the manifest done, then returned
         report.finished += 1
         return
     try:
-        manifest = images.read_manifest(svc.storage, image_id)
+        manifest = record.read_manifest(svc.storage, image_id)
     except NotFound:  # no manifest: an upload that never finished storing, or a
         _discard_if_abandoned(svc, image_id, names, report)  # half-done delete
         return
     except ImgsvcError:  # corrupt, or storage failing: leave it for a person
         report.unreadable.append(image_id)
         return
-    if manifest.get("status") in images.FINAL_STATUSES:
-        images.mark_settled(svc, image_id)  # lost, or from before markers: the next
+    if manifest.get("status") in record.FINAL_STATUSES:
+        record.mark_settled(svc, image_id)  # lost, or from before markers: the next
         report.finished += 1  # pass needs no read
         return
-    if job is not None:
-        job.delete()  # a failed or lost run: start over under the same id
+    if found is not None:
+        found.job.delete()  # a failed or lost run: start over under the same id
     enqueue_image(svc.queue, image_id, svc.settings)
     report.requeued.append(image_id)
 
@@ -130,7 +129,7 @@ def _discard_if_abandoned(
         return
     try:
         newest = max(
-            svc.storage.head(f"{images.prefix(image_id)}{name}").modified for name in names
+            svc.storage.head(f"{record.prefix(image_id)}{name}").modified for name in names
         )
     except ImgsvcError:  # gone meanwhile, or storage failing: the next pass decides
         report.unreadable.append(image_id)
@@ -138,7 +137,7 @@ def _discard_if_abandoned(
     if time.time() - newest < after:
         report.unreadable.append(image_id)
         return
-    svc.storage.delete_prefix(images.prefix(image_id))
+    svc.storage.delete_prefix(record.prefix(image_id))
     report.discarded.append(image_id)
 
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from imgsvc import images
-from imgsvc.reconcile import reconcile
+from imgsvc.images import record
+from imgsvc.images.reconcile import reconcile
 from tests import factories
 from tests.support.client import upload
 
@@ -23,7 +23,7 @@ def test_lost_queue_is_rebuilt_from_storage(app, client, run_worker):
     report = reconcile(svc)
 
     assert sorted(report.requeued) == sorted(ids)
-    assert sorted(svc.queue.job_ids) == sorted(images.job_id_for(i) for i in ids)
+    assert sorted(svc.queue.job_ids) == sorted(record.job_id_for(i) for i in ids)
     again = reconcile(svc)
     assert again.requeued == [] and again.live == 3  # queued jobs are not enqueued twice
 
@@ -53,10 +53,10 @@ def test_failed_and_done_images_are_left_alone(app, client, run_worker):
 def test_image_whose_job_died_without_a_final_manifest_is_requeued(app, client, run_worker):
     svc = app.extensions["imgsvc"]
     image_id = upload(client, factories.jpeg()).get_json()["id"]
-    manifest = images.read_manifest(svc.storage, image_id)
+    manifest = record.read_manifest(svc.storage, image_id)
     manifest["status"] = "processing"  # as if the worker died mid-job
-    images.write_manifest(svc.storage, manifest)
-    job = svc.queue.fetch_job(images.job_id_for(image_id))
+    record.write_manifest(svc.storage, manifest)
+    job = svc.queue.fetch_job(record.job_id_for(image_id))
     job.cancel()
 
     assert reconcile(svc).requeued == [image_id]
@@ -80,7 +80,7 @@ def test_the_command_prints_what_it_did(app, client):
     assert result.returncode == 0, result.stderr
     assert "scanned 1, finished 0, live 0, requeued 1" in result.stdout
     assert f"requeued {image_id}" in result.stdout
-    assert svc.queue.job_ids == [images.job_id_for(image_id)]
+    assert svc.queue.job_ids == [record.job_id_for(image_id)]
 
 
 def lost_uploads(app, client, count: int) -> list[str]:
@@ -111,7 +111,7 @@ def test_images_redis_knows_about_are_not_read_from_storage(app, client, run_wor
     done = [upload(client, factories.jpeg(160, 120, seed=n)).get_json()["id"] for n in range(2)]
     run_worker()
     for image_id in done:  # unsettled (as before markers): Redis must answer for them
-        svc.storage.delete_prefix(images.settled_key(image_id))
+        svc.storage.delete_prefix(record.settled_key(image_id))
     queued = upload(client, factories.jpeg(160, 120, seed=5)).get_json()["id"]
     reads: list[str] = []
     real_get = svc.storage.get
@@ -133,13 +133,13 @@ def test_settled_images_cost_neither_redis_nor_a_storage_read(app, client, run_w
     data = factories.jpeg(600, 400)
     bad = upload(client, data[: len(data) // 2]).get_json()["id"]
     run_worker()
-    assert svc.storage.exists(images.settled_key(good))  # done
-    assert svc.storage.exists(images.settled_key(bad))  # failed
+    assert svc.storage.exists(record.settled_key(good))  # done
+    assert svc.storage.exists(record.settled_key(bad))  # failed
     svc.redis.flushdb()
     reads: list[str] = []
     real_get = svc.storage.get
     monkeypatch.setattr(svc.storage, "get", lambda key: reads.append(key) or real_get(key))
-    monkeypatch.setattr("imgsvc.reconcile.fetch_job", lambda *a: pytest.fail("asked Redis"))
+    monkeypatch.setattr(record, "image_job", lambda *a: pytest.fail("asked Redis"))
 
     report = reconcile(svc)
 
@@ -152,19 +152,19 @@ def test_a_final_image_without_its_marker_is_read_once_then_marked(app, client, 
     svc = app.extensions["imgsvc"]
     image_id = upload(client, factories.jpeg(160, 120)).get_json()["id"]
     run_worker()
-    svc.storage.delete_prefix(images.settled_key(image_id))
+    svc.storage.delete_prefix(record.settled_key(image_id))
     svc.redis.flushdb()
 
     assert reconcile(svc).finished == 1
 
-    assert svc.storage.exists(images.settled_key(image_id))
-    assert images.read_manifest(svc.storage, image_id)["status"] == "done"
+    assert svc.storage.exists(record.settled_key(image_id))
+    assert record.read_manifest(svc.storage, image_id)["status"] == "done"
 
 
 def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
     from imgsvc.config import load_settings
-    from imgsvc.queue import Services
-    from imgsvc.reconcile import CURSOR, RESTING, SLICE_LOCK, periodic_slice
+    from imgsvc.extensions import Services
+    from imgsvc.images.reconcile import CURSOR, RESTING, SLICE_LOCK, periodic_slice
 
     ids = lost_uploads(app, client, 3)
     settings = dict(app.config, RECONCILE_INTERVAL=60, RECONCILE_SLICE_SECONDS=0)
@@ -187,8 +187,8 @@ def test_the_workers_pass_goes_slice_by_slice_then_rests(app, client):
 
 def abandoned_upload(svc, seed: int = 0) -> str:
     """What a web process killed between storing the original and the manifest leaves."""
-    image_id = images.new_image_id()
-    svc.storage.put(images.original_key(image_id), factories.jpeg(seed=seed), "image/jpeg")
+    image_id = record.new_image_id()
+    svc.storage.put(record.original_key(image_id), factories.jpeg(seed=seed), "image/jpeg")
     return image_id
 
 
@@ -199,37 +199,37 @@ def test_an_abandoned_upload_is_removed_once_old_enough(app, client, monkeypatch
 
     young = reconcile(svc)  # it may be an upload still being stored: left alone
     assert (young.unreadable, young.discarded) == ([abandoned], [])
-    assert svc.storage.exists(images.original_key(abandoned))
+    assert svc.storage.exists(record.original_key(abandoned))
 
     later = time.time() + svc.settings["ABANDONED_AFTER_SECONDS"] + 1
-    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: later)
+    monkeypatch.setattr("imgsvc.images.reconcile.time.time", lambda: later)
     old = reconcile(svc)
 
     assert (old.unreadable, old.discarded) == ([], [abandoned])
-    assert svc.storage.list_keys(images.prefix(abandoned)) == []
-    assert svc.storage.exists(images.original_key(kept))  # the answered upload stays
-    assert images.read_manifest(svc.storage, kept)["status"] == "queued"
+    assert svc.storage.list_keys(record.prefix(abandoned)) == []
+    assert svc.storage.exists(record.original_key(kept))  # the answered upload stays
+    assert record.read_manifest(svc.storage, kept)["status"] == "queued"
 
 
 def test_a_corrupt_manifest_is_never_discarded(app, client, monkeypatch):
     """Only a missing manifest means "never answered"; a corrupt one needs a person."""
     svc = app.extensions["imgsvc"]
     image_id = upload(client, factories.jpeg(160, 120)).get_json()["id"]
-    svc.storage.put(images.manifest_key(image_id), b"{not json", "application/json")
+    svc.storage.put(record.manifest_key(image_id), b"{not json", "application/json")
     svc.redis.flushdb()
-    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: 4e9)  # far in the future
+    monkeypatch.setattr("imgsvc.images.reconcile.time.time", lambda: 4e9)  # far in the future
 
     report = reconcile(svc)
 
     assert (report.unreadable, report.discarded) == ([image_id], [])
-    assert svc.storage.exists(images.original_key(image_id))
+    assert svc.storage.exists(record.original_key(image_id))
 
 
 def test_abandoned_uploads_are_kept_when_the_setting_is_zero(app, monkeypatch):
     svc = app.extensions["imgsvc"]
     abandoned = abandoned_upload(svc)
     monkeypatch.setitem(svc.settings, "ABANDONED_AFTER_SECONDS", 0)
-    monkeypatch.setattr("imgsvc.reconcile.time.time", lambda: 4e9)
+    monkeypatch.setattr("imgsvc.images.reconcile.time.time", lambda: 4e9)
 
     assert reconcile(svc).discarded == []
-    assert svc.storage.exists(images.original_key(abandoned))
+    assert svc.storage.exists(record.original_key(abandoned))

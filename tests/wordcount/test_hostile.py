@@ -15,10 +15,11 @@ import time
 import pytest
 from rq import Retry
 
-from imgsvc import tasks
 from imgsvc.errors import ImgsvcError, WordCountTimeout
+from imgsvc.extensions import worker_services
 from imgsvc.queue import enqueue_wordcount
-from imgsvc.wordcount import Deadline, count_words_in
+from imgsvc.wordcount import tasks
+from imgsvc.wordcount.counter import Deadline, count_words_in
 from tests.hostile_pages import (
     COSTLY_BYTES,
     KINDS,
@@ -79,10 +80,10 @@ def job_settings(pages, monkeypatch):
         monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
         for name, value in settings.items():
             monkeypatch.setenv(f"IMGSVC_{name}", value)
-        tasks.services.cache_clear()
+        worker_services.cache_clear()
 
     yield apply
-    tasks.services.cache_clear()
+    worker_services.cache_clear()
 
 
 def test_the_corpus_is_covered():
