@@ -119,9 +119,13 @@ def reconcile() -> None:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Count and estimate only: enqueue and delete nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Count and estimate only: enqueue and delete nothing."
+)
 @click.option("--prune", is_flag=True, help="Also delete objects of variants no longer configured.")
-@click.option("--restart", is_flag=True, help="Start at the first image, not where a killed run was.")
+@click.option(
+    "--restart", is_flag=True, help="Start at the first image, not where a killed run was."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def backfill(dry_run: bool, prune: bool, restart: bool, as_json: bool) -> None:
     """Make missing or stale variants of every image (jobs on the backfill queue)."""
@@ -195,7 +199,7 @@ def retry_failed(codes: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """Enqueue failed images again (e.g. --code storage_unavailable --code timeout)."""
     import json
 
-    from imgsvc.images.retry import retry_failed as run_retry
+    from imgsvc.images.failures import retry_failed as run_retry
 
     try:
         report = run_retry(Services(_settings().values), codes, dry_run=dry_run)

@@ -12,6 +12,7 @@ add a name here only for a new job function or callback RQ will store.
 from __future__ import annotations
 
 from imgsvc.images.tasks import on_job_failure, process_image
+from imgsvc.images.variantjob import make_variants
 from imgsvc.wordcount.tasks import count_words
 
-__all__ = ["count_words", "on_job_failure", "process_image"]
+__all__ = ["count_words", "make_variants", "on_job_failure", "process_image"]

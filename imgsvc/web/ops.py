@@ -26,13 +26,12 @@ from flask import (
     render_template,
     request,
 )
-
 from werkzeug.exceptions import BadRequest
 
 from imgsvc import metrics, ratelimit
 from imgsvc.errors import NotFound, QueueUnavailable, Unauthorized
 from imgsvc.extensions import REDIS_ERRORS, services
-from imgsvc.images.retry import failed_counts, retry_indexed
+from imgsvc.images.failures import failed_counts, retry_indexed
 from imgsvc.logs import request_fields
 from imgsvc.queue import job_queues
 from imgsvc.stats import snapshot
