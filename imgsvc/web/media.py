@@ -60,9 +60,9 @@ def original(image_id: str) -> Response:
     )
 
 
-@bp.get("/images/<image_id>/<ref>")
-def variant(image_id: str, ref: str) -> Response:
-    """One variant's bytes (see the module docstring for ``ref``).
+@bp.get("/images/<image_id>/<name>")
+def variant(image_id: str, name: str) -> Response:
+    """One variant's bytes: ``name`` is the ``<ref>`` of the module docstring.
 
     404 for a name that is not configured (a removed variant), an unknown or
     pruned version, or an extension that was not made; 404 with ``Retry-After``
@@ -70,6 +70,7 @@ def variant(image_id: str, ref: str) -> Response:
     """
     svc = services()
     specs = parse_variants(svc.config.VARIANTS)
+    ref = name
     base, dot, extension = ref.partition(".")
     name, dash, tag = base.partition("-")
     spec = next((each for each in specs if each.name == name), None)
