@@ -109,10 +109,11 @@ def measure(stack: Stack, count: int, uploads: int) -> dict[str, Any]:
     busy, overlapping = upload_waits(svc, stack.url, uploads, pause=0.5)
     queue = backfill_queue(svc.queue)
     wait_until(lambda: queue.count == 0, timeout=900, message="backfill did not finish")
-    jobs = [svc.queue.fetch_job(variants_job_id(i, background=True)) for i in ids]
+    jobs = [queue.fetch_job(variants_job_id(i, background=True)) for i in ids]
     wait_until(
-        lambda: all(j.get_status() == "finished" for j in jobs), timeout=300, message="unfinished"
+        lambda: all(j.get_status() == "finished" for j in jobs), timeout=600, message="unfinished"
     )
+    jobs = [queue.fetch_job(job.id) for job in jobs]  # read again: their end times
     job_seconds = sum((j.ended_at - j.started_at).total_seconds() for j in jobs)
     wall = (max(j.ended_at for j in jobs) - min(j.started_at for j in jobs)).total_seconds()
     return {
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         const="-",
         help="also write the figures as JSON to this file (no file: to stdout)",
     )
-    parser.add_argument("--count", type=int, default=40, help="12 MP images to backfill")
+    parser.add_argument("--count", type=int, default=100, help="12 MP images to backfill")
     parser.add_argument("--uploads", type=int, default=10, help="uploads timed in each phase")
     args = parser.parse_args(argv)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
