@@ -79,6 +79,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
     Raises ``SettingsError`` naming a setting of the wrong type, before it starts.
     """
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
+    import imgsvc.web.present  # noqa: F401  (the image view webhook events carry; not per job)
     from imgsvc.imaging import jpegplanes
     from imgsvc.queue import job_queues
     from imgsvc.worker import ImgsvcWorker, warn_about_redis

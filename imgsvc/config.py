@@ -95,6 +95,20 @@ class Defaults:
     WORDCOUNT_RESULT_TTL: int = 86_400
     WORDCOUNT_TOP: int = 20
 
+    # Webhooks (imgsvc/webhooks): where every final image and word count is also
+    # posted, the signing secret ("whsec_" + base64; required to send any), and
+    # the delivery bounds: one attempt's time, attempts in all, the first retry's
+    # delay (doubling up to WEBHOOK_BACKOFF_MAX), no retry later than
+    # WEBHOOK_RETRY_WINDOW seconds after the event, attempts kept WEBHOOK_RECORD_TTL s.
+    WEBHOOK_URL: str | None = None
+    WEBHOOK_SECRET: str | None = None
+    WEBHOOK_TIMEOUT: float = 10.0
+    WEBHOOK_MAX_ATTEMPTS: int = 20
+    WEBHOOK_BACKOFF: float = 5.0
+    WEBHOOK_BACKOFF_MAX: float = 3600.0
+    WEBHOOK_RETRY_WINDOW: int = 86_400
+    WEBHOOK_RECORD_TTL: int = 7 * 86_400
+
     # Jobs waiting in the queue at most: past it, uploads and word counts get
     # 503 queue_unavailable with Retry-After (0: no cap); see queue.check_room.
     MAX_QUEUED_JOBS: int = 10_000

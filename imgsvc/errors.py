@@ -222,3 +222,31 @@ class WordCountTimeout(JobTimeout):
 class UnsupportedContentType(ImgsvcError):
     code, status = "unsupported_content_type", 502
     default_message = "Only HTML and plain-text pages can be counted."
+
+
+class WebhooksNotConfigured(ImgsvcError):
+    """A ``callback_url`` sent to a service without ``WEBHOOK_SECRET``: nothing
+    could be signed, so nothing is accepted."""
+
+    code, status = "webhooks_not_configured", 400
+    default_message = "This service sends no webhooks (IMGSVC_WEBHOOK_SECRET is not set)."
+
+
+class WebhookFailed(ImgsvcError):
+    """A webhook delivery attempt failed: the receiver answered other than 2xx, or
+    the connection failed. Retried (with backoff) only for transient faults:
+    connection errors, 5xx, 408 and 429."""
+
+    code, status = "webhook_failed", 502
+    default_message = "The receiver did not accept the webhook."
+
+    def __init__(self, message: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class WebhookTimeout(ImgsvcError):
+    """A webhook delivery attempt took longer than ``WEBHOOK_TIMEOUT``; retried."""
+
+    code, status, retryable = "webhook_timeout", 504, True
+    default_message = "The receiver took longer than the webhook time limit."

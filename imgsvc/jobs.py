@@ -26,6 +26,7 @@ _TYPES = {
     "imgsvc.tasks.process_image": "image",
     "imgsvc.tasks.count_words": "wordcount",
     "imgsvc.tasks.make_variants": "variants",
+    "imgsvc.tasks.deliver_webhook": "webhook",
 }
 
 
@@ -120,6 +121,10 @@ def job_view(job: Job) -> dict[str, Any]:
         view["links"]["image"] = f"/images/{meta['image_id']}"
     if job_type == "variants" and meta.get("variants_of"):
         view["links"]["image"] = f"/images/{meta['variants_of']}"
+    if meta.get("webhooks"):  # its deliveries: state and attempts (imgsvc.webhooks)
+        from imgsvc.webhooks.record import public_view
+
+        view["webhooks"] = public_view(job.connection, f"wordcount:{job.id}")
     if "variants_total" in meta:
         view["progress"] = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
     return view

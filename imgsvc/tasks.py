@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from imgsvc.images.tasks import on_job_failure, process_image
 from imgsvc.images.variantjob import make_variants
+from imgsvc.webhooks.delivery import deliver_webhook
 from imgsvc.wordcount.tasks import count_words
 
-__all__ = ["count_words", "make_variants", "on_job_failure", "process_image"]
+__all__ = ["count_words", "deliver_webhook", "make_variants", "on_job_failure", "process_image"]

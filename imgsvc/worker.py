@@ -17,8 +17,9 @@ these changes:
 - it takes its queues in turn (RQ's round-robin dequeue strategy): started on
   the image queue and the word-count queue (``queue.job_queues``), it
   alternates between them while both have work, so neither job type waits
-  behind a backlog of the other; the backfill queue stays last, out of the
-  turn, so a backfill job is taken only when both are empty;
+  behind a backlog of the other; the webhook queue and then the backfill
+  queue stay last in that order, so deliveries run only when neither has
+  work, and backfill jobs only when nothing else waits;
 - a job that ran out of its time budget ends ``failed`` with ``timeout`` and
   is never retried, whatever the job function did with RQ's exception; a
   work-horse that died for another reason is still retried.
@@ -31,13 +32,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rq import Queue, Worker
+from rq import Worker
 from rq.job import Job
 from rq.worker import DequeueStrategy
 
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.jobs import ran_out_of_time
-from imgsvc.queue import is_background
 from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,19 +77,34 @@ class ImgsvcWorker(Worker):
         except REDIS_ERRORS as exc:
             log.warning("could not record worker state %s (Redis: %s); going on", state, exc)
 
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel, listened to in 1 s steps.
+
+        RQ listens in 60 s steps, and its teardown joins the listening thread: a
+        worker that stops right after it subscribed (a burst worker whose jobs end
+        at once) waited up to a minute to exit.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ declares it None
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop, taking the queues in turn unless told otherwise."""
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
         return super().work(*args, **kwargs)
 
-    def reorder_queues(self, reference_queue: Queue) -> None:
-        """RQ's turn over the queues, with the backfill queue kept last: BLPOP takes
-        from the first non-empty queue in this order."""
+    def reorder_queues(self, reference_queue: Any) -> None:
+        """RQ's rotation, then the webhook and backfill queues moved back to the end,
+        in that order (``queue.queue_rank``): BLPOP takes from the first non-empty
+        queue, so deliveries are taken only when no image or word count waits,
+        and backfill jobs only when nothing else does."""
+        from imgsvc.queue import queue_rank
+
         super().reorder_queues(reference_queue)
-        ordered = self._ordered_queues
-        self._ordered_queues = [q for q in ordered if not is_background(q)] + [
-            q for q in ordered if is_background(q)
-        ]
+        self._ordered_queues = sorted(self._ordered_queues, key=queue_rank)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Runs in the work-horse before RQ decides on a retry: a job whose time

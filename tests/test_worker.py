@@ -127,16 +127,17 @@ def test_the_backfill_queue_stays_last_out_of_the_turn(services):
     worker = ImgsvcWorker(queues, connection=services.redis, settings=services.settings)
     worker._dequeue_strategy = DequeueStrategy.ROUND_ROBIN  # as work() sets it
     names = lambda: [queue.name for queue in worker._ordered_queues]  # noqa: E731
-    assert names() == ["default", "default-wordcounts", "default-backfill"]
+    last = ["default-webhooks", "default-backfill"]
+    assert names() == ["default", "default-wordcounts", *last]
 
     worker.reorder_queues(queues[0])
-    assert names() == ["default-wordcounts", "default", "default-backfill"]
+    assert names() == ["default-wordcounts", "default", *last]
     worker.reorder_queues(queues[1])
-    assert names() == ["default", "default-wordcounts", "default-backfill"]
-    worker.reorder_queues(queues[2])  # after a backfill job: still last
-    assert names()[-1] == "default-backfill"
+    assert names() == ["default", "default-wordcounts", *last]
+    worker.reorder_queues(queues[3])  # after a backfill job: still last
+    assert names()[-2:] == last
 
-    backfill = queues[2].enqueue("imgsvc.tasks.count_words", "http://example.org/b")
+    backfill = queues[3].enqueue("imgsvc.tasks.count_words", "http://example.org/b")
     image = queues[0].enqueue("imgsvc.tasks.count_words", "http://example.org/i")
     taken = [
         Queue.dequeue_any(worker._ordered_queues, None, connection=services.redis)[0].id

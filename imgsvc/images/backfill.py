@@ -33,7 +33,7 @@ from imgsvc.images.reconcile import _image_folders
 from imgsvc.images.record import LIVE_STATUSES
 from imgsvc.images.variantset import prunable, prune, signature, wanted
 from imgsvc.imaging import VariantSpec, parse_variants
-from imgsvc.queue import enqueue_variants, fetch_job, job_queues, variants_job_id
+from imgsvc.queue import backfill_queue, enqueue_variants, fetch_job, variants_job_id
 
 CURSOR = "imgsvc:backfill-cursor"
 _RECORD_NAMES = {"original", "manifest.json", record.SETTLED}
@@ -219,7 +219,7 @@ def _saved_place(svc: Services, set_signature: str, prune_old: bool) -> str:
 
 def backfill_waiting(svc: Services) -> int:
     """Jobs waiting in the backfill queue."""
-    return int(svc.redis.llen(job_queues(svc.queue)[2].key))
+    return int(svc.redis.llen(backfill_queue(svc.queue).key))
 
 
 def count_images(svc: Services) -> int:

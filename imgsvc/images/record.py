@@ -110,25 +110,47 @@ def token_matches(manifest: dict[str, Any], token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(hash_token(token or ""), expected)
 
 
-def new_manifest(image_id: str, info: ProbeResult, size: int, delete_token: str) -> dict[str, Any]:
-    """The manifest of a just-uploaded image."""
+def original_entry(image_id: str, info: ProbeResult, size: int) -> dict[str, Any]:
+    """The manifest's ``original``: what the header check found, and its ETag (an
+    original never changes under its URL, as ids are never reused, so its id is a
+    valid strong ETag: no need to hash the body)."""
     return {
+        "width": info.width,
+        "height": info.height,
+        "format": info.format,
+        "frames": info.frames,
+        "bytes": size,
+        "content_type": info.mime_type,
+        "etag": f"{image_id}-original",
+    }
+
+
+def new_manifest(
+    image_id: str,
+    info: ProbeResult | None,
+    size: int,
+    delete_token: str,
+    source_url: str | None = None,
+    callback_url: str | None = None,
+) -> dict[str, Any]:
+    """The manifest of a just-uploaded image; for an upload from a URL (``info`` is
+    ``None``) its ``original`` stays ``None`` until the job fetched it from
+    ``source_url``. ``callback_url`` is where its webhook goes (never shown)."""
+    manifest: dict[str, Any] = {
         "id": image_id,
         "status": "queued",
         "error": None,
-        "original": {
-            "width": info.width,
-            "height": info.height,
-            "format": info.format,
-            "frames": info.frames,
-            "bytes": size,
-            "content_type": info.mime_type,
-        },
+        "original": original_entry(image_id, info, size) if info is not None else None,
         "variants": {},
         "created_at": now_iso(),
         "processed_at": None,
         "delete_token_sha256": hash_token(delete_token),
     }
+    if source_url is not None:
+        manifest["source_url"] = source_url
+    if callback_url is not None:
+        manifest["callback_url"] = callback_url
+    return manifest
 
 
 def read_manifest(storage: Storage, image_id: str) -> dict[str, Any]:

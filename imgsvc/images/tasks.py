@@ -1,5 +1,8 @@
 """The image job: ``process_image(image_id)``, and the failure paths that end an image.
 
+An image uploaded from a URL is fetched first (:mod:`imgsvc.images.fromurl`);
+a final image is announced to its webhook receivers (:mod:`imgsvc.webhooks`).
+
 RQ runs it under its stable path ``imgsvc.tasks.process_image`` (see
 :mod:`imgsvc.tasks`). It takes the image id only and raises on failure;
 settings come from the environment and the storage client is made once per
@@ -18,7 +21,7 @@ from imgsvc import metrics
 from imgsvc.config import csv_list
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
-from imgsvc.images import failures, indexes, record, tombstones
+from imgsvc.images import failures, fromurl, indexes, record, tombstones
 from imgsvc.images.variantset import merge
 from imgsvc.images.variantstore import store_variant
 from imgsvc.imaging import (
@@ -29,6 +32,7 @@ from imgsvc.imaging import (
 )
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import note_job_error, ran_out_of_time
+from imgsvc.webhooks.events import image_ended
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,8 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         "application/json",
     )
 
+    if fromurl.needs_fetch(manifest):  # an upload from a URL: fetched by its job
+        manifest = fromurl.fetch_original(svc, manifest)
     original = storage.get(record.original_key(image_id))
     specs = parse_variants(config.VARIANTS)
     try:
@@ -127,6 +133,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     )
     record.save_manifest_unless_deleted(svc, manifest)
     indexes.remember_tile(svc.redis, manifest)
+    image_ended(svc, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
@@ -209,6 +216,7 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
         record.save_manifest_unless_deleted(svc, manifest)
         indexes.remember_tile(svc.redis, manifest)
         failures.remember_failed(svc, manifest)
+        image_ended(svc, manifest)
     except ImageDeleted:
         discard_deleted(svc, image_id)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead

@@ -2,6 +2,8 @@
 
 Shared by the HTML form and the JSON API. Pixels are never decoded here: the
 check reads the header only, so the cost does not grow with the image's size.
+An upload from a URL stores its manifest only; its job fetches the original
+(:mod:`imgsvc.images.fromurl`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any, BinaryIO, cast
 from werkzeug.datastructures import FileStorage
 
 from imgsvc.config import csv_list
-from imgsvc.errors import ImgsvcError, MissingFile, QueueUnavailable
+from imgsvc.errors import ImgsvcError, InvalidUrl, MissingFile, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import record
 from imgsvc.images.indexes import remember_upload
 from imgsvc.imaging import probe
 from imgsvc.imaging.structure import StructureLimits
+from imgsvc.netguard import Guard
 from imgsvc.queue import check_room, enqueue_image
 
 log = logging.getLogger(__name__)
@@ -37,8 +40,11 @@ class AcceptedUpload:
     manifest: dict[str, Any]
 
 
-def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> AcceptedUpload:
-    """Check, store and enqueue one upload.
+def accept_upload(
+    svc: Services, stream: FileStorage | BinaryIO | None, callback_url: str | None = None
+) -> AcceptedUpload:
+    """Check, store and enqueue one upload; its webhook goes to ``callback_url``
+    (checked by the caller, :func:`imgsvc.webhooks.delivery.check_callback_url`).
 
     Raises the upload's error (``missing_file``, ``invalid_image``,
     ``unsupported_format``, ``image_too_large``) or ``QueueFull`` before anything
@@ -63,10 +69,7 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     file.seek(0)
     image_id = record.new_image_id()
     delete_token = secrets.token_urlsafe(24)
-    manifest = record.new_manifest(image_id, info, size, delete_token)
-    # An original never changes under its URL (ids are never reused), so its id
-    # is a valid strong ETag: no need to hash the body.
-    manifest["original"]["etag"] = f"{image_id}-original"
+    manifest = record.new_manifest(image_id, info, size, delete_token, callback_url=callback_url)
 
     storage = svc.storage
     try:
@@ -77,7 +80,38 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
         with contextlib.suppress(ImgsvcError):
             storage.delete_prefix(record.prefix(image_id))
         raise
+    return _enqueue(svc, manifest, delete_token)
 
+
+def accept_url_upload(
+    svc: Services, url: object, callback_url: str | None = None
+) -> AcceptedUpload:
+    """Accept an upload from ``url``: checked as far as the URL alone shows, a
+    manifest without its original stored, the image job enqueued. The job fetches
+    the image with the fetcher's rules (:mod:`imgsvc.images.fromurl`), then
+    processes it as an upload.
+
+    Raises ``InvalidUrl`` or ``DestinationNotAllowed`` (the URL alone shows it)
+    or ``QueueFull`` before anything is stored, and ``QueueUnavailable`` as
+    :func:`accept_upload` does.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidUrl('Send a JSON body {"url": "https://..."} or a file.')
+    config = svc.config
+    Guard(csv_list(config.FETCH_ALLOWLIST)).check_literal(url.strip())
+    check_room(svc.queue, svc.settings)
+    image_id = record.new_image_id()
+    delete_token = secrets.token_urlsafe(24)
+    manifest = record.new_manifest(
+        image_id, None, 0, delete_token, source_url=url.strip(), callback_url=callback_url
+    )
+    record.save_manifest(svc, manifest)
+    return _enqueue(svc, manifest, delete_token)
+
+
+def _enqueue(svc: Services, manifest: dict[str, Any], delete_token: str) -> AcceptedUpload:
+    """Enqueue the stored image's job and remember the upload."""
+    image_id, settings, config = manifest["id"], svc.settings, svc.config
     try:
         job = enqueue_image(svc.queue, image_id, settings)
     except QueueUnavailable as exc:

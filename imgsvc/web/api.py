@@ -1,4 +1,4 @@
-"""The JSON API: ``/api/images``."""
+"""The JSON API: ``/api/images`` (upload, from a file or a URL; status; delete)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from imgsvc.errors import Forbidden, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.indexes import forget_upload
-from imgsvc.images.uploads import accept_upload
+from imgsvc.images.uploads import accept_upload, accept_url_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.web.present import image_view, links
+from imgsvc.webhooks import record as webhooks
+from imgsvc.webhooks.delivery import check_callback_url
+from imgsvc.webhooks.events import image_subject
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -21,10 +24,23 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``): 202 with id, job and links."""
-    accepted = accept_upload(services(), request.files.get("file"))
-    original_bytes = accepted.manifest["original"]["bytes"]
-    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
+    """Accept a multipart upload (field ``file``) or, as JSON ``{"url": ...}``, an
+    upload from a URL; either may name a ``callback_url``. 202 with id, job and links."""
+    svc = services()
+    if request.is_json:
+        body = request.get_json(silent=True)
+        fields = body if isinstance(body, dict) else {}
+        callback_url = check_callback_url(svc.config, fields.get("callback_url"))
+        accepted = accept_url_upload(svc, fields.get("url"), callback_url)
+    else:
+        callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
+        accepted = accept_upload(svc, request.files.get("file"), callback_url)
+    original = accepted.manifest["original"]
+    note(
+        image_id=accepted.image_id,
+        job_id=accepted.job_id,
+        upload_bytes=original["bytes"] if original else 0,
+    )
     body = {
         "id": accepted.image_id,
         "status": accepted.manifest["status"],
@@ -69,4 +85,5 @@ def delete_image(image_id: str) -> tuple[str, int]:
     record.uncache_manifest(svc, image_id)
     with contextlib.suppress(*REDIS_ERRORS):
         indexes.forget_tile(svc.redis, image_id)
+    webhooks.forget(svc.redis, image_subject(image_id))  # its deliveries stop at the tombstone
     return "", 204

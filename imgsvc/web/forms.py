@@ -14,6 +14,13 @@ class UploadForm(FlaskForm):
     file = FileField("Image", validators=[FileRequired("Choose an image to upload.")])
 
 
+class UrlUploadForm(FlaskForm):
+    """The upload form's URL field on ``/``: the job fetches the image (SSRF guard,
+    the upload's byte limit, image types only)."""
+
+    url = URLField("Image URL", validators=[DataRequired("Enter a URL."), Length(max=2048)])
+
+
 class WordCountForm(FlaskForm):
     """The word counter's form on ``/add-task``. The URL is checked by the SSRF guard."""
 

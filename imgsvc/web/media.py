@@ -51,6 +51,8 @@ def original(image_id: str) -> Response:
     """The uploaded file, always as an attachment (never rendered inline)."""
     manifest = record.load_manifest(services(), image_id)
     info = manifest["original"]
+    if info is None:  # an upload from a URL its job has not fetched (or could not)
+        raise NotFound("The original has not been fetched.")
     filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
     return _send(
         record.original_key(image_id),

@@ -1,4 +1,4 @@
-"""HTML pages: the upload form with recent uploads, and an image's page."""
+"""HTML pages: the upload form (a file or a URL) with recent uploads, and an image's page."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 
 from imgsvc.config import csv_list
-from imgsvc.errors import ImgsvcError, MissingFile
+from imgsvc.errors import ImgsvcError, InvalidUrl, MissingFile
 from imgsvc.extensions import services
 from imgsvc.images import record
 from imgsvc.images.indexes import recent_tiles
-from imgsvc.images.uploads import accept_upload
+from imgsvc.images.uploads import AcceptedUpload, accept_upload, accept_url_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.web.forms import UploadForm
+from imgsvc.web.forms import UploadForm, UrlUploadForm
 from imgsvc.web.present import (
     image_view,
     links,
@@ -44,11 +44,14 @@ FAILURE_ADVICE = {
 DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and upload it again."
 
 
-def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
+def _index_page(
+    form: UploadForm, error: ImgsvcError | None = None, url_form: UrlUploadForm | None = None
+) -> str:
     config = services().config
     return render_template(
         "index.html",
         form=form,
+        url_form=url_form or UrlUploadForm(formdata=None),
         error=error,
         tiles=recent_tiles(services(), config.RECENT_UPLOADS),
         formats=csv_list(config.ALLOWED_FORMATS),
@@ -66,17 +69,17 @@ def index() -> ResponseReturnValue:
     form = UploadForm()
     if request.method == "GET":
         return _index_page(form)
+    url_form = UrlUploadForm() if "url" in request.form else None
     try:
-        if not form.validate_on_submit():
-            raise MissingFile("Choose an image to upload.")
-        accepted = accept_upload(services(), form.file.data)
+        accepted = _accept_url(url_form) if url_form is not None else _accept_file(form)
     except ImgsvcError as error:
         if _from_script():
             raise
         note(error_code=error.code)
-        return _index_page(form, error), error.status
+        return _index_page(form, error, url_form), error.status
     original = accepted.manifest["original"]
-    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original["bytes"])
+    upload_bytes = original["bytes"] if original else 0
+    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=upload_bytes)
     page = url_for("pages.image_page", image_id=accepted.image_id)
     if _from_script():
         body = {
@@ -87,6 +90,19 @@ def index() -> ResponseReturnValue:
         }
         return jsonify(body), 202, {"Location": page}
     return redirect(page, code=303)
+
+
+def _accept_file(form: UploadForm) -> AcceptedUpload:
+    if not form.validate_on_submit():
+        raise MissingFile("Choose an image to upload.")
+    return accept_upload(services(), form.file.data)
+
+
+def _accept_url(form: UrlUploadForm) -> AcceptedUpload:
+    """The URL field: checked as far as the URL shows; the job fetches the image."""
+    if not form.validate_on_submit():
+        raise InvalidUrl("; ".join(form.url.errors) or "Enter an http(s) URL of an image.")
+    return accept_url_upload(services(), form.url.data)
 
 
 def _from_script() -> bool:

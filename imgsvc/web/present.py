@@ -8,6 +8,7 @@ from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import ondemand, record
 from imgsvc.images.variantset import current_variants, wanted
 from imgsvc.imaging import parse_variants
+from imgsvc.webhooks.record import public_view
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:
@@ -62,23 +63,26 @@ def pending_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The ``GET /api/images/<id>`` body."""
+    """The ``GET /api/images/<id>`` body; ``webhooks`` (each delivery's state and
+    attempts) when the image has a receiver."""
     image_id = manifest["id"]
     status, error, progress = _live_state(svc, manifest)
     original = manifest["original"]
-    return {
+    view = {
         "id": image_id,
         "status": status,
         "error": error,
         "progress": progress,
         "job_id": record.job_id_for(image_id),
-        "original": {
+        "original": {  # None until the job fetched an upload from a URL
             "width": original["width"],
             "height": original["height"],
             "format": original["format"],
             "bytes": original["bytes"],
             "url": f"/images/{image_id}/original",
-        },
+        }
+        if original
+        else None,
         "variants": {
             name: _public_variant(variant)
             for name, variant in shown_variants(svc, manifest).items()
@@ -89,6 +93,9 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         "processed_at": manifest.get("processed_at"),
         "links": links(image_id),
     }
+    if manifest.get("callback_url") or svc.config.WEBHOOK_URL:
+        view["webhooks"] = public_view(svc.redis, f"image:{image_id}")
+    return view
 
 
 def _public_variant(variant: dict[str, Any]) -> dict[str, Any]:

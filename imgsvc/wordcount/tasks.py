@@ -2,13 +2,15 @@
 
 RQ runs it under its stable path ``imgsvc.tasks.count_words`` (see
 :mod:`imgsvc.tasks`); settings come from the environment
-(:func:`imgsvc.extensions.worker_services`).
+(:func:`imgsvc.extensions.worker_services`). Its end is announced to its
+webhook receivers (:mod:`imgsvc.webhooks`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from imgsvc import metrics
@@ -18,6 +20,7 @@ from imgsvc.extensions import worker_services
 from imgsvc.fetch import FetchLimits, fetch_page
 from imgsvc.jobs import note_job_error
 from imgsvc.netguard import Guard
+from imgsvc.webhooks.events import wordcount_ended
 from imgsvc.wordcount.counter import Deadline, WordCountTimeout, count_words_in
 
 
@@ -42,7 +45,7 @@ def count_words(url: str) -> dict[str, Any]:
     )
     try:
         page = fetch_page(url, guard, limits)
-        return count_words_in(
+        result = count_words_in(
             url,
             page.text,
             page.content_type != "text/plain",
@@ -50,8 +53,19 @@ def count_words(url: str) -> dict[str, Any]:
             deadline=deadline,
         )
     except JobTimeoutException:
-        note_job_error(WordCountTimeout("The word count ran past the job's time limit."))
+        _ended(WordCountTimeout("The word count ran past the job's time limit."))
         raise
     except ImgsvcError as error:
-        note_job_error(error)
+        _ended(error)
         raise
+    job = get_current_job()
+    if job is not None:
+        wordcount_ended(worker_services(), job, result=result)
+    return result
+
+
+def _ended(error: ImgsvcError) -> None:
+    """Note ``error`` on the job; on its last attempt, announce the failure."""
+    job = get_current_job()
+    if note_job_error(error) and job is not None:
+        wordcount_ended(worker_services(), job, error=error.to_dict())

@@ -11,7 +11,8 @@ imports no benchmark).
   the test's Redis), ``dev_stack`` (``imgsvc dev``)
 - ``client``: Flask test-client helpers (``upload``, ``csrf_token``)
 - ``slow_clients``: a crowd of slow connections; ``cgroups``: cpu cgroups
-- ``pageserver``: the word counter's test pages over HTTP; ``s3proxy``: an S3
+- ``pageserver``: the word counter's test pages (and images to upload from a URL)
+  over HTTP; ``receiver``: a webhook receiver that records and verifies; ``s3proxy``: an S3
   proxy that injects faults
 - ``images``, ``ssim``, ``strategies``: generated photos, a quality measure and
   the naive resize strategies imgsvc is compared with

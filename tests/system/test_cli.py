@@ -80,8 +80,9 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, sigint_at_start
             timeout=60,
         )
         assert (tmp_path / "var" / "media" / "images" / image_id / "xl.jpg").exists()
-        metrics = requests.get(f"{url}/metrics", timeout=5).text
-        assert 'imgsvc_job_duration_seconds_count{outcome="success",type="image"} 1.0' in metrics
+        # The job records its duration once it returns, just after the manifest says done.
+        sample = 'imgsvc_job_duration_seconds_count{outcome="success",type="image"} 1.0'
+        wait_until(lambda: sample in requests.get(f"{url}/metrics", timeout=5).text, timeout=10)
         assert any((tmp_path / "var" / "prometheus").glob("*.db"))
         redis_port = int(log.read_text().split("redis redis://127.0.0.1:")[1].split("/")[0])
     finally:

@@ -132,6 +132,16 @@ def test_word_count_shows_its_result_and_joins_the_queue(page, page_server: Page
     expect(finished.locator(f'[id="job-{job_id}"]')).to_be_visible(timeout=15_000)
 
 
+def test_an_image_given_by_its_url_goes_to_its_page_and_is_processed(page, page_server):
+    page.goto("/")
+
+    page.get_by_label("or give the URL of an image").fill(f"{page_server.base}/photo?w=640&h=480")
+    page.get_by_role("button", name="Fetch").click()
+
+    expect(page.locator("#status")).to_have_text("done", timeout=30_000)
+    expect(page.locator("#original")).to_contain_text("640×480 px")
+
+
 def test_a_file_of_the_wrong_type_is_refused_before_it_is_sent(page):
     page.goto("/")
     posts: list[str] = []
