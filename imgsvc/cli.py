@@ -1,4 +1,5 @@
-"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``stats``, ``keys``, ``upload``."""
+"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``backfill``, ``retry-failed``,
+``stats``, ``metrics-server``, ``front``, ``keys``, ``upload``."""
 
 from __future__ import annotations
 
@@ -123,6 +124,104 @@ def reconcile() -> None:
         click.echo(f"requeued {image_id}")
     for image_id in report.discarded:
         click.echo(f"discarded {image_id} (an abandoned upload: no manifest)")
+
+
+@main.command()
+@click.option(
+    "--dry-run", is_flag=True, help="Count and estimate only: enqueue and delete nothing."
+)
+@click.option("--prune", is_flag=True, help="Also delete objects of variants no longer configured.")
+@click.option(
+    "--restart", is_flag=True, help="Start at the first image, not where a killed run was."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def backfill(dry_run: bool, prune: bool, restart: bool, as_json: bool) -> None:
+    """Make missing or stale variants of every image (jobs on the backfill queue)."""
+    import json
+    import sys
+
+    from imgsvc.images.backfill import count_images, run_backfill
+
+    svc = Services(_settings().values)
+    try:
+        if as_json or not sys.stdout.isatty():
+            report = run_backfill(svc, dry_run=dry_run, prune_old=prune, restart=restart)
+        else:
+            with click.progressbar(length=count_images(svc), label="images") as bar:
+                report = run_backfill(
+                    svc,
+                    dry_run=dry_run,
+                    prune_old=prune,
+                    restart=restart,
+                    on_image=lambda _image_id: bar.update(1),
+                )
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(f"Redis is not answering: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for line in report_lines(report):
+        click.echo(line)
+
+
+def report_lines(report: Any) -> list[str]:
+    """``imgsvc backfill``'s report as text."""
+    verb = "would enqueue" if report.dry_run else "enqueued"
+    lines = []
+    if report.resumed_after:
+        lines.append(f"resumed after image {report.resumed_after} (use --restart to start over)")
+    lines.append(
+        f"scanned {report.scanned}: {verb} {report.enqueued}, current {report.current}, "
+        f"unfinished {report.unfinished}, failed {report.failed}, live {report.live}, "
+        f"unreadable {report.unreadable}"
+    )
+    if report.variants:
+        lacking = ", ".join(f"{name} {n}" for name, n in sorted(report.variants.items()))
+        lines.append(f"images lacking each variant: {lacking}")
+    if report.estimated_worker_seconds is not None:
+        lines.append(
+            f"estimated worker time: {report.estimated_worker_seconds:.0f} s "
+            f"({report.megapixels:.1f} megapixels of originals at "
+            f"{report.seconds_per_megapixel:.3f} s per megapixel, as measured by the jobs so far)"
+        )
+    else:
+        lines.append(
+            f"estimated worker time: unknown until a variants job has run "
+            f"({report.megapixels:.1f} megapixels of originals to decode)"
+        )
+    if report.prune:
+        verb = "would delete" if report.dry_run else "deleted"
+        lines.append(
+            f"prune: {verb} {report.pruned_objects} object(s) of {report.pruned_images} image(s)"
+        )
+    if report.failed:
+        lines.append("failed images are not backfilled: see `imgsvc retry-failed --dry-run`")
+    return lines
+
+
+@main.command("retry-failed")
+@click.option("--code", "codes", multiple=True, help="Only images failed with this code (repeat).")
+@click.option("--dry-run", is_flag=True, help="List what would be retried; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def retry_failed(codes: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Enqueue failed images again (e.g. --code storage_unavailable --code timeout)."""
+    import json
+
+    from imgsvc.images.failures import retry_failed as run_retry
+
+    try:
+        report = run_retry(Services(_settings().values), codes, dry_run=dry_run)
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(f"Redis is not answering: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    by_code = ", ".join(f"{code} {n}" for code, n in sorted(report.failed.items())) or "none"
+    verb = "would retry" if dry_run else "retried"
+    click.echo(f"scanned {report.scanned}; failed by code: {by_code}")
+    click.echo(f"{verb} {len(report.retried)}, skipped {len(report.skipped)}")
+    for image_id in report.retried:
+        click.echo(f"{verb} {image_id}")
 
 
 @main.command()

@@ -84,6 +84,14 @@ class Defaults:
     RECONCILE_SLICE_SECONDS: float = 0.5
     # An image folder without a manifest this old is an abandoned upload (0: keep).
     ABANDONED_AFTER_SECONDS: int = 86_400
+    # On-demand variants: a request that enqueued the job for an image's variant
+    # set holds this many seconds against the next enqueue (images/ondemand.py).
+    ONDEMAND_DEDUP_SECONDS: int = 600
+    # Seconds of listing and enqueueing per slice of `imgsvc backfill` (its place
+    # is saved in Redis after each slice: a killed run resumes there).
+    BACKFILL_SLICE_SECONDS: float = 2.0
+    # Failed images one click of /ops's "retry" enqueues at most (the rest: click again).
+    RETRY_FAILED_BATCH: int = 1000
     WORKER_NICE: int = 10
     WORKER_PRIORITY: str = "idle"
     FAILURE_TTL: int = 7 * 86_400

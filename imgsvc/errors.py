@@ -199,6 +199,31 @@ class ImageDeleted(NotFound):
     default_message = "No such image."
 
 
+class VariantPending(NotFound):
+    """A configured variant that a finished image lacks (or has under an older
+    spec) is being made on demand; ask again after ``Retry-After``."""
+
+    code = "variant_pending"
+    default_message = "This variant is being made; try again shortly."
+    retry_after = 2
+
+
+class VariantFailed(NotFound):
+    """The job that was to make this variant failed; ``details`` holds its error
+    as ``{"cause": {"code", "message"}}``. No ``Retry-After``: asking again
+    will not help until an operator retries (or the failed job expires)."""
+
+    code = "variant_failed"
+    default_message = "This variant could not be made."
+
+    @classmethod
+    def of(cls, cause: dict[str, Any]) -> VariantFailed:
+        """The failure of a variants job whose error was ``cause``."""
+        error = cls(f"This variant could not be made: {cause.get('message', 'the job failed')}")
+        error.details = {"cause": cause}
+        return error
+
+
 class WorkerCrashed(ImgsvcError):
     """The work-horse process died mid-job (a signal such as the OOM killer's)."""
 

@@ -25,6 +25,7 @@ STATES = ("queued", "started", "finished", "failed")
 _TYPES = {
     "imgsvc.tasks.process_image": "image",
     "imgsvc.tasks.count_words": "wordcount",
+    "imgsvc.tasks.make_variants": "variants",
     "imgsvc.tasks.deliver_webhook": "webhook",
 }
 
@@ -118,6 +119,8 @@ def job_view(job: Job) -> dict[str, Any]:
     }
     if job_type == "image" and meta.get("image_id"):
         view["links"]["image"] = f"/images/{meta['image_id']}"
+    if job_type == "variants" and meta.get("variants_of"):
+        view["links"]["image"] = f"/images/{meta['variants_of']}"
     if meta.get("webhooks"):  # its deliveries: state and attempts (imgsvc.webhooks)
         from imgsvc.webhooks.record import public_view
 

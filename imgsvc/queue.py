@@ -11,6 +11,11 @@ or word count waits, so a backlog of deliveries (a slow or dead receiver)
 never delays the work clients wait for. Stats, ``/ops`` and metrics count all
 three; the cap counts the first two (deliveries are bounded by the work that
 made them).
+
+A fourth queue, ``<QUEUE_NAME>-backfill``, holds the jobs of ``imgsvc backfill``:
+workers list it after the webhook queue, out of the turn too, so they take a
+backfill job only when nothing else waits; the cap does not count it (a
+backfill of a million images never refuses an upload).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from imgsvc.settings import Settings, retry_intervals, webhook_retry_delays
 
 WORDCOUNT_SUFFIX = "-wordcounts"
 WEBHOOK_SUFFIX = "-webhooks"
-_SUFFIXES = (WORDCOUNT_SUFFIX, WEBHOOK_SUFFIX)
+BACKFILL_SUFFIX = "-backfill"
+_SUFFIXES = (WORDCOUNT_SUFFIX, WEBHOOK_SUFFIX, BACKFILL_SUFFIX)
 
 
 def _image_queue(queue: Queue) -> Queue:
@@ -66,6 +72,23 @@ def is_webhook_queue(queue: Queue) -> bool:
     return queue.name.endswith(WEBHOOK_SUFFIX)
 
 
+def backfill_queue(queue: Queue) -> Queue:
+    """The backfill queue that goes with the queue ``queue``."""
+    return Queue(
+        _image_queue(queue).name + BACKFILL_SUFFIX,
+        connection=queue.connection,
+        serializer=queue.serializer,
+    )
+
+
+def queue_rank(queue: Queue) -> int:
+    """Where a worker lists ``queue`` after each job: the work clients wait for
+    (0, taken in turn), then webhook deliveries (1), then backfill (2)."""
+    if queue.name.endswith(BACKFILL_SUFFIX):
+        return 2
+    return 1 if is_webhook_queue(queue) else 0
+
+
 def work_queues(queue: Queue) -> list[Queue]:
     """The image and word-count queues of ``queue``: the work clients wait for."""
     image_queue = _image_queue(queue)
@@ -74,8 +97,8 @@ def work_queues(queue: Queue) -> list[Queue]:
 
 def job_queues(queue: Queue) -> list[Queue]:
     """Every queue of the image queue ``queue``, in the order workers serve them:
-    images, word counts, webhook deliveries."""
-    return [*work_queues(queue), webhook_queue(queue)]
+    images, word counts, webhook deliveries, backfill."""
+    return [*work_queues(queue), webhook_queue(queue), backfill_queue(queue)]
 
 
 def waiting(queue: Queue) -> int:
@@ -194,3 +217,43 @@ def fetch_job(queue: Queue, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
     except NoSuchJobError:
         return None
+
+
+def variants_job_id(image_id: str, background: bool = False) -> str:
+    """The job id of an image's variants job: ``variants-<id>`` for the one a
+    request enqueues, ``backfill-<id>`` for backfill's (one of each at most)."""
+    return f"{'backfill' if background else 'variants'}-{image_id}"
+
+
+def enqueue_variants(
+    queue: Queue,
+    image_id: str,
+    settings: Mapping[str, Any],
+    *,
+    signature: str,
+    background: bool = False,
+) -> Job:
+    """Enqueue ``make_variants(image_id)``: the variants a ``done`` image lacks.
+
+    On the image queue for a request (someone waits for it), on the backfill
+    queue when ``background``. ``signature`` names the variant set it was asked
+    for (``variantset.signature``). Raises ``QueueUnavailable`` when Redis
+    cannot be reached.
+    """
+    config = Settings(settings)
+    retries = config.JOB_RETRIES
+    target = backfill_queue(queue) if background else job_queues(queue)[0]
+    try:
+        return target.enqueue(
+            "imgsvc.tasks.make_variants",
+            image_id,
+            job_id=variants_job_id(image_id, background),
+            job_timeout=config.JOB_TIMEOUT,
+            result_ttl=config.RESULT_TTL,
+            failure_ttl=config.FAILURE_TTL,
+            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
+            meta={"type": "variants", "variants_of": image_id, "signature": signature},
+            description=f"make_variants({image_id!r})",
+        )
+    except REDIS_ERRORS as exc:
+        raise QueueUnavailable() from exc

@@ -12,7 +12,8 @@ add a name here only for a new job function or callback RQ will store.
 from __future__ import annotations
 
 from imgsvc.images.tasks import on_job_failure, process_image
+from imgsvc.images.variantjob import make_variants
 from imgsvc.webhooks.delivery import deliver_webhook
 from imgsvc.wordcount.tasks import count_words
 
-__all__ = ["count_words", "deliver_webhook", "on_job_failure", "process_image"]
+__all__ = ["count_words", "deliver_webhook", "make_variants", "on_job_failure", "process_image"]

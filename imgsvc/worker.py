@@ -20,8 +20,9 @@ these changes:
 - it takes its queues in turn (RQ's round-robin dequeue strategy): started on
   the image queue and the word-count queue (``queue.job_queues``), it
   alternates between them while both have work, so neither job type waits
-  behind a backlog of the other; the webhook queue stays last in that order,
-  so deliveries run only when neither has work;
+  behind a backlog of the other; the webhook queue and then the backfill
+  queue stay last in that order, so deliveries run only when neither has
+  work, and backfill jobs only when nothing else waits;
 - a job that ran out of its time budget ends ``failed`` with ``timeout`` and
   is never retried, whatever the job function did with RQ's exception; a
   work-horse that died for another reason is still retried.
@@ -136,12 +137,14 @@ class ImgsvcWorker(Worker):
         return super().work(*args, **kwargs)
 
     def reorder_queues(self, reference_queue: Any) -> None:
-        """RQ's rotation, then the webhook queue moved back to the end: deliveries
-        are taken only when no image or word count waits (see :mod:`imgsvc.queue`)."""
-        from imgsvc.queue import is_webhook_queue
+        """RQ's rotation, then the webhook and backfill queues moved back to the end,
+        in that order (``queue.queue_rank``): BLPOP takes from the first non-empty
+        queue, so deliveries are taken only when no image or word count waits,
+        and backfill jobs only when nothing else does."""
+        from imgsvc.queue import queue_rank
 
         super().reorder_queues(reference_queue)
-        self._ordered_queues = sorted(self._ordered_queues, key=is_webhook_queue)
+        self._ordered_queues = sorted(self._ordered_queues, key=queue_rank)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Runs in the work-horse before RQ decides on a retry: a job whose time

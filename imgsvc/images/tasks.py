@@ -11,7 +11,6 @@ process (:func:`imgsvc.extensions.worker_services`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -22,10 +21,11 @@ from imgsvc import metrics
 from imgsvc.config import csv_list
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
-from imgsvc.images import fromurl, indexes, record, tombstones
+from imgsvc.images import failures, fromurl, indexes, record, tombstones
+from imgsvc.images.variantset import merge
+from imgsvc.images.variantstore import store_variant
 from imgsvc.imaging import (
     EncodeOptions,
-    RenderedVariant,
     parse_extra_formats,
     parse_variants,
     render_image,
@@ -52,7 +52,7 @@ def process_image(image_id: str) -> dict[str, Any]:
     try:
         return _process_image(svc, image_id)
     except ImageDeleted:
-        return _discard(svc, image_id)
+        return discard_deleted(svc, image_id)
     except JobTimeoutException as exc:
         _record_failure(svc, image_id, JobTimeout(f"Processing took longer than allowed: {exc}"))
         raise
@@ -64,12 +64,12 @@ def process_image(image_id: str) -> dict[str, Any]:
             _record_failure(svc, image_id, timeout)
             raise timeout from exc
         if tombstones.is_deleted(svc.redis, image_id):  # it failed because it was deleted
-            return _discard(svc, image_id)
+            return discard_deleted(svc, image_id)
         _record_failure(svc, image_id, exc)
         raise
 
 
-def _discard(svc: Services, image_id: str) -> dict[str, Any]:
+def discard_deleted(svc: Services, image_id: str) -> dict[str, Any]:
     """Remove what a job of a deleted image may have written after the delete."""
     svc.storage.delete_prefix(record.prefix(image_id))
     record.uncache_manifest(svc, image_id)
@@ -80,7 +80,9 @@ def _discard(svc: Services, image_id: str) -> dict[str, Any]:
     return {"id": image_id, "status": "deleted"}
 
 
-def _put(svc: Services, image_id: str, key: str, data: bytes, content_type: str) -> None:
+def put_unless_deleted(
+    svc: Services, image_id: str, key: str, data: bytes, content_type: str
+) -> None:
     """Store one object of the image unless it was deleted, before or meanwhile
     (``ImageDeleted``: the caller discards the image)."""
     tombstones.check(svc.redis, image_id)
@@ -95,7 +97,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     if manifest.get("status") in record.FINAL_STATUSES:  # a retry after the job had ended:
         storage.delete_prefix(record.settled_key(image_id))  # not settled while it runs
     manifest.update(status="processing", error=None)
-    _put(
+    put_unless_deleted(
         svc,
         image_id,
         record.manifest_key(image_id),
@@ -106,50 +108,26 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     if fromurl.needs_fetch(manifest):  # an upload from a URL: fetched by its job
         manifest = fromurl.fetch_original(svc, manifest)
     original = storage.get(record.original_key(image_id))
+    specs = parse_variants(config.VARIANTS)
     try:
-        rendering = render_image(
-            original,
-            parse_variants(config.VARIANTS),
-            allowed_formats=csv_list(config.ALLOWED_FORMATS),
-            max_pixels=config.MAX_IMAGE_PIXELS,
-            limits=StructureLimits.from_settings(svc.settings),
-            options=EncodeOptions(
-                jpeg_quality=config.JPEG_QUALITY,
-                webp_quality=config.WEBP_QUALITY,
-                webp_method=config.WEBP_METHOD,
-                transparent_format=config.TRANSPARENT_FORMAT,
-                extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
-                avif_quality=config.AVIF_QUALITY,
-                avif_speed=config.AVIF_SPEED,
-            ),
-        )
+        rendering = render_image(original, specs, **render_options(svc))
     except (ImgsvcError, JobTimeoutException):
         raise
     except Exception as exc:  # Pillow raises many types on hostile input
         raise InvalidImage(f"The image could not be processed: {exc}") from exc
 
+    def put(key: str, data: bytes, content_type: str) -> None:
+        put_unless_deleted(svc, image_id, key, data, content_type)
+
     variants: dict[str, Any] = {}
-    for variant in rendering.variants:
-        key = record.variant_key(image_id, variant.name, variant.extension)
-        _put(svc, image_id, key, variant.data, variant.content_type)
-        metrics.record_variant(variant.format, len(variant.data))
-        variants[variant.name] = {
-            "key": key,
-            "url": f"/images/{image_id}/{variant.name}",
-            "width": variant.width,
-            "height": variant.height,
-            "format": variant.format,
-            "content_type": variant.content_type,
-            "bytes": len(variant.data),
-            "etag": hashlib.sha256(variant.data).hexdigest()[:32],
-            "formats": _store_formats(svc, image_id, variant, key),
-        }
+    for spec, variant in zip(specs, rendering.variants, strict=True):
+        variants[variant.name] = store_variant(put, image_id, spec, variant)
         _report_progress(len(variants), len(rendering.variants))
 
+    merge(manifest, variants)  # a render replaced by another spec keeps its URL (superseded)
     manifest.update(
         status="done",
         error=None,
-        variants=variants,
         placeholder=rendering.placeholder.to_dict(),
         processed_at=record.now_iso(),
     )
@@ -159,25 +137,24 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
-def _store_formats(
-    svc: Services, image_id: str, variant: RenderedVariant, primary_key: str
-) -> dict[str, Any]:
-    """Store a variant's extra formats; one that is the primary format reuses its object."""
-    formats: dict[str, Any] = {}
-    for extension, file in variant.alternates.items():
-        key = primary_key
-        if file.format != variant.format:
-            key = record.variant_key(image_id, variant.name, extension)
-            _put(svc, image_id, key, file.data, file.content_type)
-            metrics.record_variant(file.format, len(file.data))
-        formats[extension] = {
-            "key": key,
-            "url": f"/images/{image_id}/{variant.name}.{extension}",
-            "content_type": file.content_type,
-            "bytes": len(file.data),
-            "etag": hashlib.sha256(file.data).hexdigest()[:32],
-        }
-    return formats
+def render_options(svc: Services) -> dict[str, Any]:
+    """The keyword arguments of ``render_image`` from the settings: formats, limits,
+    encoders (the upload's job and the variants job render alike)."""
+    config = svc.config
+    return {
+        "allowed_formats": csv_list(config.ALLOWED_FORMATS),
+        "max_pixels": config.MAX_IMAGE_PIXELS,
+        "limits": StructureLimits.from_settings(svc.settings),
+        "options": EncodeOptions(
+            jpeg_quality=config.JPEG_QUALITY,
+            webp_quality=config.WEBP_QUALITY,
+            webp_method=config.WEBP_METHOD,
+            transparent_format=config.TRANSPARENT_FORMAT,
+            extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
+            avif_quality=config.AVIF_QUALITY,
+            avif_speed=config.AVIF_SPEED,
+        ),
+    }
 
 
 def _report_progress(done: int, total: int) -> None:
@@ -238,8 +215,9 @@ def _mark_failed(svc: Services, image_id: str, error: ImgsvcError) -> None:
         manifest.update(status="failed", error=error.to_dict(), processed_at=record.now_iso())
         record.save_manifest_unless_deleted(svc, manifest)
         indexes.remember_tile(svc.redis, manifest)
+        failures.remember_failed(svc, manifest)
         image_ended(svc, manifest)
     except ImageDeleted:
-        _discard(svc, image_id)
+        discard_deleted(svc, image_id)
     except ImgsvcError as exc:  # storage down: the API reads the job's error instead
         log.warning("could not mark image %s failed: %s", image_id, exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import URLField
+from wtforms import HiddenField, URLField
 from wtforms.validators import DataRequired, Length
 
 
@@ -25,3 +25,9 @@ class WordCountForm(FlaskForm):
     """The word counter's form on ``/add-task``. The URL is checked by the SSRF guard."""
 
     url = URLField("Page URL", validators=[DataRequired("Enter a URL."), Length(max=2048)])
+
+
+class RetryFailedForm(FlaskForm):
+    """``/ops``'s "retry" button of one error code (behind the operator's auth)."""
+
+    code = HiddenField("Error code", validators=[DataRequired(), Length(max=64)])

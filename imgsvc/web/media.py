@@ -1,13 +1,25 @@
-"""Variant and original bytes at stable URLs: ``/images/<id>/<name>``."""
+"""Variant and original bytes: ``/images/<id>/<ref>``.
+
+``<ref>`` is ``<name>-<tag>`` (a variant made under one spec: immutable, cached
+for a year), ``<name>`` (the alias of the current variant: revalidated, since
+its bytes change with the spec), either with ``.<ext>`` for an extra format,
+or ``original``. The scheme is in :mod:`imgsvc.images.variantset`. A
+configured variant that a finished image lacks, or has under an older spec,
+is made on demand (:mod:`imgsvc.images.ondemand`): 404 with ``Retry-After``
+while its job is on its way, ``variant_failed`` once it failed.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Response, request
 
 from imgsvc.errors import NotFound
-from imgsvc.extensions import services
-from imgsvc.images import record
-from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
+from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.images import ondemand, record
+from imgsvc.images.variantset import find_served, is_current
+from imgsvc.imaging import VariantSpec, file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
 from imgsvc.storage import S3Storage
 from imgsvc.web.mediaurls import public_url
@@ -18,6 +30,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # A redirect to MEDIA_BASE_URL is cached for a day, not a year: after a delete
 # the web answers 404 again once caches let go of the redirect.
 REDIRECT_MAX_AGE = 86_400
+ALIAS = "no-cache"  # the alias's bytes change with the spec: revalidate (304s read nothing)
 _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -27,9 +40,11 @@ _EXTENSIONS = {
 }
 
 
-def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
+def _send(
+    key: str, content_type: str, etag: str, cache: str = IMMUTABLE, **headers: str
+) -> Response:
     tag = f'"{etag}"'
-    base = {"ETag": tag, "Cache-Control": IMMUTABLE, **headers}
+    base = {"ETag": tag, "Cache-Control": cache, **headers}
     if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=base)
     data = services().storage.get(key)
@@ -54,38 +69,80 @@ def original(image_id: str) -> Response:
 
 @bp.get("/images/<image_id>/<name>")
 def variant(image_id: str, name: str) -> Response:
-    """One variant's bytes; 404 with ``Retry-After`` while it is not made yet.
+    """One variant's bytes: ``name`` is the ``<ref>`` of the module docstring.
 
-    ``<name>.<ext>`` is the same variant in an extra format (``EXTRA_FORMATS``),
-    e.g. ``/images/<id>/md.avif``; an extension that was not made is a 404.
+    404 for a name that is not configured (a removed variant), an unknown or
+    pruned version, or an extension that was not made; 404 with ``Retry-After``
+    while the variant is not made yet.
     """
-    config = services().config
-    name, dot, extension = name.partition(".")
-    if name not in {spec.name for spec in parse_variants(config.VARIANTS)}:
+    svc = services()
+    specs = parse_variants(svc.config.VARIANTS)
+    ref = name
+    base, dot, extension = ref.partition(".")
+    name, dash, tag = base.partition("-")
+    spec = next((each for each in specs if each.name == name), None)
+    if spec is None:
         raise NotFound(f"No variant named {name!r}.")
-    manifest = record.load_manifest(services(), image_id)
-    entry = manifest.get("variants", {}).get(name)
-    if entry is None:
-        if manifest["status"] == "failed":
-            raise NotFound("This image failed to process; it has no variants.")
-        if dot and extension not in _extra_extensions(config):
-            raise NotFound(f"Variants are not made as {extension!r}.")
-        error = NotFound(f"Variant {name!r} is not ready yet.")
-        error.retry_after = 2
-        raise error
-    if dot:
-        entry = entry.get("formats", {}).get(extension)
-        if entry is None:
-            raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
-    return _redirect(entry["key"]) or _send(entry["key"], entry["content_type"], entry["etag"])
+    manifest = record.load_manifest(svc, image_id)
+    url = f"/images/{image_id}/{ref}"
+    served = find_served(manifest, ref)
+    if served is not None:
+        entry = (manifest.get("variants") or {}).get(name)
+        if not dash and entry is not None and not is_current(entry, spec, manifest["original"]):
+            _ask_quietly(specs, manifest)  # a pre-versioning URL keeps its bytes; make the new
+        return _redirect(served["key"]) or _send(
+            served["key"], served["content_type"], served["etag"]
+        )
+    if url in (manifest.get("pruned") or []):
+        raise NotFound(f"Variant {name!r} of this image was pruned.")
+    if dash and tag != spec.tag():
+        raise NotFound(f"No version {tag!r} of variant {name!r}.")
+    _not_made_yet(svc.config, manifest, name, dot and extension)
+    entry = manifest["variants"].get(name)
+    if entry is not None and is_current(entry, spec, manifest["original"]):
+        if dot:  # the alias of an extra format
+            entry = (entry.get("formats") or {}).get(extension)
+            if entry is None:
+                raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
+        return _redirect(entry["key"], alias=True) or _send(
+            entry["key"], entry["content_type"], entry["etag"], cache=ALIAS
+        )
+    if dot and extension not in _extra_extensions(svc.config):
+        raise NotFound(f"Variants are not made as {extension!r}.")
+    try:
+        ondemand.request_variants(svc, image_id, specs)
+    except REDIS_ERRORS as exc:
+        raise ondemand.pending() from exc
+    raise ondemand.pending()  # request_variants always raises; for the type checker
 
 
-def _redirect(key: str) -> Response | None:
+def _not_made_yet(config: Settings, manifest: dict[str, Any], name: str, extension: str) -> None:
+    """Raise for an image that is not ``done``: failed (no variants), or still in
+    its upload job (404 with ``Retry-After``)."""
+    status = manifest["status"]
+    if status == "done":
+        return
+    if status == "failed":
+        raise NotFound("This image failed to process; it has no variants.")
+    if extension and extension not in _extra_extensions(config):
+        raise NotFound(f"Variants are not made as {extension!r}.")
+    error = NotFound(f"Variant {name!r} is not ready yet.")
+    error.retry_after = 2
+    raise error
+
+
+def _ask_quietly(specs: list[VariantSpec], manifest: dict[str, Any]) -> None:
+    """Enqueue the image's missing variants, if needed, without changing the answer."""
+    ondemand.variants_status(services(), manifest["id"], specs)
+
+
+def _redirect(key: str, alias: bool = False) -> Response | None:
     """A 302 to where the bytes are read without the web (``MEDIA_BASE_URL``, or a
     presigned GET with ``MEDIA_REDIRECT``); None when the web serves them.
 
     A presigned redirect is cacheable for half the signature's lifetime, so a
-    cached redirect never leads to an expired signature.
+    cached redirect never leads to an expired signature. The alias's redirect is
+    revalidated, as the alias itself: its target changes with the spec.
     """
     svc = services()
     target = public_url(svc, key)
@@ -97,7 +154,7 @@ def _redirect(key: str) -> Response | None:
     if target is None:
         return None
     response = Response(status=302, headers={"Location": target})
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Cache-Control"] = ALIAS if alias else f"public, max-age={max_age}"
     return response
 
 

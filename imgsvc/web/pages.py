@@ -18,7 +18,13 @@ from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import UploadForm, UrlUploadForm
 from imgsvc.web.mediaurls import with_public_urls
-from imgsvc.web.present import image_view, links, srcset_snippet, variant_formats
+from imgsvc.web.present import (
+    image_view,
+    links,
+    shown_variants,
+    srcset_snippet,
+    variant_formats,
+)
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -114,13 +120,16 @@ def image_page(image_id: str) -> str:
     manifest = record.load_manifest(svc, image_id)
     view = image_view(svc, manifest)
     error = view.get("error") or {}
-    variants = manifest.get("variants") or {}
+    variants = shown_variants(svc, manifest)  # current ones only: stale ones are pending
     return render_template(
         "image.html",
         image=view,
         preview=_preview(variants),
         extra_formats={name: sorted(variant_formats(v)) for name, v in variants.items()},
-        snippet=srcset_snippet(with_public_urls(svc, manifest), request.host_url.rstrip("/")),
+        snippet=srcset_snippet(
+            with_public_urls(svc, {**manifest, "variants": variants}),
+            request.host_url.rstrip("/"),
+        ),
         advice=FAILURE_ADVICE.get(error.get("code", ""), DEFAULT_ADVICE),
     )
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from imgsvc.extensions import REDIS_ERRORS, Services
-from imgsvc.images import record
+from imgsvc.images import ondemand, record
+from imgsvc.images.variantset import current_variants, wanted
+from imgsvc.imaging import parse_variants
 from imgsvc.web.mediaurls import with_public_urls
 from imgsvc.webhooks.record import public_view
 
@@ -41,6 +43,26 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     return status, error, progress
 
 
+def shown_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The configured variants the image has under their current spec, by name
+    (a stale or removed one is not shown: its old URL still answers, until pruned)."""
+    return current_variants(manifest, parse_variants(svc.config.VARIANTS))
+
+
+def pending_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``{name: {"status": "pending"|"failed", ...}}`` for the configured variants a
+    ``done`` image lacks or has under an older spec; asking enqueues their job
+    (:mod:`imgsvc.images.ondemand`), so they are on their way once shown."""
+    if manifest.get("status") != "done":
+        return {}
+    specs = parse_variants(svc.config.VARIANTS)
+    missing = wanted(manifest, specs)
+    if not missing:
+        return {}
+    state = ondemand.variants_status(svc, manifest["id"], specs)
+    return {spec.name: {**state, "spec": spec.identity()} for spec in missing}
+
+
 def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
     """The ``GET /api/images/<id>`` body; ``webhooks`` (each delivery's state and
     attempts) when the image has a receiver."""
@@ -64,8 +86,10 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         if original
         else None,
         "variants": {
-            name: _public_variant(variant) for name, variant in manifest.get("variants", {}).items()
+            name: _public_variant(variant)
+            for name, variant in shown_variants(svc, manifest).items()
         },
+        "pending_variants": pending_variants(svc, manifest),
         "placeholder": manifest.get("placeholder"),
         "created_at": manifest["created_at"],
         "processed_at": manifest.get("processed_at"),
@@ -78,6 +102,8 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _public_variant(variant: dict[str, Any]) -> dict[str, Any]:
     public = {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
+    if "spec" in variant:
+        public.update(spec=variant["spec"], pipeline=variant["pipeline"])
     if variant.get("formats"):  # IMGSVC_EXTRA_FORMATS: the same pixels as WebP/AVIF
         public["formats"] = {
             ext: {key: entry[key] for key in ("url", "bytes", "content_type") if key in entry}

@@ -95,7 +95,7 @@ def test_plain_rq_worker_runs_the_job(app, client):
 
 def _variant_put(method: str, path: str) -> bool:
     return method == "PUT" and path.split("?")[0].rsplit("/", 1)[-1].startswith(
-        ("thumb.", "xs.", "sm.", "md.", "lg.", "xl.")
+        ("thumb-", "xs-", "sm-", "md-", "lg-", "xl-")  # versioned keys: <name>-<tag>.<ext>
     )
 
 

@@ -22,12 +22,18 @@ def test_redirect_mode_answers_302_to_a_presigned_get_of_the_same_bytes(app, cli
     storage = app.extensions["imgsvc"].storage
     entry = storage_manifest_variant(app, image_id, "md")
 
-    response = client.get(f"/images/{image_id}/md")
+    versioned = f"/images/{image_id}/md-{entry['tag']}"
+    response = client.get(versioned)
     assert response.status_code == 302
     assert response.headers["Cache-Control"] == "public, max-age=300"  # half the signature's life
     fetched = requests.get(response.headers["Location"], timeout=10)
     assert fetched.status_code == 200
     assert fetched.content == storage.get(entry["key"])
+    # The alias's target changes with the spec: its redirect is revalidated, as it is.
+    alias = client.get(f"/images/{image_id}/md")
+    assert alias.status_code == 302
+    assert alias.headers["Cache-Control"] == "no-cache"
+    assert requests.get(alias.headers["Location"], timeout=10).content == fetched.content
     # The original keeps its attachment disposition: served by the web.
     assert client.get(f"/images/{image_id}/original").status_code == 200
 
@@ -43,10 +49,12 @@ def test_a_media_base_url_puts_variant_links_on_the_cdn(app, client, processed):
     view = client.get(f"/api/images/{image_id}").get_json()
     assert view["variants"]["md"]["url"] == expected
     assert view["original"]["url"] == f"/images/{image_id}/original"
-    redirected = client.get(f"/images/{image_id}/md")
+    redirected = client.get(f"/images/{image_id}/md-{entry['tag']}")
     assert redirected.status_code == 302
     assert redirected.headers["Location"] == expected
     assert redirected.headers["Cache-Control"] == "public, max-age=86400"
+    alias = client.get(f"/images/{image_id}/md")
+    assert (alias.headers["Location"], alias.headers["Cache-Control"]) == (expected, "no-cache")
     page = client.get(f"/images/{image_id}").get_data(as_text=True)
     snippet = page.split('<code id="snippet">')[1].split("</code>")[0]
     assert f"{expected} 800w" in snippet, snippet  # md is never upscaled
