@@ -189,7 +189,7 @@ def test_several_gunicorn_processes_and_the_worker_add_up(redis_url, tmp_path):
             assert value(found, "imgsvc_uploads_total", outcome="invalid_image") == 1
             assert value(found, "imgsvc_upload_bytes_total") == sizes
             assert value(found, "imgsvc_variants_total", format="jpeg") == 36
-            assert value(found, "imgsvc_queue_depth", queue="default") == 0
+            assert value(found, "imgsvc_queue_depth", queue=stack.env["IMGSVC_QUEUE_NAME"]) == 0
             assert value(found, "imgsvc_workers", state="idle") == 1
     finally:
         stack.stop()

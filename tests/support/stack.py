@@ -247,6 +247,9 @@ class LiveStack:
             "IMGSVC_LOG_FORMAT": "json",
             "IMGSVC_LOG_LEVEL": "INFO",
             **inherited_priority(),
+            # A queue of its own: a worker that another test left on the session's
+            # Redis must not take this stack's jobs.
+            "IMGSVC_QUEUE_NAME": f"live-{secrets.token_hex(4)}",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             **settings,
         }
@@ -305,8 +308,12 @@ class LiveStack:
                     )
                 for key in sorted(redis.keys("rq:queue:*")):
                     lines.append(f"{key.decode()}: {redis.llen(key)} job(s)")
+                for key in sorted(redis.keys("rq:job:*"))[:20]:
+                    fields = redis.hmget(key, "status", "enqueued_at", "started_at", "worker_name")
+                    lines.append(f"{key.decode()}: {[f and f.decode() for f in fields]}")
         except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure
             lines.append(f"Redis unreadable: {exc!r}")
+        lines += [f"RQ consumers: {_rq_consumers()}"]
         lines += ["--- worker log", _tail(self.worker_log), "--- web log", _tail(self.web_log)]
         return "\n".join(lines)
 
@@ -401,3 +408,23 @@ def _tail(log: Path, lines: int = 40) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def _rq_consumers() -> list[str]:
+    """Every worker process on this machine with the Redis and queue it was given."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "worker" not in command or "python" not in command:
+                continue
+            environ = dict(
+                entry.split("=", 1)
+                for entry in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+                if "=" in entry
+            )
+        except OSError:
+            continue
+        keys = ("IMGSVC_REDIS_URL", "IMGSVC_QUEUE_NAME")
+        found.append(f"{proc.name} {command.strip()} {[environ.get(key) for key in keys]}")
+    return found
