@@ -46,7 +46,7 @@ class Defaults:
     MAX_HEADER_CHUNKS: int = 2000
     MAX_JPEG_SCANS: int = 100
     MAX_COMPRESSED_CHUNKS: int = 8
-    ALLOWED_FORMATS: CommaList = "JPEG,PNG,WEBP,GIF,TIFF"
+    ALLOWED_FORMATS: CommaList = "JPEG,PNG,WEBP,GIF,TIFF,HEIF,AVIF"
 
     # Variants: name:width or name:WxH:cover, comma-separated.
     VARIANTS: CommaList = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"

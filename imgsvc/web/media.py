@@ -19,6 +19,8 @@ _EXTENSIONS = {
     "image/webp": "webp",
     "image/gif": "gif",
     "image/tiff": "tif",
+    "image/heif": "heic",
+    "image/avif": "avif",
 }
 
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 FAILURE_ADVICE = {
     "invalid_image": "The file looks damaged or is not really an image. Open it in an image "
     "editor, save it again as JPEG or PNG, and upload that.",
-    "unsupported_format": "Save the image as JPEG, PNG, WebP, GIF or TIFF and upload it again.",
+    "unsupported_format": "Save the image as JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF "
+    "and upload it again.",
     "image_too_large": "The image has too many pixels or frames. Scale it down (for example "
     "to 8000 pixels on the longest side) and upload it again.",
     "timeout": "Processing took too long. Try again later, or upload a smaller version.",
