@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
     parse_variants(settings.VARIANTS)
     parse_extra_formats(settings.EXTRA_FORMATS)
+    parse_extra_formats(settings.ACCEPT_FORMATS)
     storage_from_settings(app.config)
     app.extensions["imgsvc"] = Services(app.config)
 

@@ -56,6 +56,9 @@ class Defaults:
     TRANSPARENT_FORMAT: str = "WEBP"
     # Each variant also in these formats (webp, avif), comma-separated; "" for none.
     EXTRA_FORMATS: CommaList = ""
+    # The formats GET /images/<id>/<name> may answer in, best first, when the client's
+    # Accept names them and the variant was made in them (EXTRA_FORMATS); "" for none.
+    ACCEPT_FORMATS: CommaList = "avif,webp"
     AVIF_QUALITY: int = 60
     AVIF_SPEED: int = 8  # 0 (smallest files, slowest) .. 10; 6 costs ~3x the CPU of 8
 

@@ -1,6 +1,20 @@
-"""Variant and original bytes at stable URLs: ``/images/<id>/<name>``."""
+"""Variant and original bytes at stable URLs: ``/images/<id>/<name>``.
+
+``/images/<id>/<name>`` answers in the best format the variant was made in
+that the client asks for (``Accept``): the formats of ``ACCEPT_FORMATS``
+(AVIF, then WebP, by default) when the client names them, else the primary
+(JPEG, or WebP/PNG with alpha). A format is taken only when ``Accept`` names
+it explicitly (``image/avif``), never through ``*/*`` or ``image/*``: a client
+that sends only wildcards (curl, old browsers) may not decode it. Each
+format has its own ETag, and every answer of a variant that has more than
+one format carries ``Vary: Accept``, its fallback included, so a shared cache
+keeps one copy per ``Accept`` instead of serving AVIF to a client that asked
+for JPEG. ``<name>.<ext>`` always answers in that one format.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -22,6 +36,7 @@ _EXTENSIONS = {
     "image/heif": "heic",
     "image/avif": "avif",
 }
+VARY_ACCEPT = {"Vary": "Accept"}
 
 
 def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
@@ -53,6 +68,7 @@ def variant(image_id: str, name: str) -> Response:
 
     ``<name>.<ext>`` is the same variant in an extra format (``EXTRA_FORMATS``),
     e.g. ``/images/<id>/md.avif``; an extension that was not made is a 404.
+    ``<name>`` alone is negotiated (see the module's doc).
     """
     config = services().config
     name, dot, extension = name.partition(".")
@@ -67,12 +83,56 @@ def variant(image_id: str, name: str) -> Response:
             raise NotFound(f"Variants are not made as {extension!r}.")
         error = NotFound(f"Variant {name!r} is not ready yet.")
         error.retry_after = 2
+        if not dot and _extra_extensions(config) & set(_preferred(config)):
+            error.headers = dict(VARY_ACCEPT)  # once made, this URL is negotiated
         raise error
     if dot:
         entry = entry.get("formats", {}).get(extension)
         if entry is None:
             raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
-    return _send(entry["key"], entry["content_type"], entry["etag"])
+        return _send(entry["key"], entry["content_type"], entry["etag"])
+    chosen, negotiable = negotiate(entry, _preferred(config), request.accept_mimetypes)
+    headers = VARY_ACCEPT if negotiable else {}
+    return _send(chosen["key"], chosen["content_type"], chosen["etag"], **headers)
+
+
+def negotiate(
+    entry: dict[str, Any], preferred: list[str], accept: Any
+) -> tuple[dict[str, Any], bool]:
+    """The format of a variant's manifest ``entry`` to answer with, and whether
+    the answer depends on ``Accept`` at all (it has more than one format).
+
+    ``preferred`` lists extensions best first (``["avif", "webp"]``); the
+    primary comes after them. The client's quality for each format is what
+    ``accept`` (a werkzeug ``MIMEAccept``) names explicitly, or for the primary
+    alone also through wildcards; the highest quality wins, ties go to the
+    order of ``preferred``. When the client accepts none, the primary answers.
+    """
+    formats = entry.get("formats", {})
+    choices = [formats[ext] for ext in preferred if ext in formats]
+    choices = [f for f in choices if f["content_type"] != entry["content_type"]]
+    if not choices:
+        return entry, False
+    best, best_quality = entry, accept.quality(entry["content_type"])
+    for choice in choices:
+        quality = _named_quality(accept, choice["content_type"])
+        if quality > best_quality or (quality == best_quality and quality > 0 and best is entry):
+            best, best_quality = choice, quality
+    return best, True
+
+
+def _named_quality(accept: Any, content_type: str) -> float:
+    """The quality ``accept`` gives ``content_type`` by name (0 if only by a wildcard)."""
+    qualities = [q for value, q in accept if value.lower() == content_type]
+    return max(qualities, default=0)
+
+
+def _preferred(config: Settings) -> list[str]:
+    """The extensions of ``ACCEPT_FORMATS``, best first (none if malformed)."""
+    try:
+        return [file_extension(fmt) for fmt in parse_extra_formats(config.ACCEPT_FORMATS)]
+    except ValueError:
+        return []
 
 
 def _extra_extensions(config: Settings) -> set[str]:
