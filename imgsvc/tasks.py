@@ -161,6 +161,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         error=None,
         variants=variants,
         placeholder=rendering.placeholder.to_dict(),
+        metadata=rendering.metadata,
         processed_at=images.now_iso(),
     )
     images.save_manifest_unless_deleted(svc, manifest)

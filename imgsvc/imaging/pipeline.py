@@ -12,18 +12,23 @@ Order of work (each step in its module):
    a 4:2:0 JPEG keeps; grey images as their one plane; RGBA premultiplied once;
 3. ``encode``: progressive JPEG (from YCbCr or L), or WebP/PNG with alpha,
    plus extra formats (from RGB); no metadata;
-4. ``placeholder``: BlurHash and dominant colour from the smallest output.
+4. ``placeholder``: BlurHash and dominant colour from the smallest output;
+5. ``metadata``: the safe part of the original's metadata (capture time,
+   camera, orientation, profile name), read from the header opened in step 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
 from imgsvc.imaging.decode import Decoded, decode_opened, open_image
 from imgsvc.imaging.encode import EncodeOptions, RenderedVariant, encode_variants
 from imgsvc.imaging.jpegplanes import decode_planes
+from imgsvc.imaging.metadata import safe_metadata
+from imgsvc.imaging.nclx import stated_nclx
 from imgsvc.imaging.placeholder import Placeholder, make_placeholder
 from imgsvc.imaging.planes import PLANE_MODES, Planes, resize_planes, split_planes
 from imgsvc.imaging.resize import resize_all
@@ -33,10 +38,12 @@ from imgsvc.imaging.variants import VariantSpec
 
 @dataclass(frozen=True)
 class Rendering:
-    """Every variant of one image, in the order of the specs, and its placeholder."""
+    """Every variant of one image, in the order of the specs, its placeholder, and
+    the safe part of the original's metadata (``metadata.safe_metadata``)."""
 
     variants: list[RenderedVariant]
     placeholder: Placeholder
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def render_image(
@@ -56,11 +63,13 @@ def render_image(
     when the image is over ``max_pixels`` or past ``limits``.
     """
     options = options or EncodeOptions()
-    start = decode_start(data, specs, allowed_formats, max_pixels, limits)
+    header = open_image(data, allowed_formats, max_pixels, limits)
+    metadata = safe_metadata(header, _nclx_primaries(data, header))
+    start = start_from(data, header, specs, max_pixels)
     outputs = resize_prepared(start, specs)
     del start
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
-    return Rendering(variants, make_placeholder(_smallest(outputs)))
+    return Rendering(variants, make_placeholder(_smallest(outputs)), metadata)
 
 
 def render_variants(
@@ -89,7 +98,15 @@ def decode_start(
 
     Raises ``InvalidImage`` and ``ImageTooLarge`` as ``decode`` does.
     """
-    header = open_image(data, allowed_formats, max_pixels, limits)
+    return start_from(
+        data, open_image(data, allowed_formats, max_pixels, limits), specs, max_pixels
+    )
+
+
+def start_from(
+    data: bytes, header: Image.Image, specs: list[VariantSpec], max_pixels: int
+) -> Decoded | Planes:
+    """``decode_start`` for an image ``open_image`` has already read the header of."""
     planes = decode_planes(data, header, specs)
     if planes is not None:
         return planes
@@ -116,6 +133,14 @@ def resize_prepared(
     if isinstance(start, Planes):
         return resize_planes(start, specs)
     return resize_all(start.image, start.size, specs, start.area)
+
+
+def _nclx_primaries(data: bytes, header: Image.Image) -> int | None:
+    """The nclx colour primaries a HEIF/AVIF states, for its profile's name."""
+    if header.format not in ("HEIF", "AVIF"):
+        return None
+    nclx = stated_nclx(data)
+    return nclx.primaries if nclx else None
 
 
 def _smallest(outputs: list[tuple[VariantSpec, Image.Image]]) -> Image.Image:

@@ -63,6 +63,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
             name: _public_variant(variant) for name, variant in manifest.get("variants", {}).items()
         },
         "placeholder": manifest.get("placeholder"),
+        "metadata": manifest.get("metadata"),
         "created_at": manifest["created_at"],
         "processed_at": manifest.get("processed_at"),
         "links": links(image_id),

@@ -105,6 +105,13 @@ def test_iphone_heic_upload_is_served_as_upright_jpeg_variants(client, processed
     status = client.get(f"/api/images/{image_id}").get_json()
     assert status["status"] == "done"
     assert status["original"]["format"] == "HEIF"
+    assert status["metadata"] == {  # the safe subset; the file's GPS position is not there
+        "captured_at": "2024-05-04T10:11:12",
+        "camera_make": "Apple",
+        "camera_model": "iPhone 15 Pro",
+        "orientation": 6,
+        "colour_profile": "sRGB / BT.709 (nclx)",
+    }
 
     response = client.get(f"/images/{image_id}/sm")
     image = Image.open(io.BytesIO(response.data))
