@@ -12,6 +12,7 @@ from PIL import Image
 from imgsvc.config import load_settings
 from imgsvc.extensions import Services
 from imgsvc.imaging.encode import parse_extra_formats
+from imgsvc.imaging.smartcrop import parse_crop
 from imgsvc.imaging.variants import parse_variants
 from imgsvc.settings import parse_settings
 from imgsvc.storage import storage_from_settings
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     parse_variants(settings.VARIANTS)
     parse_extra_formats(settings.EXTRA_FORMATS)
     parse_extra_formats(settings.ACCEPT_FORMATS)
+    parse_crop(settings.CROP)
     storage_from_settings(app.config)
     app.extensions["imgsvc"] = Services(app.config)
 

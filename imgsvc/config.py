@@ -56,6 +56,8 @@ class Defaults:
     TRANSPARENT_FORMAT: str = "WEBP"
     # Each variant also in these formats (webp, avif), comma-separated; "" for none.
     EXTRA_FORMATS: CommaList = ""
+    # Cover crops without an upload's focal point: "smart" (where the detail is) or "centre".
+    CROP: str = "smart"
     # The formats GET /images/<id>/<name> may answer in, best first, when the client's
     # Accept names them and the variant was made in them (EXTRA_FORMATS); "" for none.
     ACCEPT_FORMATS: CommaList = "avif,webp"

@@ -44,6 +44,11 @@ class InvalidImage(ImgsvcError):
     default_message = "The file is not a readable image."
 
 
+class InvalidFocus(ImgsvcError):
+    code, status = "invalid_focus", 400
+    default_message = "focus must be x,y: two numbers from 0 to 1."
+
+
 class UnsupportedFormat(ImgsvcError):
     code, status = "unsupported_format", 415
     default_message = "This image format is not accepted."

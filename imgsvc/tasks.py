@@ -132,6 +132,8 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
                 avif_quality=config.AVIF_QUALITY,
                 avif_speed=config.AVIF_SPEED,
             ),
+            focus=tuple(manifest["focus"]) if manifest.get("focus") else None,
+            crop=config.CROP,
         )
     except (ImgsvcError, JobTimeoutException):
         raise

@@ -37,8 +37,13 @@ class AcceptedUpload:
     manifest: dict[str, Any]
 
 
-def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> AcceptedUpload:
-    """Check, store and enqueue one upload.
+def accept_upload(
+    svc: Services,
+    stream: FileStorage | BinaryIO | None,
+    focus: tuple[float, float] | None = None,
+) -> AcceptedUpload:
+    """Check, store and enqueue one upload; ``focus`` (x, y in 0–1) is where
+    its cover crops look (kept in the manifest; see ``imaging.smartcrop``).
 
     Raises the upload's error (``missing_file``, ``invalid_image``,
     ``unsupported_format``, ``image_too_large``) or ``QueueFull`` before anything
@@ -64,6 +69,8 @@ def accept_upload(svc: Services, stream: FileStorage | BinaryIO | None) -> Accep
     image_id = images.new_image_id()
     delete_token = secrets.token_urlsafe(24)
     manifest = images.new_manifest(image_id, info, size, delete_token)
+    if focus is not None:
+        manifest["focus"] = list(focus)
     # An original never changes under its URL (ids are never reused), so its id
     # is a valid strong ETag: no need to hash the body.
     manifest["original"]["etag"] = f"{image_id}-original"

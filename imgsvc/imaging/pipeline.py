@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from imgsvc.imaging.decode import Decoded, decode_opened, open_image
@@ -32,6 +33,7 @@ from imgsvc.imaging.nclx import stated_nclx
 from imgsvc.imaging.placeholder import Placeholder, make_placeholder
 from imgsvc.imaging.planes import PLANE_MODES, Planes, resize_planes, split_planes
 from imgsvc.imaging.resize import resize_all
+from imgsvc.imaging.smartcrop import Focus, detail_map, with_focus
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.imaging.variants import VariantSpec
 
@@ -54,11 +56,16 @@ def render_image(
     max_pixels: int,
     options: EncodeOptions | None = None,
     limits: StructureLimits | None = None,
+    focus: Focus | None = None,
+    crop: str = "smart",
 ) -> Rendering:
     """Decode ``data`` once; return every variant of ``specs``, encoded, and a placeholder.
 
     ``limits`` bounds the structure walk before decoding (the job passes its
-    settings'; without it, ``structure.current_limits``). Raises
+    settings'; without it, ``structure.current_limits``). Cover crops are
+    centred on ``focus`` (x, y in 0–1) when given, else on the automatic
+    choice of ``smartcrop`` (``crop="smart"``) or the centre (``"centre"``).
+    Raises
     ``InvalidImage`` when the bytes cannot be decoded and ``ImageTooLarge``
     when the image is over ``max_pixels`` or past ``limits``.
     """
@@ -66,6 +73,9 @@ def render_image(
     header = open_image(data, allowed_formats, max_pixels, limits)
     metadata = safe_metadata(header, _nclx_primaries(data, header))
     start = start_from(data, header, specs, max_pixels)
+    del header  # it may hold the decoded pixels: freed before the resizes (see decode_start)
+    if any(spec.cover for spec in specs) and (focus is not None or crop == "smart"):
+        specs = with_focus(specs, focus, None if focus is not None else _detail(start))
     outputs = resize_prepared(start, specs)
     del start
     variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
@@ -133,6 +143,13 @@ def resize_prepared(
     if isinstance(start, Planes):
         return resize_planes(start, specs)
     return resize_all(start.image, start.size, specs, start.area)
+
+
+def _detail(start: Decoded | Planes) -> np.ndarray:
+    """The detail map of the smart crop, from the luma when the image was split."""
+    if isinstance(start, Planes):
+        return detail_map(start.luma, start.area)
+    return detail_map(start.image, start.area)
 
 
 def _nclx_primaries(data: bytes, header: Image.Image) -> int | None:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from imgsvc import images, indexes, tombstones
 from imgsvc.errors import Forbidden, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.indexes import forget_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
@@ -21,8 +22,10 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``): 202 with id, job and links."""
-    accepted = accept_upload(services(), request.files.get("file"))
+    """Accept a multipart upload (field ``file``, optional ``focus=x,y``): 202 with
+    id, job and links."""
+    focus = parse_focus(request.form.get("focus"))
+    accepted = accept_upload(services(), request.files.get("file"), focus)
     original_bytes = accepted.manifest["original"]["bytes"]
     note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
     body = {

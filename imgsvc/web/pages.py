@@ -12,6 +12,7 @@ from imgsvc import images
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, MissingFile
 from imgsvc.extensions import services
+from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.indexes import recent_tiles
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
@@ -64,7 +65,8 @@ def index() -> ResponseReturnValue:
     try:
         if not form.validate_on_submit():
             raise MissingFile("Choose an image to upload.")
-        accepted = accept_upload(services(), form.file.data)
+        focus = parse_focus(form.focus.data)
+        accepted = accept_upload(services(), form.file.data, focus)
     except ImgsvcError as error:
         if _from_script():
             raise
