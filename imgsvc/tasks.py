@@ -26,6 +26,7 @@ from imgsvc.imaging import (
     RenderedVariant,
     parse_extra_formats,
     parse_variants,
+    render_extras,
     render_image,
 )
 from imgsvc.imaging.structure import StructureLimits
@@ -116,6 +117,16 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     )
 
     original = storage.get(images.original_key(image_id))
+    options = EncodeOptions(
+        jpeg_quality=config.JPEG_QUALITY,
+        webp_quality=config.WEBP_QUALITY,
+        webp_method=config.WEBP_METHOD,
+        extra_webp_method=config.EXTRA_WEBP_METHOD,
+        transparent_format=config.TRANSPARENT_FORMAT,
+        extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
+        avif_quality=config.AVIF_QUALITY,
+        avif_speed=config.AVIF_SPEED,
+    )
     try:
         rendering = render_image(
             original,
@@ -123,25 +134,44 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             allowed_formats=csv_list(config.ALLOWED_FORMATS),
             max_pixels=config.MAX_IMAGE_PIXELS,
             limits=StructureLimits.from_settings(svc.settings),
-            options=EncodeOptions(
-                jpeg_quality=config.JPEG_QUALITY,
-                webp_quality=config.WEBP_QUALITY,
-                webp_method=config.WEBP_METHOD,
-                transparent_format=config.TRANSPARENT_FORMAT,
-                extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
-                avif_quality=config.AVIF_QUALITY,
-                avif_speed=config.AVIF_SPEED,
-            ),
+            options=options,
             focus=tuple(manifest["focus"]) if manifest.get("focus") else None,
             crop=config.CROP,
+            defer_extras=bool(options.extra_formats),
         )
     except (ImgsvcError, JobTimeoutException):
         raise
     except Exception as exc:  # Pillow raises many types on hostile input
         raise InvalidImage(f"The image could not be processed: {exc}") from exc
 
+    variants = _store_variants(svc, image_id, rendering.variants)
+    if rendering.outputs:  # extra formats: the primaries are served while they are made
+        manifest.update(variants=variants, extras="pending")
+        images.save_manifest_unless_deleted(svc, manifest)
+        for variant in render_extras(rendering, options):
+            key = variants[variant.name]["key"]
+            variants[variant.name]["formats"] = _store_formats(svc, image_id, variant, key)
+        manifest.pop("extras", None)
+
+    manifest.update(
+        status="done",
+        error=None,
+        variants=variants,
+        placeholder=rendering.placeholder.to_dict(),
+        metadata=rendering.metadata,
+        processed_at=images.now_iso(),
+    )
+    images.save_manifest_unless_deleted(svc, manifest)
+    indexes.remember_tile(svc.redis, manifest)
+    return {"id": image_id, "status": "done", "variants": sorted(variants)}
+
+
+def _store_variants(
+    svc: Services, image_id: str, rendered: list[RenderedVariant]
+) -> dict[str, Any]:
+    """Store each variant (and the extra formats it carries); their manifest entries."""
     variants: dict[str, Any] = {}
-    for variant in rendering.variants:
+    for variant in rendered:
         key = images.variant_key(image_id, variant.name, variant.extension)
         _put(svc, image_id, key, variant.data, variant.content_type)
         metrics.record_variant(variant.format, len(variant.data))
@@ -156,19 +186,8 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             "etag": hashlib.sha256(variant.data).hexdigest()[:32],
             "formats": _store_formats(svc, image_id, variant, key),
         }
-        _report_progress(len(variants), len(rendering.variants))
-
-    manifest.update(
-        status="done",
-        error=None,
-        variants=variants,
-        placeholder=rendering.placeholder.to_dict(),
-        metadata=rendering.metadata,
-        processed_at=images.now_iso(),
-    )
-    images.save_manifest_unless_deleted(svc, manifest)
-    indexes.remember_tile(svc.redis, manifest)
-    return {"id": image_id, "status": "done", "variants": sorted(variants)}
+        _report_progress(len(variants), len(rendered))
+    return variants
 
 
 def _store_formats(

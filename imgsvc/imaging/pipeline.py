@@ -19,14 +19,19 @@ Order of work (each step in its module):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from imgsvc.imaging.decode import Decoded, decode_opened, open_image
-from imgsvc.imaging.encode import EncodeOptions, RenderedVariant, encode_variants
+from imgsvc.imaging.encode import (
+    EncodeOptions,
+    RenderedVariant,
+    encode_extras,
+    encode_variants,
+)
 from imgsvc.imaging.jpegplanes import decode_planes
 from imgsvc.imaging.metadata import safe_metadata
 from imgsvc.imaging.nclx import stated_nclx
@@ -46,6 +51,8 @@ class Rendering:
     variants: list[RenderedVariant]
     placeholder: Placeholder
     metadata: dict[str, Any] = field(default_factory=dict)
+    # With ``defer_extras``: the outputs, kept for ``render_extras``.
+    outputs: list[tuple[str, Image.Image]] = field(default_factory=list)
 
 
 def render_image(
@@ -58,6 +65,7 @@ def render_image(
     limits: StructureLimits | None = None,
     focus: Focus | None = None,
     crop: str = "smart",
+    defer_extras: bool = False,
 ) -> Rendering:
     """Decode ``data`` once; return every variant of ``specs``, encoded, and a placeholder.
 
@@ -65,6 +73,8 @@ def render_image(
     settings'; without it, ``structure.current_limits``). Cover crops are
     centred on ``focus`` (x, y in 0–1) when given, else on the automatic
     choice of ``smartcrop`` (``crop="smart"``) or the centre (``"centre"``).
+    With ``defer_extras`` only the primary formats are encoded; the outputs
+    are kept for ``render_extras``, so the primaries can be stored first.
     Raises
     ``InvalidImage`` when the bytes cannot be decoded and ``ImageTooLarge``
     when the image is over ``max_pixels`` or past ``limits``.
@@ -75,11 +85,21 @@ def render_image(
     start = start_from(data, header, specs, max_pixels)
     del header  # it may hold the decoded pixels: freed before the resizes (see decode_start)
     if any(spec.cover for spec in specs) and (focus is not None or crop == "smart"):
-        specs = with_focus(specs, focus, None if focus is not None else _detail(start))
+        specs = with_focus(specs, focus, None if focus is not None else detail_of(start))
     outputs = resize_prepared(start, specs)
     del start
-    variants = encode_variants([(spec.name, image) for spec, image in outputs], options)
-    return Rendering(variants, make_placeholder(_smallest(outputs)), metadata)
+    placeholder = make_placeholder(_smallest(outputs))
+    named = [(spec.name, image) for spec, image in outputs]
+    if defer_extras:
+        primaries = encode_variants(named, replace(options, extra_formats=()))
+        return Rendering(primaries, placeholder, metadata, named)
+    return Rendering(encode_variants(named, options), placeholder, metadata)
+
+
+def render_extras(rendering: Rendering, options: EncodeOptions) -> list[RenderedVariant]:
+    """The variants of a ``defer_extras`` rendering with their extra formats
+    (``options.extra_formats``) encoded from the kept outputs."""
+    return encode_extras(rendering.outputs, rendering.variants, options)
 
 
 def render_variants(
@@ -145,7 +165,7 @@ def resize_prepared(
     return resize_all(start.image, start.size, specs, start.area)
 
 
-def _detail(start: Decoded | Planes) -> np.ndarray:
+def detail_of(start: Decoded | Planes) -> np.ndarray:
     """The detail map of the smart crop, from the luma when the image was split."""
     if isinstance(start, Planes):
         return detail_map(start.luma, start.area)

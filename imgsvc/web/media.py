@@ -10,6 +10,10 @@ format has its own ETag, and every answer of a variant that has more than
 one format carries ``Vary: Accept``, its fallback included, so a shared cache
 keeps one copy per ``Accept`` instead of serving AVIF to a client that asked
 for JPEG. ``<name>.<ext>`` always answers in that one format.
+
+While a job stores the primaries and then makes the extra formats (the
+manifest's ``extras: "pending"``), the bare URL answers the primary with
+``Vary: Accept`` and a short ``max-age`` instead of ``immutable``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from imgsvc.settings import Settings
 bp = Blueprint("media", __name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A primary served while its extra formats are still being made (see ``variant``).
+PENDING = "public, max-age=10"
 _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -91,7 +97,13 @@ def variant(image_id: str, name: str) -> Response:
         if entry is None:
             raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
         return _send(entry["key"], entry["content_type"], entry["etag"])
-    chosen, negotiable = negotiate(entry, _preferred(config), request.accept_mimetypes)
+    preferred = _preferred(config)
+    if manifest.get("extras") == "pending" and preferred:
+        # The primary is stored, its extra formats are on their way: answer it,
+        # but only for a while, so no cache keeps it from clients that want those.
+        headers = {**VARY_ACCEPT, "Cache-Control": PENDING}
+        return _send(entry["key"], entry["content_type"], entry["etag"], **headers)
+    chosen, negotiable = negotiate(entry, preferred, request.accept_mimetypes)
     headers = VARY_ACCEPT if negotiable else {}
     return _send(chosen["key"], chosen["content_type"], chosen["etag"], **headers)
 
