@@ -58,6 +58,11 @@ class Defaults:
     TRANSPARENT_FORMAT: str = "WEBP"
     # Each variant also in these formats (webp, avif), comma-separated; "" for none.
     EXTRA_FORMATS: CommaList = ""
+    # Animated GIF/WebP → animated WebP width variants (the thumbnail stays a still), when
+    # the animation has at most these frames and source pixels over all frames.
+    ANIMATED: bool = False
+    MAX_ANIMATED_FRAMES: int = 200
+    MAX_ANIMATED_PIXELS: int = 25_000_000
     # Cover crops without an upload's focal point: "smart" (where the detail is) or "centre".
     CROP: str = "smart"
     # The formats GET /images/<id>/<name> may answer in, best first, when the client's

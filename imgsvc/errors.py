@@ -49,6 +49,14 @@ class InvalidFocus(ImgsvcError):
     default_message = "focus must be x,y: two numbers from 0 to 1."
 
 
+class AnimationTooLarge(ImgsvcError):
+    """Not an answer: why an animation was made into still variants (the manifest's
+    ``animation.reason``), with ``IMGSVC_ANIMATED`` on and the animation past its limits."""
+
+    code, status = "animation_too_large", 400
+    default_message = "The animation has too many frames or pixels to be kept."
+
+
 class UnsupportedFormat(ImgsvcError):
     code, status = "unsupported_format", 415
     default_message = "This image format is not accepted."

@@ -29,6 +29,7 @@ from imgsvc.imaging import (
     render_extras,
     render_image,
 )
+from imgsvc.imaging.animation import AnimationLimits
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import ran_out_of_time
 from imgsvc.netguard import Guard
@@ -138,6 +139,9 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
             focus=tuple(manifest["focus"]) if manifest.get("focus") else None,
             crop=config.CROP,
             defer_extras=bool(options.extra_formats),
+            animation=AnimationLimits(config.MAX_ANIMATED_FRAMES, config.MAX_ANIMATED_PIXELS)
+            if config.ANIMATED
+            else None,
         )
     except (ImgsvcError, JobTimeoutException):
         raise
@@ -159,6 +163,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         variants=variants,
         placeholder=rendering.placeholder.to_dict(),
         metadata=rendering.metadata,
+        animation=rendering.animation,
         processed_at=images.now_iso(),
     )
     images.save_manifest_unless_deleted(svc, manifest)

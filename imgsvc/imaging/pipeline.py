@@ -25,6 +25,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from imgsvc.errors import AnimationTooLarge
+from imgsvc.imaging.animation import (
+    AnimationLimits,
+    frame_count,
+    is_animated,
+    render_animated,
+)
+from imgsvc.imaging.animation import check as check_animation
 from imgsvc.imaging.decode import Decoded, decode_opened, open_image
 from imgsvc.imaging.encode import (
     EncodeOptions,
@@ -53,6 +61,9 @@ class Rendering:
     metadata: dict[str, Any] = field(default_factory=dict)
     # With ``defer_extras``: the outputs, kept for ``render_extras``.
     outputs: list[tuple[str, Image.Image]] = field(default_factory=list)
+    # With ``animation`` limits, for an animated source: ``{"kept", "frames"}``, or
+    # ``{"kept": False, "reason", "message"}`` when it was past them.
+    animation: dict[str, Any] | None = None
 
 
 def render_image(
@@ -66,6 +77,7 @@ def render_image(
     focus: Focus | None = None,
     crop: str = "smart",
     defer_extras: bool = False,
+    animation: AnimationLimits | None = None,
 ) -> Rendering:
     """Decode ``data`` once; return every variant of ``specs``, encoded, and a placeholder.
 
@@ -75,6 +87,8 @@ def render_image(
     choice of ``smartcrop`` (``crop="smart"``) or the centre (``"centre"``).
     With ``defer_extras`` only the primary formats are encoded; the outputs
     are kept for ``render_extras``, so the primaries can be stored first.
+    With ``animation`` limits, an animated GIF/WebP within them has its
+    width-bound variants made as animated WebP (``animation``).
     Raises
     ``InvalidImage`` when the bytes cannot be decoded and ``ImageTooLarge``
     when the image is over ``max_pixels`` or past ``limits``.
@@ -82,6 +96,15 @@ def render_image(
     options = options or EncodeOptions()
     header = open_image(data, allowed_formats, max_pixels, limits)
     metadata = safe_metadata(header, _nclx_primaries(data, header))
+    animated: dict[str, RenderedVariant] = {}
+    note: dict[str, Any] | None = None
+    if animation is not None and is_animated(header):
+        try:
+            check_animation(header, animation)
+            animated = {v.name: v for v in render_animated(header, specs, options)}
+            note = {"kept": True, "frames": frame_count(header)}
+        except AnimationTooLarge as exc:
+            note = {"kept": False, "reason": exc.code, "message": exc.message}
     start = start_from(data, header, specs, max_pixels)
     del header  # it may hold the decoded pixels: freed before the resizes (see decode_start)
     if any(spec.cover for spec in specs) and (focus is not None or crop == "smart"):
@@ -89,11 +112,25 @@ def render_image(
     outputs = resize_prepared(start, specs)
     del start
     placeholder = make_placeholder(_smallest(outputs))
-    named = [(spec.name, image) for spec, image in outputs]
+    # Animated variants replace the stills of their names (made for the thumbnail and
+    # the placeholder); they get no extra formats.
+    named = [(spec.name, image) for spec, image in outputs if spec.name not in animated]
     if defer_extras:
         primaries = encode_variants(named, replace(options, extra_formats=()))
-        return Rendering(primaries, placeholder, metadata, named)
-    return Rendering(encode_variants(named, options), placeholder, metadata)
+        variants = _merged(specs, primaries, animated)
+        return Rendering(variants, placeholder, metadata, named, note)
+    variants = _merged(specs, encode_variants(named, options), animated)
+    return Rendering(variants, placeholder, metadata, animation=note)
+
+
+def _merged(
+    specs: list[VariantSpec],
+    stills: list[RenderedVariant],
+    animated: dict[str, RenderedVariant],
+) -> list[RenderedVariant]:
+    """The variants in the order of ``specs``, animated ones where made."""
+    by_name = {variant.name: variant for variant in stills} | animated
+    return [by_name[spec.name] for spec in specs]
 
 
 def render_extras(rendering: Rendering, options: EncodeOptions) -> list[RenderedVariant]:
