@@ -235,3 +235,22 @@ def test_icc_profile_in_heic_is_applied() -> None:
     data = heif_files.heic(patches(), quality=100, chroma=444, icc_profile=icc)
     found = centres(pixels(render(data, "xs:320")["xs"]))
     assert np.abs(found - p3_reference()).max() <= 6
+
+
+def test_animated_avif_counts_its_frames_from_the_header() -> None:
+    frames = [factories.photo(64, 48, seed=i) for i in range(4)]
+    data = heif_files.avif(frames[0], save_all=True, append_images=frames[1:], duration=100)
+    assert probe(data, ALLOWED, MAX_PIXELS, 4).frames == 4
+    with pytest.raises(ImageTooLarge) as caught:
+        probe(data, ALLOWED, MAX_PIXELS, 3)
+    assert "4 frames" in caught.value.message
+    assert render(data)["xs"].width == 64  # its first frame, as for other animations
+
+
+def test_a_flood_of_boxes_stops_at_the_chunk_cap() -> None:
+    data = heif_files.heic(factories.photo(64, 48))
+    ftyp_end = int.from_bytes(data[:4], "big")
+    flood = data[:ftyp_end] + b"\x00\x00\x00\x08free" * 150_000 + data[ftyp_end:]
+    with pytest.raises(InvalidImage) as caught:
+        probe(flood, ALLOWED, MAX_PIXELS, 1000, StructureLimits(max_chunks=100_000))
+    assert "100,000 boxes" in caught.value.message
