@@ -64,6 +64,7 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         },
         "placeholder": manifest.get("placeholder"),
         "metadata": manifest.get("metadata"),
+        "focus": manifest.get("focus"),
         "animation": manifest.get("animation"),
         "created_at": manifest["created_at"],
         "processed_at": manifest.get("processed_at"),

@@ -16,6 +16,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
+import imgsvc.imaging.formats  # noqa: F401  (registers the HEIF writer as the app does)
 from tests import factories
 
 MAKE, MODEL = "Apple", "iPhone 15 Pro"

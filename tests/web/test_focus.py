@@ -39,6 +39,7 @@ def test_api_focus_wins_over_the_smart_crop(app, client, run_worker):
     pointed_id, automatic_id = pointed.get_json()["id"], automatic.get_json()["id"]
     storage = app.extensions["imgsvc"].storage
     assert images.read_manifest(storage, pointed_id)["focus"] == [0.95, 0.5]
+    assert client.get(f"/api/images/{pointed_id}").get_json()["focus"] == [0.95, 0.5]
     assert "focus" not in images.read_manifest(storage, automatic_id)
     run_worker()
     assert skin_share(thumb_of(client, pointed_id)) == 0
