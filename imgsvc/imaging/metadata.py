@@ -38,7 +38,7 @@ def safe_metadata(header: Image.Image, nclx_primaries: int | None = None) -> dic
     colour space of a HEIF/AVIF without an ICC profile.
     """
     try:
-        exif = header.getexif()
+        exif = _exif_of(header)
         details = exif.get_ifd(_EXIF_IFD)
     except Exception:  # a broken EXIF block hides only the EXIF fields
         exif, details = Image.Exif(), {}
@@ -49,6 +49,20 @@ def safe_metadata(header: Image.Image, nclx_primaries: int | None = None) -> dic
         "orientation": _orientation(header, exif),
         "colour_profile": _profile_name(header, nclx_primaries),
     }
+
+
+def _exif_of(header: Image.Image) -> Image.Exif:
+    """The EXIF the header holds, read without decoding: Pillow's PNG reader
+    decodes the whole image in ``getexif()`` to look past the pixels, which
+    here would decode a broken file before the job's own decode reports it."""
+    raw = header.info.get("exif")
+    if isinstance(raw, bytes) and raw:
+        exif = Image.Exif()
+        exif.load(raw)
+        return exif
+    if header.format == "TIFF":  # its tags are the header: no decode
+        return header.getexif()
+    return Image.Exif()
 
 
 def _text(value: object) -> str | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from imgsvc.config import Defaults, csv_list
+from imgsvc.errors import InvalidImage
 from imgsvc.imaging import parse_variants, render_image
 from imgsvc.imaging.metadata import MAX_TEXT, safe_metadata
 from tests import factories
+from tests.fuzzcases import png_ihdr
 from tests.imaging import heif_files
 from tests.imaging.icc import display_p3_icc
 
@@ -99,3 +102,19 @@ def test_broken_exif_hides_only_the_exif_fields() -> None:
     metadata = metadata_of(broken)
     assert metadata["camera_make"] is None
     assert metadata["colour_profile"] == "Test Display P3 (gamma 2.2)"
+
+
+def test_reading_metadata_decodes_nothing_so_broken_pixels_still_fail() -> None:
+    # Pillow's PNG getexif() decodes the whole image; a failed decode there would
+    # leave an image that then "decodes" to blank pixels.
+    png = factories.encode(factories.photo(96, 72), "PNG")
+    broken = png_ihdr(png, 96, 72, 16, 6)  # says 16-bit RGBA; the data is 8-bit RGB
+    with pytest.raises(InvalidImage):
+        metadata_of(broken)
+
+
+def test_png_exif_before_its_pixels_is_read() -> None:
+    data = factories.encode(factories.photo(64, 48), "PNG", exif=camera_exif())
+    metadata = metadata_of(data)
+    assert (metadata["camera_make"], metadata["camera_model"]) == ("Canon", "EOS R5")
+    assert "SN-0042" not in repr(metadata)
