@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 # A throwaway virtualenv with Pillow-SIMD for `make bench-simd` (never committed).
 SIMD_VENV ?= /tmp/imgsvc-simd-venv
 
-.PHONY: run test test-fast lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-slowclients bench-hostile clean system
+.PHONY: run test test-fast rehearsal lint format bench bench-forked bench-simd bench-load bench-service bench-reconcile bench-backfill bench-slowclients bench-hostile clean system
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh
@@ -28,6 +28,9 @@ test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for th
 
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+rehearsal: $(STAMP) system  ## data, web, worker and client hosts in network namespaces (root; part of `make test`)
+	$(BIN)/pytest -s tests/system/test_rehearsal.py
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
@@ -69,6 +72,10 @@ bench-slowclients: $(STAMP) system  ## a normal client with 0 and 1,000 slow con
 bench-reconcile: $(STAMP) system  ## a reconcile pass per finished image, with and without settled markers
 	@mkdir -p test-output
 	$(BIN)/python -m benchmarks.reconcile --json test-output/bench-reconcile.json
+
+bench-backfill: $(STAMP) system  ## backfill of a 2560 px variant on 12 MP originals; an upload's wait with and without it
+	@mkdir -p test-output
+	$(BIN)/python -m benchmarks.backfill --json test-output/bench-backfill.json
 
 bench-hostile: $(STAMP)  ## the header check on hostile uploads vs a 12 MP photo (ratios); JSON in test-output/
 	@mkdir -p test-output

@@ -14,6 +14,7 @@ from imgsvc.extensions import Services
 from imgsvc.imaging.encode import parse_extra_formats
 from imgsvc.imaging.smartcrop import parse_crop
 from imgsvc.imaging.variants import parse_variants
+from imgsvc.redisconn import check_redis_url
 from imgsvc.settings import parse_settings
 from imgsvc.storage import storage_from_settings
 
@@ -23,7 +24,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Bad settings fail here, at start, rather than in the first request or job:
     ``SettingsError`` (a ``ValueError``) names a setting of the wrong type,
-    ``ValueError`` a malformed variant list, format or storage URL, and
+    ``ValueError`` a malformed variant list, format, storage or Redis URL (or
+    media settings that need S3 storage), and
     ``RuntimeError`` a missing ``IMGSVC_SECRET_KEY`` outside dev mode.
     """
     app = Flask(__name__)
@@ -40,7 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     parse_extra_formats(settings.EXTRA_FORMATS)
     parse_extra_formats(settings.ACCEPT_FORMATS)
     parse_crop(settings.CROP)
-    storage_from_settings(app.config)
+    from imgsvc.web.mediaurls import check_media_settings
+
+    check_media_settings(app.config, storage_from_settings(app.config))
+    check_redis_url(settings.REDIS_URL)
     app.extensions["imgsvc"] = Services(app.config)
 
     from imgsvc import web

@@ -1,4 +1,5 @@
-"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``stats``."""
+"""The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``backfill``, ``retry-failed``,
+``stats``, ``metrics-server``, ``front``, ``keys``, ``upload``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from imgsvc.config import SettingsError, load_settings
 from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.redisconn import check_redis_url
 from imgsvc.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,15 @@ def _settings() -> Settings:
     """This command's settings, checked whole at its start.
 
     Raises ``click.ClickException`` naming a setting of the wrong type (or an
-    ``IMGSVC_*`` variable naming none): the command stops before doing anything.
+    ``IMGSVC_*`` variable naming none, or a malformed ``IMGSVC_REDIS_URL``):
+    the command stops before doing anything.
     """
     try:
-        return parse_settings(load_settings())
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+        settings = parse_settings(load_settings())
+        check_redis_url(settings.REDIS_URL)
+    except ValueError as exc:  # SettingsError among them
+        raise click.ClickException(f"{exc}") from exc
+    return settings
 
 
 @click.group()
@@ -57,7 +62,7 @@ def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the image and word-count queues in turn, with the scheduler."""
     try:
         run_worker(burst=burst, name=name)
-    except SettingsError as exc:
+    except ValueError as exc:  # SettingsError, or a malformed IMGSVC_REDIS_URL
         raise click.ClickException(str(exc)) from exc
 
 
@@ -75,9 +80,11 @@ def worker_services(settings: Mapping[str, Any]) -> Services:
 def run_worker(burst: bool = False, name: str | None = None) -> None:
     """Start imgsvc's forking RQ worker with Pillow and imgsvc preloaded.
 
-    Raises ``SettingsError`` naming a setting of the wrong type, before it starts.
+    Raises ``SettingsError`` naming a setting of the wrong type, or
+    ``ValueError`` for a malformed ``IMGSVC_REDIS_URL``, before it starts.
     """
     import imgsvc.tasks  # noqa: F401  (preload Pillow and the pipeline before forking)
+    import imgsvc.web.present  # noqa: F401  (the image view webhook events carry; not per job)
     from imgsvc.imaging import jpegplanes
     from imgsvc.queue import job_queues
     from imgsvc.worker import ImgsvcWorker, warn_about_redis
@@ -86,7 +93,9 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
         log.warning("libturbojpeg not found: JPEGs take the slower RGB decode")
     from imgsvc.priority import lower_priority
 
-    svc = worker_services(parse_settings(load_settings()).values)
+    settings = parse_settings(load_settings())
+    check_redis_url(settings.REDIS_URL)
+    svc = worker_services(settings.values)
     lower_priority(svc.settings)
     warn_about_redis(svc)
     worker = ImgsvcWorker(
@@ -103,7 +112,7 @@ def run_worker(burst: bool = False, name: str | None = None) -> None:
 @main.command()
 def reconcile() -> None:
     """Re-enqueue every unfinished image that has no live job."""
-    from imgsvc.reconcile import reconcile as run_reconcile
+    from imgsvc.images.reconcile import reconcile as run_reconcile
 
     report = run_reconcile(Services(_settings().values))
     click.echo(
@@ -115,6 +124,104 @@ def reconcile() -> None:
         click.echo(f"requeued {image_id}")
     for image_id in report.discarded:
         click.echo(f"discarded {image_id} (an abandoned upload: no manifest)")
+
+
+@main.command()
+@click.option(
+    "--dry-run", is_flag=True, help="Count and estimate only: enqueue and delete nothing."
+)
+@click.option("--prune", is_flag=True, help="Also delete objects of variants no longer configured.")
+@click.option(
+    "--restart", is_flag=True, help="Start at the first image, not where a killed run was."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def backfill(dry_run: bool, prune: bool, restart: bool, as_json: bool) -> None:
+    """Make missing or stale variants of every image (jobs on the backfill queue)."""
+    import json
+    import sys
+
+    from imgsvc.images.backfill import count_images, run_backfill
+
+    svc = Services(_settings().values)
+    try:
+        if as_json or not sys.stdout.isatty():
+            report = run_backfill(svc, dry_run=dry_run, prune_old=prune, restart=restart)
+        else:
+            with click.progressbar(length=count_images(svc), label="images") as bar:
+                report = run_backfill(
+                    svc,
+                    dry_run=dry_run,
+                    prune_old=prune,
+                    restart=restart,
+                    on_image=lambda _image_id: bar.update(1),
+                )
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(f"Redis is not answering: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for line in report_lines(report):
+        click.echo(line)
+
+
+def report_lines(report: Any) -> list[str]:
+    """``imgsvc backfill``'s report as text."""
+    verb = "would enqueue" if report.dry_run else "enqueued"
+    lines = []
+    if report.resumed_after:
+        lines.append(f"resumed after image {report.resumed_after} (use --restart to start over)")
+    lines.append(
+        f"scanned {report.scanned}: {verb} {report.enqueued}, current {report.current}, "
+        f"unfinished {report.unfinished}, failed {report.failed}, live {report.live}, "
+        f"unreadable {report.unreadable}"
+    )
+    if report.variants:
+        lacking = ", ".join(f"{name} {n}" for name, n in sorted(report.variants.items()))
+        lines.append(f"images lacking each variant: {lacking}")
+    if report.estimated_worker_seconds is not None:
+        lines.append(
+            f"estimated worker time: {report.estimated_worker_seconds:.0f} s "
+            f"({report.megapixels:.1f} megapixels of originals at "
+            f"{report.seconds_per_megapixel:.3f} s per megapixel, as measured by the jobs so far)"
+        )
+    else:
+        lines.append(
+            f"estimated worker time: unknown until a variants job has run "
+            f"({report.megapixels:.1f} megapixels of originals to decode)"
+        )
+    if report.prune:
+        verb = "would delete" if report.dry_run else "deleted"
+        lines.append(
+            f"prune: {verb} {report.pruned_objects} object(s) of {report.pruned_images} image(s)"
+        )
+    if report.failed:
+        lines.append("failed images are not backfilled: see `imgsvc retry-failed --dry-run`")
+    return lines
+
+
+@main.command("retry-failed")
+@click.option("--code", "codes", multiple=True, help="Only images failed with this code (repeat).")
+@click.option("--dry-run", is_flag=True, help="List what would be retried; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def retry_failed(codes: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Enqueue failed images again (e.g. --code storage_unavailable --code timeout)."""
+    import json
+
+    from imgsvc.images.failures import retry_failed as run_retry
+
+    try:
+        report = run_retry(Services(_settings().values), codes, dry_run=dry_run)
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(f"Redis is not answering: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    by_code = ", ".join(f"{code} {n}" for code, n in sorted(report.failed.items())) or "none"
+    verb = "would retry" if dry_run else "retried"
+    click.echo(f"scanned {report.scanned}; failed by code: {by_code}")
+    click.echo(f"{verb} {len(report.retried)}, skipped {len(report.skipped)}")
+    for image_id in report.retried:
+        click.echo(f"{verb} {image_id}")
 
 
 @main.command()
@@ -207,3 +314,62 @@ def front(listen: str | None, upstream: str, print_config: bool) -> None:
     except FrontUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     os.execv(command[0], command)
+
+
+@main.group()
+def keys() -> None:
+    """API keys (IMGSVC_API_KEYS)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option(
+    "--rate", default="", help="Its upload rate limit, e.g. 120/60 (default: everyone's)."
+)
+@click.option("--daily", type=int, default=None, help="Its uploads per UTC day (0: no quota).")
+def keys_create(name: str, rate: str, daily: int | None) -> None:
+    """Make a key for NAME: print it once, and the entry to add to IMGSVC_API_KEYS."""
+    from imgsvc import apikeys
+
+    key = apikeys.new_key()
+    line = apikeys.entry(name, key, rate, daily)
+    try:
+        apikeys.parse_keys(line)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"key (shown once, keep it secret): {key}")
+    click.echo(f"add this entry to IMGSVC_API_KEYS (comma-separated) or its file: {line}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--url", required=True, help="The service, e.g. http://127.0.0.1:5000.")
+@click.option("--key", default=None, help="API key (visible to ps: prefer --key-file).")
+@click.option("--key-file", type=click.File(), default=None, help="A file holding the API key.")
+@click.option("--no-wait", is_flag=True, help="Do not wait for the images to finish.")
+@click.option("--json", "json_path", default=None, help="Also write the results to this file.")
+@click.option("--parallel", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait.")
+@click.option("--retries", type=click.IntRange(0, 100), default=8, show_default=True)
+def upload(
+    paths: tuple[str, ...],
+    url: str,
+    key: str | None,
+    key_file: TextIO | None,
+    no_wait: bool,
+    json_path: str | None,
+    parallel: int,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Upload files and folders of images to the service at --url (safe to rerun)."""
+    from imgsvc.client import ClientError, Options, run
+
+    if key_file is not None:
+        key = key_file.read().strip()
+    options = Options(url, key, not no_wait, timeout, parallel, retries)
+    try:
+        code = run(list(paths), options, json_path)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    raise SystemExit(code)

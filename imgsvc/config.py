@@ -32,7 +32,18 @@ class Defaults:
     STORAGE_URL: str = "file://" + os.path.abspath("var/media")
     S3_ENDPOINT_URL: str | None = None
     S3_REGION: str | None = None
+    # The endpoint clients reach, for presigned URLs (unset: S3_ENDPOINT_URL).
+    S3_PUBLIC_ENDPOINT_URL: str | None = None
     STORAGE_TIMEOUT: float = 10.0
+    # Uploads straight to the bucket (S3 only, imgsvc/images/direct.py): seconds the
+    # presigned POST is valid; bytes of the object the header check reads.
+    DIRECT_UPLOAD_EXPIRY: int = 900
+    DIRECT_UPLOAD_CHECK_BYTES: int = 1 * MiB
+    # Reads that bypass the web (S3 only): variant URLs on this base (a CDN or a
+    # public bucket), or GET /images/<id>/<name> redirecting to a presigned URL.
+    MEDIA_BASE_URL: str | None = None
+    MEDIA_REDIRECT: bool = False
+    MEDIA_REDIRECT_EXPIRY: int = 3600
 
     # Upload limits, checked in the web process from the header alone.
     MAX_CONTENT_LENGTH: int = 20 * MiB
@@ -85,6 +96,14 @@ class Defaults:
     RECONCILE_SLICE_SECONDS: float = 0.5
     # An image folder without a manifest this old is an abandoned upload (0: keep).
     ABANDONED_AFTER_SECONDS: int = 86_400
+    # On-demand variants: a request that enqueued the job for an image's variant
+    # set holds this many seconds against the next enqueue (images/ondemand.py).
+    ONDEMAND_DEDUP_SECONDS: int = 600
+    # Seconds of listing and enqueueing per slice of `imgsvc backfill` (its place
+    # is saved in Redis after each slice: a killed run resumes there).
+    BACKFILL_SLICE_SECONDS: float = 2.0
+    # Failed images one click of /ops's "retry" enqueues at most (the rest: click again).
+    RETRY_FAILED_BATCH: int = 1000
     WORKER_NICE: int = 10
     WORKER_PRIORITY: str = "idle"
     FAILURE_TTL: int = 7 * 86_400
@@ -99,6 +118,20 @@ class Defaults:
     WORDCOUNT_RESULT_TTL: int = 86_400
     WORDCOUNT_TOP: int = 20
 
+    # Webhooks (imgsvc/webhooks): where every final image and word count is also
+    # posted, the signing secret ("whsec_" + base64; required to send any), and
+    # the delivery bounds: one attempt's time, attempts in all, the first retry's
+    # delay (doubling up to WEBHOOK_BACKOFF_MAX), no retry later than
+    # WEBHOOK_RETRY_WINDOW seconds after the event, attempts kept WEBHOOK_RECORD_TTL s.
+    WEBHOOK_URL: str | None = None
+    WEBHOOK_SECRET: str | None = None
+    WEBHOOK_TIMEOUT: float = 10.0
+    WEBHOOK_MAX_ATTEMPTS: int = 20
+    WEBHOOK_BACKOFF: float = 5.0
+    WEBHOOK_BACKOFF_MAX: float = 3600.0
+    WEBHOOK_RETRY_WINDOW: int = 86_400
+    WEBHOOK_RECORD_TTL: int = 7 * 86_400
+
     # Jobs waiting in the queue at most: past it, uploads and word counts get
     # 503 queue_unavailable with Retry-After (0: no cap); see queue.check_room.
     MAX_QUEUED_JOBS: int = 10_000
@@ -112,6 +145,19 @@ class Defaults:
     TRUSTED_PROXIES: int = 0
 
     RECENT_UPLOADS: int = 12
+
+    # Idempotency-Key (imgsvc/idempotency.py): how long an answer is replayed, how long
+    # a running request holds its key, how long a concurrent retry waits for its answer.
+    IDEMPOTENCY_TTL: int = 86_400
+    IDEMPOTENCY_PENDING_TTL: int = 120
+    IDEMPOTENCY_WAIT: float = 5.0
+
+    # API keys (imgsvc/apikeys.py): "name:sha256[:rate[:daily]]" entries, or a file of
+    # them; unset: /api/* is open as before. Daily uploads per key unless its entry says.
+    API_KEYS: str | None = None
+    API_KEY_DAILY_UPLOADS: int = 0
+    # The upload form (CSRF + per-IP limits); false: uploads only through the API.
+    FORM_UPLOADS: bool = True
 
     # Operators: /ops (and /metrics when METRICS_AUTH) behind HTTP basic auth; unset: /ops is 404.
     OPS_PASSWORD: str | None = None

@@ -25,8 +25,9 @@ from pathlib import Path
 import click
 
 from imgsvc.config import SettingsError, load_settings
-from imgsvc.extensions import REDIS_ERRORS, connect_redis
+from imgsvc.extensions import REDIS_ERRORS
 from imgsvc.front import FrontUnavailable, prepare
+from imgsvc.redisconn import connect_redis
 from imgsvc.settings import parse_settings
 
 

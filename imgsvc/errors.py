@@ -67,6 +67,20 @@ class ImageTooLarge(ImgsvcError):
     default_message = "The image has too many pixels or frames."
 
 
+class DirectUploadUnavailable(ImgsvcError):
+    """Uploads straight to storage (``/api/uploads``) need the S3 backend."""
+
+    code, status = "direct_upload_unavailable", 400
+    default_message = "Direct uploads need S3 storage; send the file to POST /api/images instead."
+
+
+class UploadCompleted(ImgsvcError):
+    """``POST /api/uploads/<id>/complete`` for an image that is already recorded."""
+
+    code, status = "upload_completed", 409
+    default_message = "This upload was already completed."
+
+
 class FileTooLarge(ImgsvcError):
     code, status = "file_too_large", 413
     default_message = "The upload is larger than the byte limit."
@@ -104,6 +118,48 @@ class Forbidden(ImgsvcError):
 class RateLimited(ImgsvcError):
     code, status = "rate_limited", 429
     default_message = "Too many requests; try again later."
+
+
+class ApiKeyRequired(Unauthorized):
+    """``IMGSVC_API_KEYS`` is set and an ``/api/*`` write came without a valid
+    ``Authorization: Bearer <key>``."""
+
+    default_message = "This request needs an API key: send 'Authorization: Bearer <key>'."
+    headers = {"WWW-Authenticate": 'Bearer realm="imgsvc"'}
+
+
+class QuotaExceeded(ImgsvcError):
+    """The API key used up its daily upload quota; ``Retry-After`` is the next UTC midnight."""
+
+    code, status = "quota_exceeded", 429
+    default_message = "This API key has used up its uploads for today."
+
+
+class FormUploadsDisabled(ImgsvcError):
+    """``IMGSVC_FORM_UPLOADS`` is false: uploads go through the API with a key."""
+
+    code, status = "form_uploads_disabled", 403
+    default_message = "Uploads through the form are turned off here; use the API with a key."
+
+
+class InvalidIdempotencyKey(ImgsvcError):
+    code, status = "invalid_idempotency_key", 400
+    default_message = "An Idempotency-Key is 1 to 255 printable ASCII characters."
+
+
+class IdempotencyKeyReused(ImgsvcError):
+    """The same ``Idempotency-Key`` came with another body within its time to live."""
+
+    code, status = "idempotency_key_reused", 422
+    default_message = "This Idempotency-Key was used with a different request; use a new key."
+
+
+class IdempotencyKeyInUse(ImgsvcError):
+    """The first request with this ``Idempotency-Key`` is still running: retry (safely)."""
+
+    code, status, retryable = "idempotency_key_in_use", 409, True
+    default_message = "A request with this Idempotency-Key is still running; retry shortly."
+    retry_after = 1
 
 
 class RequestTimeout(ImgsvcError):
@@ -151,9 +207,34 @@ class JobTimeout(ImgsvcError):
 
 class ImageDeleted(NotFound):
     """``DELETE`` ran while a job worked on the image: the job stops writing and
-    removes what it wrote (see :mod:`imgsvc.tasks`)."""
+    removes what it wrote (see :mod:`imgsvc.images.tasks`)."""
 
     default_message = "No such image."
+
+
+class VariantPending(NotFound):
+    """A configured variant that a finished image lacks (or has under an older
+    spec) is being made on demand; ask again after ``Retry-After``."""
+
+    code = "variant_pending"
+    default_message = "This variant is being made; try again shortly."
+    retry_after = 2
+
+
+class VariantFailed(NotFound):
+    """The job that was to make this variant failed; ``details`` holds its error
+    as ``{"cause": {"code", "message"}}``. No ``Retry-After``: asking again
+    will not help until an operator retries (or the failed job expires)."""
+
+    code = "variant_failed"
+    default_message = "This variant could not be made."
+
+    @classmethod
+    def of(cls, cause: dict[str, Any]) -> VariantFailed:
+        """The failure of a variants job whose error was ``cause``."""
+        error = cls(f"This variant could not be made: {cause.get('message', 'the job failed')}")
+        error.details = {"cause": cause}
+        return error
 
 
 class WorkerCrashed(ImgsvcError):
@@ -210,3 +291,31 @@ class WordCountTimeout(JobTimeout):
 class UnsupportedContentType(ImgsvcError):
     code, status = "unsupported_content_type", 502
     default_message = "Only HTML and plain-text pages can be counted."
+
+
+class WebhooksNotConfigured(ImgsvcError):
+    """A ``callback_url`` sent to a service without ``WEBHOOK_SECRET``: nothing
+    could be signed, so nothing is accepted."""
+
+    code, status = "webhooks_not_configured", 400
+    default_message = "This service sends no webhooks (IMGSVC_WEBHOOK_SECRET is not set)."
+
+
+class WebhookFailed(ImgsvcError):
+    """A webhook delivery attempt failed: the receiver answered other than 2xx, or
+    the connection failed. Retried (with backoff) only for transient faults:
+    connection errors, 5xx, 408 and 429."""
+
+    code, status = "webhook_failed", 502
+    default_message = "The receiver did not accept the webhook."
+
+    def __init__(self, message: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class WebhookTimeout(ImgsvcError):
+    """A webhook delivery attempt took longer than ``WEBHOOK_TIMEOUT``; retried."""
+
+    code, status, retryable = "webhook_timeout", 504, True
+    default_message = "The receiver took longer than the webhook time limit."

@@ -1,34 +1,35 @@
 """The shared clients of one process: :class:`Services` and its accessor.
 
 The web app keeps one :class:`Services` in ``app.extensions["imgsvc"]``
-(:func:`services` returns it inside a request); the worker and the CLI build
-their own. Its Redis connection, queues and storage are created on first use,
-so building one never touches the network: a bad Redis URL or an unreachable
-server fails at the first command, with one of :data:`REDIS_ERRORS`.
+(:func:`services` returns it inside a request); a worker's jobs share
+:func:`worker_services`, built from the environment; the CLI builds its own.
+Its Redis connection, queues and storage are created on first use, so
+building one never touches the network: a bad Redis URL or an unreachable
+server fails at the first command, with one of :data:`REDIS_ERRORS`. Redis
+clients come from :func:`imgsvc.redisconn.connect_redis` (a plain or a
+Sentinel URL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from flask import current_app
+from PIL import Image
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from imgsvc.settings import Settings
+from imgsvc.config import load_settings
+from imgsvc.redisconn import connect_redis
+from imgsvc.settings import Settings, parse_settings
 from imgsvc.storage import Storage, storage_from_settings
 
 # Any Redis failure (down, timeout, out of memory under noeviction) means "queue unavailable".
 REDIS_ERRORS = (RedisError, OSError)
-
-
-def connect_redis(url: str, socket_timeout: float = 10) -> Redis:
-    """A Redis client that fails fast when the server is down."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=socket_timeout)
 
 
 def text_of(raw: bytes | str) -> str:
@@ -61,7 +62,7 @@ class Services:
 
     @cached_property
     def wordcount_queue(self) -> Queue:
-        # Imported here: imgsvc.queue imports this module for its re-exports.
+        # Imported here: imgsvc.queue imports this module.
         from imgsvc.queue import wordcount_queue
 
         return wordcount_queue(self.queue)
@@ -79,3 +80,15 @@ def services() -> Services:
     """
     svc: Services = current_app.extensions["imgsvc"]
     return svc
+
+
+@lru_cache(maxsize=1)
+def worker_services() -> Services:
+    """The job functions' settings and storage in a worker process (built on first use).
+
+    Raises ``SettingsError`` for a setting of the wrong type: ``imgsvc worker``
+    checked them at start, a plain ``rq worker`` does here, at its first job.
+    """
+    config = parse_settings(load_settings())
+    Image.MAX_IMAGE_PIXELS = config.MAX_IMAGE_PIXELS
+    return Services(config.values)

@@ -1,4 +1,4 @@
-"""The SSRF-safe HTTP fetcher used by the word-count job.
+"""The SSRF-safe HTTP fetcher: the word-count job's pages, uploads from a URL.
 
 Per hop: parse the URL (http/https only; an international host name in its
 IDNA form), resolve the host and check every address
@@ -10,15 +10,11 @@ decompression, and one overall deadline covers everything, the name lookups
 and decoding included, enforced by shutting the socket down so even a
 1-byte-per-second trickle stops on time.
 
-Only the charsets browsers decode (the WHATWG Encoding Standard's) are used;
-any other label (``punycode``, ``idna``, ``utf-7``, ``rot13``, an unknown one)
-is ignored as browsers ignore it, and the page is read as UTF-8 with
-replacement characters. A byte-order mark wins over the label, as in browsers.
+A page's bytes become text as browsers decode them (:mod:`imgsvc.charsets`).
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import http.client
 import re
@@ -30,6 +26,7 @@ import zlib
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
+from imgsvc.charsets import charset_of, decode
 from imgsvc.errors import (
     FetchFailed,
     FetchTimeout,
@@ -39,31 +36,23 @@ from imgsvc.errors import (
 )
 from imgsvc.netguard import Guard, url_port
 
+__all__ = [  # decode and charset_of are re-exported for the code that imported them here
+    "IMAGES",
+    "PAGES",
+    "Deadline",
+    "FetchLimits",
+    "Fetched",
+    "Page",
+    "Wanted",
+    "charset_of",
+    "connect",
+    "decode",
+    "fetch_file",
+    "fetch_page",
+]
+
 TEXT_TYPES = ("text/html", "text/plain", "application/xhtml+xml")
 _REDIRECTS = {301, 302, 303, 307, 308}
-# The WHATWG Encoding Standard's encodings, by Python's codec names; these codecs
-# decode in linear time (punycode, for one, does not).
-_CHARSETS = {
-    *("utf-8", "utf-16", "utf-16-be", "utf-16-le", "ascii", "cp866", "koi8-r", "koi8-u"),
-    *(f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
-    *(f"cp{n}" for n in (874, 1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258)),
-    *("mac-roman", "mac-cyrillic", "gbk", "gb2312", "gb18030", "big5", "big5hkscs"),
-    *("euc_jp", "iso2022_jp", "shift_jis", "cp932", "euc_kr", "cp949"),
-}
-# Standard labels Python's codec registry does not know.
-_LABELS = {
-    "windows-874": "cp874",
-    "x-mac-cyrillic": "mac-cyrillic",
-    "windows-31j": "cp932",
-    "x-sjis": "shift_jis",
-    "iso-8859-8-i": "iso8859-8",
-}
-_LABEL = re.compile(r"[a-z0-9][a-z0-9._:-]{0,39}")
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-)
 
 
 @dataclass(frozen=True)
@@ -77,6 +66,37 @@ class FetchLimits:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """Which answers a fetch takes: their content types (``image/*`` takes every
+    image type), the ``Accept`` header sent, and what errors call them."""
+
+    types: tuple[str, ...]
+    accept: str
+    noun: str
+    description: str
+
+    def takes(self, content_type: str) -> bool:
+        return any(
+            content_type == kind or (kind.endswith("/*") and content_type.startswith(kind[:-1]))
+            for kind in self.types
+        )
+
+
+PAGES = Wanted(TEXT_TYPES, "text/html, text/plain;q=0.9", "page", "HTML or text")
+IMAGES = Wanted(("image/*",), "image/*", "image", "an image")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched body, within the limits, of a content type the fetch wanted."""
+
+    url: str
+    content_type: str  # the bare media type, lower case
+    header: str  # the whole Content-Type header (its charset, for pages)
+    body: bytes
+
+
+@dataclass(frozen=True)
 class Page:
     """A fetched text page."""
 
@@ -85,10 +105,15 @@ class Page:
     text: str
 
 
-class _Deadline:
-    """One clock for the whole fetch; closes the live socket when it runs out."""
+class Deadline:
+    """One clock for a whole exchange; closes the live socket when it runs out.
 
-    def __init__(self, seconds: float) -> None:
+    :meth:`remaining` raises ``FetchTimeout`` once it has; call :meth:`cancel`
+    at the end (the outbound webhooks share it, :mod:`imgsvc.webhooks.transport`).
+    """
+
+    def __init__(self, seconds: float, noun: str = "page") -> None:
+        self.noun = noun
         self.seconds = seconds
         self.end = time.monotonic() + seconds
         self.expired = False
@@ -100,7 +125,7 @@ class _Deadline:
     def remaining(self) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
-            raise FetchTimeout(f"The page took longer than {self.seconds:g} s.")
+            raise FetchTimeout(f"The {self.noun} took longer than {self.seconds:g} s.")
         return left
 
     def watch(self, sock: socket.socket | None) -> None:
@@ -124,43 +149,62 @@ def fetch_page(url: str, guard: Guard, limits: FetchLimits | None = None) -> Pag
     nothing else: a malformed answer (broken compression or chunking) is a
     ``FetchFailed`` that is not retried, a failed connection one that is.
     """
+    fetched = fetch_file(url, guard, limits, PAGES)
+    return Page(
+        url=fetched.url,
+        content_type=fetched.content_type,
+        text=decode(fetched.body, fetched.header),
+    )
+
+
+def fetch_file(
+    url: str, guard: Guard, limits: FetchLimits | None = None, wanted: Wanted = PAGES
+) -> Fetched:
+    """Fetch ``url``'s body, of a content type ``wanted`` takes, within ``limits``.
+
+    The same rules and the same errors as :func:`fetch_page` (an answer of
+    another type is ``UnsupportedContentType``); the body is not decoded.
+    """
     limits = limits or FetchLimits()
-    deadline = _Deadline(limits.timeout)
+    deadline = Deadline(limits.timeout, wanted.noun)
+    late = f"The {wanted.noun} took longer than {limits.timeout:g} s."
     try:
         for _hop in range(limits.max_redirects + 1):
-            result = _fetch_once(url, guard, limits, deadline)
-            if isinstance(result, Page):
+            result = _fetch_once(url, guard, limits, deadline, wanted)
+            if isinstance(result, Fetched):
                 return result
             url = result
         raise FetchFailed(f"More than {limits.max_redirects} redirects.")
     except ImgsvcError:
         if deadline.expired:
-            raise FetchTimeout(f"The page took longer than {limits.timeout:g} s.") from None
+            raise FetchTimeout(late) from None
         raise
     except (OSError, http.client.HTTPException) as exc:
         if deadline.expired:
-            raise FetchTimeout(f"The page took longer than {limits.timeout:g} s.") from exc
+            raise FetchTimeout(late) from exc
         raise FetchFailed(f"The connection failed: {exc}", retryable=True) from exc
     except (ValueError, zlib.error) as exc:  # http.client's chunk sizes, zlib's streams
         if deadline.expired:
-            raise FetchTimeout(f"The page took longer than {limits.timeout:g} s.") from exc
-        raise FetchFailed(f"The page's answer is malformed: {exc}") from exc
+            raise FetchTimeout(late) from exc
+        raise FetchFailed(f"The {wanted.noun}'s answer is malformed: {exc}") from exc
     finally:
         deadline.cancel()
 
 
-def _fetch_once(url: str, guard: Guard, limits: FetchLimits, deadline: _Deadline) -> Page | str:
-    """One request: a ``Page``, or the next URL when the answer is a redirect."""
+def _fetch_once(
+    url: str, guard: Guard, limits: FetchLimits, deadline: Deadline, wanted: Wanted
+) -> Fetched | str:
+    """One request: the body, or the next URL when the answer is a redirect."""
     parts = guard.check_literal(url)  # the host in its ASCII form from here on
     host, port = parts.hostname or "", url_port(parts)
     addresses = guard.resolve(host, port, timeout=deadline.remaining())
-    conn = _connect(parts.scheme.lower(), host, port, str(addresses[0]), deadline)
+    conn = connect(parts.scheme.lower(), host, port, str(addresses[0]), deadline)
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.putrequest("GET", _ascii(path), skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", parts.netloc.rpartition("@")[2])
         conn.putheader("User-Agent", limits.user_agent)
-        conn.putheader("Accept", "text/html, text/plain;q=0.9")
+        conn.putheader("Accept", wanted.accept)
         conn.putheader("Accept-Encoding", "gzip, deflate")
         conn.putheader("Connection", "close")
         conn.endheaders()
@@ -172,45 +216,20 @@ def _fetch_once(url: str, guard: Guard, limits: FetchLimits, deadline: _Deadline
             return urljoin(url, _header_text(location))
         if response.status >= 400:
             raise FetchFailed(
-                f"The page answered {response.status} {response.reason}.",
+                f"The {wanted.noun} answered {response.status} {response.reason}.",
                 retryable=response.status >= 500,
             )
         header = response.getheader("Content-Type") or ""
         content_type = header.split(";")[0].strip().lower()
-        if content_type not in TEXT_TYPES:
+        if not wanted.takes(content_type):
             raise UnsupportedContentType(
-                f"{content_type or 'No content type'} is not HTML or text."
+                f"{content_type or 'No content type'} is not {wanted.description}."
             )
         body = _read_body(response, limits, deadline)
-        text = decode(body, header)
         deadline.remaining()
-        return Page(url=url, content_type=content_type, text=text)
+        return Fetched(url=url, content_type=content_type, header=header, body=body)
     finally:
         conn.close()
-
-
-def decode(body: bytes, content_type: str) -> str:
-    """``body`` as text: its byte-order mark, else the ``charset`` of ``content_type``
-    if browsers know it, else UTF-8; undecodable bytes become U+FFFD."""
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            return body[len(bom) :].decode(codec, errors="replace")
-    return body.decode(charset_of(content_type), errors="replace")
-
-
-def charset_of(content_type: str) -> str:
-    """The Python codec for the ``charset`` parameter of a ``Content-Type`` value,
-    ``"utf-8"`` when it is missing or not a text encoding browsers decode."""
-    found = re.search(r';\s*charset\s*=\s*"?([^";\s]*)', content_type, re.IGNORECASE)
-    label = found.group(1).strip().lower() if found else ""
-    label = _LABELS.get(label, label)
-    if not _LABEL.fullmatch(label):
-        return "utf-8"
-    try:
-        name = codecs.lookup(label).name
-    except LookupError:
-        return "utf-8"
-    return name if name in _CHARSETS else "utf-8"
 
 
 def _ascii(path: str) -> str:
@@ -226,9 +245,11 @@ def _header_text(value: str) -> str:
         return value
 
 
-def _connect(
-    scheme: str, host: str, port: int, address: str, deadline: _Deadline
+def connect(
+    scheme: str, host: str, port: int, address: str, deadline: Deadline
 ) -> http.client.HTTPConnection:
+    """A connection to ``address`` itself (already checked by the guard: no second
+    lookup), speaking TLS for ``host`` when ``scheme`` is https, watched by ``deadline``."""
     sock = socket.create_connection((address, port), timeout=deadline.remaining())
     deadline.watch(sock)
     if scheme == "https":
@@ -241,7 +262,7 @@ def _connect(
 
 
 def _read_body(
-    response: http.client.HTTPResponse, limits: FetchLimits, deadline: _Deadline
+    response: http.client.HTTPResponse, limits: FetchLimits, deadline: Deadline
 ) -> bytes:
     declared = response.getheader("Content-Length")
     encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
@@ -253,7 +274,8 @@ def _read_body(
         and int(declared) > limits.max_bytes
     ):
         raise FetchTooLarge(
-            f"The page declares {int(declared):,} bytes; the limit is {limits.max_bytes:,}."
+            f"The {deadline.noun} declares {int(declared):,} bytes; "
+            f"the limit is {limits.max_bytes:,}."
         )
     if encoding in ("gzip", "x-gzip"):
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -269,16 +291,18 @@ def _read_body(
         chunk = response.read1(64 * 1024)
         if not chunk:
             if deadline.expired:  # the watchdog cut the socket: a short body, not the page
-                raise FetchTimeout(f"The page took longer than {deadline.seconds:g} s.")
+                raise FetchTimeout(f"The {deadline.noun} took longer than {deadline.seconds:g} s.")
             if decoder is not None and not decoder.eof:
-                raise FetchFailed(f"The page's {encoding} data ends before its end.")
+                raise FetchFailed(f"The {deadline.noun}'s {encoding} data ends before its end.")
             break
         if decoder is not None:
             # max_length bounds each step, so a gzip bomb never inflates past the cap.
             chunk = decoder.decompress(chunk, limits.max_bytes + 1 - len(body))
             if decoder.unconsumed_tail:
-                raise FetchTooLarge(f"The page is larger than {limits.max_bytes:,} bytes.")
+                raise FetchTooLarge(
+                    f"The {deadline.noun} is larger than {limits.max_bytes:,} bytes."
+                )
         body += chunk
         if len(body) > limits.max_bytes:
-            raise FetchTooLarge(f"The page is larger than {limits.max_bytes:,} bytes.")
+            raise FetchTooLarge(f"The {deadline.noun} is larger than {limits.max_bytes:,} bytes.")
     return bytes(body)

@@ -11,17 +11,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from rq import Queue
+from rq import Queue, get_current_job
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
+from imgsvc.errors import ImgsvcError
 from imgsvc.extensions import text_of
 from imgsvc.queue import job_queues
 
 STATES = ("queued", "started", "finished", "failed")
-_TYPES = {"imgsvc.tasks.process_image": "image", "imgsvc.tasks.count_words": "wordcount"}
+_TYPES = {
+    "imgsvc.tasks.process_image": "image",
+    "imgsvc.tasks.count_words": "wordcount",
+    "imgsvc.tasks.make_variants": "variants",
+    "imgsvc.tasks.deliver_webhook": "webhook",
+}
 
 
 def iso(
@@ -61,6 +67,23 @@ def ran_out_of_time(job: Job | None, error: BaseException | None) -> bool:
     return (now() - job.started_at).total_seconds() >= job.timeout
 
 
+def note_job_error(error: ImgsvcError) -> bool:
+    """Record ``error`` in the running job's meta (either job type); return whether
+    this attempt is the last.
+
+    Bad input is never retried: zeroing ``retries_left`` on the running job
+    tells the worker not to schedule the retry given at enqueue time.
+    """
+    job = get_current_job()
+    if job is None:
+        return True
+    if not error.retryable:
+        job.retries_left = 0
+    job.meta["error"] = error.to_dict()
+    job.save_meta()
+    return not job.retries_left
+
+
 def job_error(job: Job, status: str) -> dict[str, str] | None:
     """The ``{"code", "message"}`` of a failed job (from its meta, else its traceback)."""
     if status != "failed":
@@ -96,6 +119,12 @@ def job_view(job: Job) -> dict[str, Any]:
     }
     if job_type == "image" and meta.get("image_id"):
         view["links"]["image"] = f"/images/{meta['image_id']}"
+    if job_type == "variants" and meta.get("variants_of"):
+        view["links"]["image"] = f"/images/{meta['variants_of']}"
+    if meta.get("webhooks"):  # its deliveries: state and attempts (imgsvc.webhooks)
+        from imgsvc.webhooks.record import public_view
+
+        view["webhooks"] = public_view(job.connection, f"wordcount:{job.id}")
     if "variants_total" in meta:
         view["progress"] = {"done": meta.get("variants_done", 0), "total": meta["variants_total"]}
     return view

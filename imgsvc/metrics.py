@@ -64,6 +64,8 @@ if multiprocess_dir():
     values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
 
 UPLOADS = Counter("imgsvc_uploads", "Uploads by outcome: accepted, or the error code.", ["outcome"])
+# Label values are the configured API key names only (imgsvc.apikeys): a bounded set.
+KEY_UPLOADS = Counter("imgsvc_key_uploads", "Accepted uploads per API key name.", ["key"])
 UPLOAD_BYTES = Counter("imgsvc_upload_bytes", "Bytes of accepted uploads (the originals).")
 HTTP_REQUESTS = Counter(
     "imgsvc_http_requests", "HTTP requests by status.", ["method", "endpoint", "status"]
@@ -108,6 +110,11 @@ def record_upload(outcome: str, size: int = 0) -> None:
     _safely(lambda: UPLOADS.labels(outcome=outcome).inc())
     if size:
         _safely(lambda: UPLOAD_BYTES.inc(size))
+
+
+def record_key_upload(name: str) -> None:
+    """Count one accepted upload of the API key called ``name`` (a configured name)."""
+    _safely(lambda: KEY_UPLOADS.labels(key=name).inc())
 
 
 def record_request(method: str, endpoint: str | None, status: int, seconds: float) -> None:

@@ -12,7 +12,9 @@ window boundary; that is the price of one key and one round trip per request.
 The client is ``request.remote_addr``: the peer address, or, behind proxies
 trusted with ``TRUSTED_PROXIES``, the address they put in ``X-Forwarded-For``.
 IPv6 clients are counted per /64, the block one host usually holds, so
-rotating addresses inside it does not reset the count.
+rotating addresses inside it does not reset the count. A request authorised
+with an API key (:mod:`imgsvc.apikeys`) is counted under the key's name
+instead, against the key's own upload limit when its entry gives one.
 
 Operator sign-ins (``/ops``, and ``/metrics`` with ``METRICS_AUTH``) count
 only failures: after ``RATE_LIMIT_OPS_AUTH`` wrong guesses a client gets
@@ -33,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from imgsvc.errors import RateLimited
@@ -147,12 +149,23 @@ def count_failure(scope: str) -> None:
         log.warning("rate limiter skipped (Redis unavailable): %s", exc)
 
 
+def _client_and_limit(scope: str) -> tuple[str, Limit | None]:
+    """Who the current request counts for in ``scope``, and the limit that applies:
+    its API key (``g.api_key``, set by :mod:`imgsvc.apikeys`) or its address."""
+    limit: Limit | None = current_app.extensions["imgsvc_ratelimits"].get(scope)
+    key = g.get("api_key")
+    if key is None:
+        return client_id(request.remote_addr), limit
+    if scope == "uploads" and key.rate is not None:
+        limit = key.rate
+    return f"key:{key.name}", limit
+
+
 def check(scope: str) -> None:
     """Count the current request against ``scope``; raise ``RateLimited`` over the limit."""
-    limit = current_app.extensions["imgsvc_ratelimits"].get(scope)
+    client, limit = _client_and_limit(scope)
     if limit is None:
         return
-    client = client_id(request.remote_addr)
     try:
         count, retry_after = hit(current_app.extensions["imgsvc"].redis, scope, client, limit)
     except REDIS_ERRORS as exc:

@@ -15,7 +15,14 @@ from typing import Any, get_type_hints
 
 from imgsvc.config import ENV_PREFIX, CommaList, Defaults, SettingsError, csv_list
 
-__all__ = ["FIELDS", "Settings", "SettingsError", "parse_settings", "retry_intervals"]
+__all__ = [
+    "FIELDS",
+    "Settings",
+    "SettingsError",
+    "parse_settings",
+    "retry_intervals",
+    "webhook_retry_delays",
+]
 
 
 def _setting_error(name: str, expected: str, value: object) -> SettingsError:
@@ -159,9 +166,35 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
                 f"{ENV_PREFIX}JOB_RETRY_INTERVALS: expected whole seconds, comma-separated, "
                 f"got {config.JOB_RETRY_INTERVALS!r}"
             )
+    if not problems:
+        problems += _webhook_problems(config)
     if problems:
         raise SettingsError("; ".join(problems))
     return config
+
+
+def _webhook_problems(config: Settings) -> list[str]:
+    """A secret that is not ``whsec_<base64>``, or a ``WEBHOOK_URL`` that cannot be used."""
+    from imgsvc.errors import ImgsvcError
+    from imgsvc.netguard import parse_url
+    from imgsvc.webhooks.signing import parse_secret
+
+    problems = []
+    if config.WEBHOOK_SECRET is not None:
+        try:
+            parse_secret(config.WEBHOOK_SECRET)
+        except ValueError as exc:
+            problems.append(f"{ENV_PREFIX}WEBHOOK_SECRET: {exc}")
+    if config.WEBHOOK_URL:
+        if config.WEBHOOK_SECRET is None:
+            problems.append(
+                f"{ENV_PREFIX}WEBHOOK_URL needs {ENV_PREFIX}WEBHOOK_SECRET to sign with"
+            )
+        try:
+            parse_url(config.WEBHOOK_URL)
+        except ImgsvcError as exc:
+            problems.append(f"{ENV_PREFIX}WEBHOOK_URL: {exc.message}")
+    return problems
 
 
 def retry_intervals(config: Settings) -> list[int]:
@@ -171,3 +204,21 @@ def retry_intervals(config: Settings) -> list[int]:
     by :func:`parse_settings`).
     """
     return [int(item) for item in csv_list(config.JOB_RETRY_INTERVALS)] or [0]
+
+
+def webhook_retry_delays(config: Settings) -> list[int]:
+    """The delays (whole seconds) before each retry of a webhook delivery.
+
+    ``WEBHOOK_BACKOFF``, doubling each time up to ``WEBHOOK_BACKOFF_MAX``, for
+    ``WEBHOOK_MAX_ATTEMPTS - 1`` retries, but none that would start later than
+    ``WEBHOOK_RETRY_WINDOW`` seconds after the first attempt.
+    """
+    delays: list[int] = []
+    total = 0
+    for retry in range(max(0, config.WEBHOOK_MAX_ATTEMPTS - 1)):
+        delay = max(1, round(min(config.WEBHOOK_BACKOFF * 2**retry, config.WEBHOOK_BACKOFF_MAX)))
+        if total + delay > config.WEBHOOK_RETRY_WINDOW:
+            break
+        total += delay
+        delays.append(delay)
+    return delays

@@ -14,10 +14,15 @@ these changes:
   images from storage, a slice of at most ``RECONCILE_SLICE_SECONDS`` per
   maintenance tick (``reconcile.periodic_slice``), so flushed or lost Redis
   data heals itself without a worker stopping for long;
+- a Redis that goes away (a restart, a Sentinel failover) never ends it:
+  heartbeats, maintenance and the watch over a running job skip a beat and
+  the dequeue waits for Redis, or the new master, to answer;
 - it takes its queues in turn (RQ's round-robin dequeue strategy): started on
   the image queue and the word-count queue (``queue.job_queues``), it
   alternates between them while both have work, so neither job type waits
-  behind a backlog of the other;
+  behind a backlog of the other; the webhook queue and then the backfill
+  queue stay last in that order, so deliveries run only when neither has
+  work, and backfill jobs only when nothing else waits;
 - a job that ran out of its time budget ends ``failed`` with ``timeout`` and
   is never retried, whatever the job function did with RQ's exception; a
   work-horse that died for another reason is still retried.
@@ -27,6 +32,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,10 +82,69 @@ class ImgsvcWorker(Worker):
         except REDIS_ERRORS as exc:
             log.warning("could not record worker state %s (Redis: %s); going on", state, exc)
 
+    def execute_job(self, job: Job, queue: Any) -> None:
+        """RQ's job run, which a Redis gone away cannot turn into the worker's end.
+
+        RQ watches the work-horse and reads the job's status with Redis calls
+        outside its dequeue's guard; a master that dies mid-job (a Sentinel
+        failover, a restart) would end the worker. Here the horse is left to
+        finish (the job is idempotent; bounded by its timeout, then killed),
+        and the loop goes back to its dequeue, which waits for Redis (or the
+        new master) to answer. The job itself is retried from the started
+        registry once its heartbeat expires, or re-enqueued from storage by
+        reconcile if the failover lost it.
+        """
+        try:
+            super().execute_job(job, queue)
+        except REDIS_ERRORS as exc:
+            log.warning("lost Redis while job %s ran (%s); going on once it answers", job.id, exc)
+            self._settle_horse(job)
+
+    def _settle_horse(self, job: Job) -> None:
+        """Reap a work-horse still running, waiting at most its job's time budget."""
+        pid, self._horse_pid = self._horse_pid, 0
+        if not pid:
+            return
+        budget = job.timeout if job.timeout and job.timeout > 0 else self.config.JOB_TIMEOUT
+        deadline = time.monotonic() + budget + self.config.HEARTBEAT_GRACE
+        try:
+            while time.monotonic() < deadline:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # already reaped
+            return
+
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel, listened to in 1 s steps.
+
+        RQ listens in 60 s steps, and its teardown joins the listening thread: a
+        worker that stops right after it subscribed (a burst worker whose jobs end
+        at once) waited up to a minute to exit.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ declares it None
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop, taking the queues in turn unless told otherwise."""
         kwargs.setdefault("dequeue_strategy", DequeueStrategy.ROUND_ROBIN)
         return super().work(*args, **kwargs)
+
+    def reorder_queues(self, reference_queue: Any) -> None:
+        """RQ's rotation, then the webhook and backfill queues moved back to the end,
+        in that order (``queue.queue_rank``): BLPOP takes from the first non-empty
+        queue, so deliveries are taken only when no image or word count waits,
+        and backfill jobs only when nothing else does."""
+        from imgsvc.queue import queue_rank
+
+        super().reorder_queues(reference_queue)
+        self._ordered_queues = sorted(self._ordered_queues, key=queue_rank)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Runs in the work-horse before RQ decides on a retry: a job whose time
@@ -87,12 +153,40 @@ class ImgsvcWorker(Worker):
             _record_timeout(job)
         super().handle_exception(job, *exc_info)
 
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, skipped (with a warning) while Redis does not answer.
+
+        RQ beats after every job and before each dequeue, outside the guard its
+        dequeue has; a master that dies there would end the worker. A missed
+        beat is harmless: the next dequeue waits for Redis (or Sentinel's new
+        master) and beats again.
+        """
+        try:
+            super().heartbeat(timeout, pipeline)
+        except REDIS_ERRORS as exc:
+            log.warning("could not send the worker's heartbeat (Redis: %s); going on", exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's suspension check; while Redis does not answer, not suspended (the
+        dequeue that follows waits for Redis)."""
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_ERRORS as exc:
+            log.warning("could not check for suspension (Redis: %s); going on", exc)
+
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        """RQ's maintenance (registries, restarting a scheduler that died with its
+        Redis connection), then a reconcile slice when due; a Redis error skips
+        this tick instead of ending the worker."""
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_ERRORS as exc:
+            log.warning("maintenance skipped (Redis: %s); next tick", exc)
+            return
         self._reconcile_if_due()
 
     def _reconcile_if_due(self) -> None:
-        from imgsvc.reconcile import periodic_slice
+        from imgsvc.images.reconcile import periodic_slice
 
         if self._services is None:  # one client for every tick, not a connection each
             self._services = Services(self.settings)
@@ -115,7 +209,7 @@ class ImgsvcWorker(Worker):
             )
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        from imgsvc.tasks import record_crash
+        from imgsvc.images.tasks import record_crash
 
         if ran_out_of_time(job, None):  # RQ kills a horse that outlived its timeout: a timeout
             _record_timeout(job)
@@ -137,7 +231,7 @@ class ImgsvcWorker(Worker):
 
 def _record_timeout(job: Job) -> None:
     """No retry for ``job``; ``timeout`` as its error and its image's."""
-    from imgsvc.tasks import record_timeout
+    from imgsvc.images.tasks import record_timeout
 
     job.retries_left = 0  # first: whatever fails below, RQ must not retry it
     try:

@@ -2,13 +2,16 @@
 # Install the system packages imgsvc needs on a fresh Debian/Ubuntu machine:
 # a Python that can make virtualenvs, redis-server, nginx (the front before
 # gunicorn: slow clients never hold a web process), and libturbojpeg (the
-# JPEG planes decode; imgsvc runs without it, more slowly). Idempotent; quiet when
+# JPEG planes decode; imgsvc runs without it, more slowly), and iproute2 (`ip`:
+# the multi-host rehearsal's network namespaces; redis-server also runs the
+# Sentinel tests' sentinels, as `redis-server --sentinel`). Idempotent; quiet when
 # everything is already there. Uses sudo when not root.
 set -euo pipefail
 
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v ip || test -x /usr/sbin/ip; } >/dev/null 2>&1 || need+=(iproute2)
 { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || need+=(nginx)
 { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || need+=(libturbojpeg0)
 for extra in "$@"; do

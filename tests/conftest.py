@@ -41,6 +41,11 @@ os.environ.update(
 )
 for _name in [name for name in os.environ if name.startswith("IMGSVC_")]:
     del os.environ[_name]
+# Workers started by tests run at normal CPU priority. Under the default SCHED_IDLE a
+# worker gets no CPU while any other task of its scheduling group is busy: on a loaded
+# CI machine a test waited 90 s for a job that never started. How a worker yields to
+# the web is tests/system/test_priority.py's subject, which sets the policy itself.
+os.environ["IMGSVC_WORKER_PRIORITY"] = "normal"
 
 BUCKET = "imgsvc-test"
 

@@ -3,7 +3,7 @@
 Each is as large as the default FETCH_MAX_BYTES allows: nested-tag and
 comment floods, the inputs that make Python's html.parser quadratic or
 raise, hostile and real charsets, and broken compression. The tests hold
-what each must give (tests/test_wordcount_hostile.py).
+what each must give (tests/wordcount/test_hostile.py).
 """
 
 from __future__ import annotations

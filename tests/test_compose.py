@@ -5,6 +5,7 @@ Docker itself is not needed: the files are parsed and checked as data.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,17 @@ def as_args(command: str | list[str]) -> list[str]:
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
-    """A service's ``environment`` (mapping or ``KEY=VALUE`` list) as a dict."""
+    """A service's ``environment`` (mapping or ``KEY=VALUE`` list) as a dict, each
+    ``${VAR:-default}`` read as compose does when ``VAR`` is unset."""
     env = service.get("environment") or {}
     if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {key: "" if value is None else str(value) for key, value in env.items()}
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: unset_default("" if value is None else str(value)) for key, value in env.items()}
+
+
+def unset_default(value: str) -> str:
+    """``value`` with each ``${VAR:-default}`` replaced by its default."""
+    return re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
 
 
 def option(args: list[str], name: str) -> str | None:
@@ -86,6 +93,28 @@ def test_web_and_worker_get_redis_and_storage(compose, name):
     assert env.get("IMGSVC_REDIS_URL", "").startswith("redis://redis:")
     assert env.get("IMGSVC_STORAGE_URL", "").startswith("s3://")
     assert env.get("IMGSVC_S3_ENDPOINT_URL") == "http://minio:9000"
+
+
+def test_the_sentinel_profile_watches_redis_with_a_replica_and_three_sentinels(compose):
+    """Optional (``--profile sentinel``): a replica of ``redis`` and three sentinels
+    that must agree (quorum 2) before promoting it; the app takes the Sentinel URL."""
+    found = services(compose)
+    sentinels = [name for name in found if name.startswith("sentinel-")]
+    assert len(sentinels) == 3
+    replica = found["redis-replica"]
+    assert option(as_args(replica["command"]), "replicaof") == "redis"
+    assert option(as_args(replica["command"]), "maxmemory-policy") == "noeviction"
+    for name in [*sentinels, "redis-replica"]:
+        assert found[name]["profiles"] == ["sentinel"]
+    for name in sentinels:
+        script = " ".join(as_args(found[name]["command"]))
+        assert "sentinel monitor mymaster redis 6379 2" in script
+        assert "--sentinel" in script
+    assert "profiles" not in found["redis"]  # the default stack is unchanged
+    url = services(compose)["web"]["environment"]["IMGSVC_REDIS_URL"]
+    assert url.startswith("${IMGSVC_REDIS_URL:-")  # the Sentinel URL is given at `up`
+    header = (ROOT / "docker-compose.yml").read_text().split("\nname:")[0]
+    assert "redis+sentinel://" + ",".join(f"sentinel-{i}:26379" for i in (1, 2, 3)) in header
 
 
 def test_web_and_worker_see_the_same_settings(compose):

@@ -75,8 +75,10 @@ def test_shared_clients_are_created_lazily():
 # -- typed settings -----------------------------------------------------------
 
 
-def test_every_default_is_a_typed_attribute():
+def test_every_default_is_a_typed_attribute(monkeypatch: pytest.MonkeyPatch):
     from typing import get_type_hints
+
+    monkeypatch.delenv("IMGSVC_WORKER_PRIORITY")  # the test session's (tests/conftest.py)
 
     from imgsvc.config import Defaults
     from imgsvc.settings import FIELDS, Settings

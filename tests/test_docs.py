@@ -6,7 +6,10 @@
 - every route of the app is in docs/api.md's route table, and every route
   documented there is served;
 - every relative link of the docs points at a file that exists, and every
-  ``#anchor`` at a heading that exists.
+  ``#anchor`` at a heading that exists;
+- every path of the repository the docs name in code (```imgsvc/images/record.py```)
+  exists, and the module map in docs/architecture.md lists every module;
+- README.md stays under 200 lines (detail belongs in docs/).
 """
 
 from __future__ import annotations
@@ -198,29 +201,84 @@ def test_every_documented_route_is_served(url_map) -> None:
 # -- module map -------------------------------------------------------------
 
 
-def _module_map() -> set[str]:
-    """The paths listed in docs/architecture.md's module map (a tree, two spaces a level)."""
+def _module_map() -> dict[str, str]:
+    """The paths listed in docs/architecture.md's module map (a tree, two spaces a
+    level), each with what the map says it holds."""
     text = (DOCS / "architecture.md").read_text()
     block = re.search(r"^## Module map\n.*?^```\n(.*?)^```", text, flags=re.S | re.M)
     assert block, "docs/architecture.md has no module map (a code block under '## Module map')"
-    listed, stack = set(), []
+    listed: dict[str, str] = {}
+    stack: list[str] = []
     for line in block.group(1).splitlines():
         if not line.strip():
             continue
         depth = (len(line) - len(line.lstrip(" "))) // 2
-        name = line.split()[0]
+        name, _, says = line.strip().partition(" ")
         stack[depth:] = [name.rstrip("/")]
-        listed.add("/".join(stack))
+        listed["/".join(stack)] = says.strip()
     return listed
 
 
 def test_the_module_map_lists_every_module() -> None:
     listed = _module_map()
     modules = {str(path.relative_to(ROOT)) for path in (ROOT / "imgsvc").rglob("*.py")}
-    missing = sorted(modules - listed)
+    missing = sorted(modules - set(listed))
     assert not missing, f"modules missing from docs/architecture.md's module map: {missing}"
     gone = sorted(path for path in listed if not (ROOT / path).exists())
     assert not gone, f"docs/architecture.md's module map lists what does not exist: {gone}"
+    packages = {str(path.parent.relative_to(ROOT)) for path in (ROOT / "imgsvc").rglob("*.py")}
+    unsaid = sorted(path for path in modules | packages if path != "imgsvc" and not listed[path])
+    assert not unsaid, f"the module map does not say what these hold: {unsaid}"
+
+
+# The README is the front page: what it is, the two commands, the two flows, the API
+# at a glance, links (issue 19). Anything longer goes in docs/.
+README_MAX_LINES = 200
+# Top-level folders whose paths the docs name in code spans.
+REPO_FOLDERS = ("imgsvc/", "tests/", "benchmarks/", "docs/", "scripts/")
+# CHANGELOG.md names paths as they were when each entry was written.
+HISTORICAL = {ROOT / "CHANGELOG.md"}
+
+
+def test_the_readme_stays_under_its_length() -> None:
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines: move detail to docs/"
+
+
+def _named_paths(text: str) -> set[str]:
+    """Repository paths named in ``text``'s code spans (``imgsvc/…``, ``tests/…``),
+    without a test id's ``::name``; templates (``<flow>``) left out."""
+    spans = re.findall(r"`([^`\n]+)`", text)
+    named = set()
+    for span in spans:
+        for word in span.split():
+            word = word.split("::")[0].rstrip(".,:;)")
+            if word.startswith(REPO_FOLDERS) and not re.search(r"[<>*{}$]", word):
+                named.add(word)
+    return named
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [doc for doc in LINKED_FILES if doc not in HISTORICAL],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_paths_named_in_the_docs_exist(doc: Path) -> None:
+    gone = sorted(name for name in _named_paths(doc.read_text()) if not (ROOT / name).exists())
+    assert not gone, f"{doc.relative_to(ROOT)} names paths that do not exist: {gone}"
+
+
+def test_the_named_paths_are_found() -> None:
+    text = (
+        "the job (`imgsvc/images/tasks.py`, `tests/images/test_tasks.py::test_twice`),\n"
+        "`imgsvc/<flow>/tasks.py`, `make run`, `.venv/bin/pytest tests/web/test_api.py`"
+    )
+    assert _named_paths(text) == {
+        "imgsvc/images/tasks.py",
+        "tests/images/test_tasks.py",
+        "tests/web/test_api.py",
+    }
+    assert len(_named_paths((ROOT / "README.md").read_text())) > 10  # the flows name files
 
 
 # -- links ------------------------------------------------------------------

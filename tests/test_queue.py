@@ -97,7 +97,7 @@ def test_waiting_word_counts_count_against_the_cap_of_uploads(capped):
 
 def test_reconcile_is_never_refused(capped):
     """Accepted images are not new work: reconcile re-enqueues them past the cap."""
-    from imgsvc.reconcile import reconcile
+    from imgsvc.images.reconcile import reconcile
 
     client = capped.test_client()
     svc = capped.extensions["imgsvc"]

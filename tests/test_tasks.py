@@ -1,220 +1,49 @@
-"""The image job in a real forking worker: idempotence, retries, plain `rq worker`."""
+"""imgsvc/tasks.py: the paths RQ stores for jobs already queued keep importing.
+
+The jobs themselves are tested with their flows (tests/images/test_tasks.py,
+tests/wordcount/test_hostile.py); here only the stable names.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from rq.utils import import_attribute
 
-from imgsvc import images, tasks
-from imgsvc.queue import Services, enqueue_image
-from tests import factories
-from tests.support.client import upload
-from tests.support.s3proxy import FaultyS3Proxy
-
-
-def variant_objects(app, image_id: str) -> dict[str, bytes]:
-    storage = app.extensions["imgsvc"].storage
-    keys = [
-        k
-        for k in storage.list_keys(images.prefix(image_id))
-        if "/original" not in k and not k.endswith(("manifest.json", images.SETTLED))
-    ]
-    return {key: storage.get(key) for key in keys}
+from imgsvc.images.tasks import on_job_failure, process_image
+from imgsvc.webhooks.delivery import deliver_webhook
+from imgsvc.wordcount.tasks import count_words
 
 
-def test_running_the_job_twice_gives_the_same_objects(app, client, run_worker):
-    image_id = upload(client, factories.jpeg(1800, 1200, orientation=3)).get_json()["id"]
-    run_worker()
+@pytest.mark.parametrize(
+    ("path", "home"),
+    [
+        ("imgsvc.tasks.process_image", process_image),
+        ("imgsvc.tasks.count_words", count_words),
+        ("imgsvc.tasks.on_job_failure", on_job_failure),
+        ("imgsvc.tasks.deliver_webhook", deliver_webhook),
+    ],
+)
+def test_a_stored_job_path_names_the_function_in_its_home(path, home) -> None:
+    assert import_attribute(path) is home
+
+
+def test_new_jobs_are_enqueued_by_the_stable_paths(app) -> None:
+    from imgsvc.queue import enqueue_image, enqueue_wordcount
+
     svc = app.extensions["imgsvc"]
-    first = variant_objects(app, image_id)
-    first_manifest = images.read_manifest(svc.storage, image_id)
-
-    svc.queue.fetch_job(images.job_id_for(image_id)).delete()
-    enqueue_image(svc.queue, image_id, svc.settings)
-    run_worker()
-
-    second_manifest = images.read_manifest(svc.storage, image_id)
-    assert variant_objects(app, image_id) == first
-    assert len(first) == 6
-    assert second_manifest["variants"] == first_manifest["variants"]
-    assert second_manifest["status"] == "done"
+    image = enqueue_image(svc.queue, "A" * 22, svc.settings)
+    count = enqueue_wordcount(svc.queue, "http://example.org/", svc.settings)
+    assert image.func_name == "imgsvc.tasks.process_image"
+    assert count.func_name == "imgsvc.tasks.count_words"
+    for job in (image, count):  # what a worker reads back from Redis
+        stored = svc.redis.hget(job.key, "failure_callback_name")
+        assert stored == b"imgsvc.tasks.on_job_failure"
 
 
-def test_a_rerun_of_a_finished_job_unsettles_the_image_while_it_runs(app, client, run_worker):
-    """RQ may run a job again after it saved the final manifest (a worker lost
-    before the job returned): the image must not look settled to reconcile
-    while its manifest says processing."""
-    image_id = upload(client, factories.jpeg(320, 240)).get_json()["id"]
-    run_worker()
+def test_deliveries_are_enqueued_by_their_stable_path_on_their_own_queue(app) -> None:
+    from imgsvc.queue import enqueue_webhook
+
     svc = app.extensions["imgsvc"]
-    marker = images.settled_key(image_id)
-    assert svc.storage.exists(marker)
-    seen: list[tuple[str, bool]] = []
-    real_put = svc.storage.put
-
-    def put(key, data, content_type):
-        if key == images.manifest_key(image_id):
-            seen.append((json.loads(data)["status"], svc.storage.exists(marker)))
-        real_put(key, data, content_type)
-
-    svc.storage.put = put
-    tasks._process_image(svc, image_id)
-
-    assert seen == [("processing", False), ("done", False)]
-    assert svc.storage.exists(marker)
-
-
-def test_plain_rq_worker_runs_the_job(app, client):
-    response = upload(client, factories.jpeg(900, 600))
-    assert response.status_code == 202, response.get_json()
-    image_id = response.get_json()["id"]
-    result = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "rq"),
-            "worker",
-            "--burst",
-            "--serializer",
-            "rq.serializers.JSONSerializer",
-            "--url",
-            app.config["REDIS_URL"],
-            "default",
-        ],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert client.get(f"/api/images/{image_id}").get_json()["status"] == "done"
-
-
-def _variant_put(method: str, path: str) -> bool:
-    return method == "PUT" and path.split("?")[0].rsplit("/", 1)[-1].startswith(
-        ("thumb.", "xs.", "sm.", "md.", "lg.", "xl.")
-    )
-
-
-@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
-def test_storage_5xx_for_a_while_is_retried_until_done(app, client, run_worker, monkeypatch):
-    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
-    failures_left = [3]
-
-    def fail_first_three(method: str, path: str) -> bool:
-        if _variant_put(method, path) and failures_left[0] > 0:
-            failures_left[0] -= 1
-            return True
-        return False
-
-    with FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], fail_first_three) as proxy:
-        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
-        run_worker()
-
-    assert proxy.failures == 3
-    body = client.get(f"/api/images/{image_id}").get_json()
-    assert body["status"] == "done"
-    assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
-    assert job.retries_left == 2  # one RQ retry: the first run failed (two S3 attempts)
-    assert job.get_status() == "finished"
-
-
-@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
-def test_storage_down_for_good_ends_failed_never_done(app, client, run_worker, monkeypatch):
-    app.config["JOB_RETRIES"] = 2
-    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
-
-    with FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], _variant_put) as proxy:
-        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
-        run_worker()
-
-    assert proxy.failures == 6  # three runs, two S3 attempts each
-    body = client.get(f"/api/images/{image_id}").get_json()
-    assert body["status"] == "failed"
-    assert body["error"]["code"] == "storage_unavailable"
-    assert body["variants"] == {}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
-    assert job.retries_left == 0
-    assert job.get_status() == "failed"
-    manifest = images.read_manifest(Services(app.config).storage, image_id)
-    assert manifest["status"] == "failed"
-
-
-@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
-def test_storage_timing_out_for_a_while_is_retried_until_done(app, client, run_worker, monkeypatch):
-    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
-    stalls_left = [2]
-
-    def stall_first_two(method: str, path: str) -> bool | str:
-        if _variant_put(method, path) and stalls_left[0] > 0:
-            stalls_left[0] -= 1
-            return "stall"
-        return False
-
-    monkeypatch.setenv("IMGSVC_STORAGE_TIMEOUT", "1")
-    proxy = FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], stall_first_two, stall_seconds=3)
-    with proxy:
-        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
-        run_worker()
-
-    assert proxy.failures == 2
-    body = client.get(f"/api/images/{image_id}").get_json()
-    assert body["status"] == "done"
-    assert set(body["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
-    assert job.retries_left == 2  # one timed-out run (both S3 attempts stalled), then success
-
-
-@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
-def test_an_image_job_out_of_time_fails_with_timeout_and_is_not_retried(
-    app, client, run_worker, monkeypatch
-):
-    app.config["JOB_TIMEOUT"] = 1  # JOB_RETRIES stays 3: a timeout must not use them
-    image_id = upload(client, factories.jpeg(800, 600)).get_json()["id"]
-
-    def stall_variants(method: str, path: str) -> bool | str:
-        return "stall" if _variant_put(method, path) else False
-
-    proxy = FaultyS3Proxy(os.environ["IMGSVC_S3_ENDPOINT_URL"], stall_variants, stall_seconds=5)
-    with proxy:
-        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
-        run_worker()
-
-    # One run (S3's two attempts, the client outliving RQ's signal): no retry.
-    assert proxy.failures == 2
-    body = client.get(f"/api/images/{image_id}").get_json()
-    assert body["status"] == "failed"
-    assert body["error"]["code"] == "timeout"
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
-    assert job.get_status() == "failed"
-    assert job.retries_left == 0
-    assert client.get(f"/api/jobs/{job.id}").get_json()["error"]["code"] == "timeout"
-
-
-@pytest.mark.parametrize("storage_url", ["file"], indirect=True)
-def test_a_word_count_out_of_time_fails_with_timeout_and_is_not_retried(
-    app, client, run_worker, pages, monkeypatch
-):
-    from rq import Retry
-
-    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
-    before = pages.hits["/trickle"]
-    job = app.extensions["imgsvc"].wordcount_queue.enqueue(
-        "imgsvc.tasks.count_words",
-        f"{pages.base}/trickle",
-        job_timeout=1,  # RQ's limit fires long before the fetch's own
-        retry=Retry(max=3),
-        meta={"type": "wordcount"},
-    )
-
-    run_worker()
-
-    assert pages.hits["/trickle"] - before == 1  # one attempt: no retry
-    body = client.get(f"/api/jobs/{job.id}").get_json()
-    assert body["status"] == "failed"
-    assert body["error"]["code"] == "timeout"
-    job.refresh()
-    assert job.retries_left == 0
+    job = enqueue_webhook(svc.queue, "image:x", "image.done:callback", svc.settings)
+    assert job.func_name == "imgsvc.tasks.deliver_webhook"
+    assert job.origin == f"{svc.queue.name}-webhooks"

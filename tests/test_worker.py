@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from imgsvc.config import load_settings
-from imgsvc.queue import Services
+from imgsvc.extensions import Services
 from imgsvc.worker import ImgsvcWorker, warn_about_redis
 
 
@@ -52,11 +52,11 @@ def test_the_worker_connection_outlives_its_blocking_dequeue(redis_url):
 @pytest.fixture
 def job_services(env):
     """The job functions' cached services, rebuilt from this test's settings."""
-    from imgsvc import tasks
+    from imgsvc.extensions import worker_services
 
-    tasks.services.cache_clear()
-    yield tasks.services()
-    tasks.services.cache_clear()
+    worker_services.cache_clear()
+    yield worker_services()
+    worker_services.cache_clear()
 
 
 @pytest.mark.parametrize("storage_url", ["file"], indirect=True)
@@ -115,3 +115,32 @@ def test_a_redis_that_stops_between_jobs_does_not_end_the_worker(tmp_path, caplo
         assert svc.redis.hget(worker.key, "state") == b"idle"
     finally:
         redis.stop()
+
+
+def test_the_backfill_queue_stays_last_out_of_the_turn(services):
+    from rq import Queue
+    from rq.worker import DequeueStrategy
+
+    from imgsvc.queue import job_queues
+
+    queues = job_queues(services.queue)
+    worker = ImgsvcWorker(queues, connection=services.redis, settings=services.settings)
+    worker._dequeue_strategy = DequeueStrategy.ROUND_ROBIN  # as work() sets it
+    names = lambda: [queue.name for queue in worker._ordered_queues]  # noqa: E731
+    last = ["default-webhooks", "default-backfill"]
+    assert names() == ["default", "default-wordcounts", *last]
+
+    worker.reorder_queues(queues[0])
+    assert names() == ["default-wordcounts", "default", *last]
+    worker.reorder_queues(queues[1])
+    assert names() == ["default", "default-wordcounts", *last]
+    worker.reorder_queues(queues[3])  # after a backfill job: still last
+    assert names()[-2:] == last
+
+    backfill = queues[3].enqueue("imgsvc.tasks.count_words", "http://example.org/b")
+    image = queues[0].enqueue("imgsvc.tasks.count_words", "http://example.org/i")
+    taken = [
+        Queue.dequeue_any(worker._ordered_queues, None, connection=services.redis)[0].id
+        for _ in range(2)
+    ]
+    assert taken == [image.id, backfill.id]  # queued later, taken first

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.common import nearest_rank
 from benchmarks.service.client import camera_jpeg, post, wait_done
+from tests.support.percentiles import nearest_rank
 from tests.support.processes import rss_kib
 from tests.support.slow_clients import CrowdProcess, paced_upload
 from tests.support.stack import Stack

@@ -26,10 +26,10 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.common import start_moto
-from imgsvc import images, manifests
 from imgsvc.config import load_settings
-from imgsvc.queue import Services
-from imgsvc.reconcile import reconcile
+from imgsvc.extensions import Services
+from imgsvc.images import record
+from imgsvc.images.reconcile import reconcile
 from tests.support.stack import Stack
 
 VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
@@ -37,13 +37,13 @@ VARIANT_NAMES = ("thumb.jpg", "xs.jpg", "sm.jpg", "md.jpg", "lg.jpg", "xl.jpg")
 
 def fill(svc: Services, count: int) -> list[str]:
     """``count`` finished images, without their markers."""
-    ids = sorted(images.new_image_id() for _ in range(count))
+    ids = sorted(record.new_image_id() for _ in range(count))
     for image_id in ids:
-        svc.storage.put(images.original_key(image_id), b"o" * 64, "image/jpeg")
+        svc.storage.put(record.original_key(image_id), b"o" * 64, "image/jpeg")
         for name in VARIANT_NAMES:
-            svc.storage.put(f"{images.prefix(image_id)}{name}", b"v" * 64, "image/jpeg")
+            svc.storage.put(f"{record.prefix(image_id)}{name}", b"v" * 64, "image/jpeg")
         manifest = {"id": image_id, "status": "done", "variants": {}, "error": None}
-        images.write_manifest(svc.storage, manifest)
+        record.write_manifest(svc.storage, manifest)
     return ids
 
 
@@ -86,7 +86,7 @@ def timed_pass(svc: Services) -> dict[str, Any]:
 def measure(svc: Services, count: int) -> dict[str, Any]:
     """The three passes over ``count`` finished images."""
     fill(svc, count)
-    with mock.patch.object(manifests, "mark_settled", lambda *args: None):
+    with mock.patch.object(record, "mark_settled", lambda *args: None):
         before = timed_pass(svc)
     first = timed_pass(svc)
     settled = timed_pass(svc)

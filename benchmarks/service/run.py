@@ -32,7 +32,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.common import percentiles, start_moto
+from benchmarks.common import start_moto
 from benchmarks.service.client import (
     busy_workers,
     camera_jpeg,
@@ -43,6 +43,7 @@ from benchmarks.service.client import (
 from benchmarks.service.report import report
 from benchmarks.service.upload import measure_upload_latency
 from tests.support.images import jpeg_input
+from tests.support.percentiles import percentiles
 from tests.support.stack import Stack
 from tests.support.wait import wait_for
 

@@ -8,9 +8,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.common import nearest_rank
 from benchmarks.service.client import busy_workers, post
 from tests.support.cgroups import CgroupError, CpuGroups
+from tests.support.percentiles import nearest_rank
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, gunicorn_command
 from tests.support.stack import Stack

@@ -93,6 +93,15 @@ def _name_unsupported(head: bytes) -> str | None:
     return None
 
 
+def _partial_frames(image: Image.Image) -> int:
+    """The frames the first bytes of a file show (at least one): Pillow's count
+    stops where the bytes end, so its cost is bounded by them."""
+    try:
+        return max(1, header_frames(image, None))
+    except Exception:  # a frame cut by the end of the bytes read
+        return 1
+
+
 @contextlib.contextmanager
 def _contents(stream: BinaryIO | bytes) -> Iterator[bytes | memoryview]:
     """The whole upload: the bytes given, a view of an in-memory body (no
@@ -113,6 +122,8 @@ def probe(
     max_pixels: int,
     max_frames: int,
     limits: StructureLimits | None = None,
+    *,
+    partial: bool = False,
 ) -> ProbeResult:
     """Identify an image from its header and check it against the limits.
 
@@ -125,6 +136,13 @@ def probe(
     Raises ``InvalidImage`` (empty, unreadable, or a structure past a cap),
     ``UnsupportedFormat`` (a real format that is not allowed) or
     ``ImageTooLarge`` (pixels, frames or JPEG scans).
+
+    ``partial``: ``stream`` holds only the file's first bytes (an upload
+    straight to storage, read with one ranged GET). Format, dimensions and
+    pixels are checked from the header as always; the structure walk, which
+    needs the whole file, is left to the job (it walks again before decoding,
+    so a file past a structure cap still ends ``failed`` with its code), and
+    the frame count is what the first bytes show.
     """
     fp = io.BytesIO(stream) if isinstance(stream, bytes) else stream
     fp.seek(0)
@@ -134,9 +152,11 @@ def probe(
         raise InvalidImage("The file is empty.")
     allowed = [name.upper() for name in allowed_formats]
     limits = replace(limits or current_limits(), max_frames=max_frames, max_pixels=max_pixels)
+    walked: int | None = None
     try:
-        with _contents(stream) as data:
-            walked = walk(data, limits, allowed)
+        if not partial:
+            with _contents(stream) as data:
+                walked = walk(data, limits, allowed)
     except ImgsvcError:
         raise
     except Exception as exc:  # a walker reading past a cut file: a broken header
@@ -155,7 +175,7 @@ def probe(
                     f"The image is {width}×{height} ({width * height:,} pixels); "
                     f"the limit is {max_pixels:,} pixels."
                 )
-            frames = header_frames(image, walked)
+            frames = _partial_frames(image) if partial else header_frames(image, walked)
             if fmt == "MPO":
                 # A JPEG carrying extra images (phone depth or gain maps, a stereo
                 # pair): we use the first image, so it is a one-frame JPEG.

@@ -1,12 +1,24 @@
-"""Variant specs: the sizes every image is made in, parsed from ``VARIANTS``."""
+"""Variant specs: the sizes every image is made in, parsed from ``VARIANTS``.
+
+A spec is the identity of a variant's bytes: its ``tag`` (a short hash of the
+size, the fit and :data:`PIPELINE_VERSION`) names the stored object and the
+immutable URL, so bytes made under another spec never share a URL.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 _SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_]*):(?P<w>\d+)(?:x(?P<h>\d+))?(?::(?P<mode>cover))?$")
 RESERVED_NAMES = {"original", "manifest"}
+# Bump when the pipeline's output changes for the same spec (another resize
+# filter, colour handling, encoder defaults): every variant then counts as
+# stale, and backfill or the next request makes it again under a new URL.
+PIPELINE_VERSION = 1
+TAG_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,24 @@ class VariantSpec:
             return max(1, round(self.width * scale)), max(1, round(box_h * scale))
         out_w = min(self.width, width)
         return out_w, max(1, round(height * out_w / width))
+
+    @property
+    def fit(self) -> str:
+        """``"cover"`` (centre crop to the box) or ``"width"`` (width-bound, aspect kept)."""
+        return "cover" if self.cover else "width"
+
+    def identity(self) -> dict[str, Any]:
+        """What makes the bytes: ``{"width", "height", "fit"}`` (a width-bound spec
+        has no height: a height given without ``cover`` changes nothing)."""
+        height = (self.height or self.width) if self.cover else None
+        return {"width": self.width, "height": height, "fit": self.fit}
+
+    def tag(self, pipeline: int = PIPELINE_VERSION) -> str:
+        """A short hex hash of :meth:`identity` and the pipeline version: the part
+        of the key and URL that changes whenever the bytes would."""
+        spec = self.identity()
+        text = f"{spec['width']}x{spec['height'] or ''}:{spec['fit']}:p{pipeline}"
+        return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH]
 
 
 def parse_variants(text: str) -> list[VariantSpec]:

@@ -28,7 +28,11 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 
 def storage_from_url(
-    url: str, endpoint_url: str | None = None, region: str | None = None, timeout: float = 10.0
+    url: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    timeout: float = 10.0,
+    public_endpoint_url: str | None = None,
 ) -> Storage:
     """Build a backend from ``file:///abs/path`` or ``s3://bucket[/prefix]``.
 
@@ -58,6 +62,7 @@ def storage_from_url(
             endpoint_url=endpoint_url,
             region=region,
             timeout=timeout,
+            public_endpoint_url=public_endpoint_url,
         )
     raise ValueError(f"Unsupported STORAGE_URL scheme in {url!r}: use file:// or s3://")
 
@@ -70,4 +75,5 @@ def storage_from_settings(settings: Mapping[str, Any]) -> Storage:
         endpoint_url=config.S3_ENDPOINT_URL or None,
         region=config.S3_REGION or None,
         timeout=config.STORAGE_TIMEOUT,
+        public_endpoint_url=config.S3_PUBLIC_ENDPOINT_URL or None,
     )

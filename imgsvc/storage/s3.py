@@ -49,14 +49,19 @@ class S3Storage:
         endpoint_url: str | None = None,
         region: str | None = None,
         timeout: float = 10.0,
+        public_endpoint_url: str | None = None,
     ) -> None:
         self.bucket = bucket
+        # Presigned URLs are for clients: signed for the endpoint they reach.
+        self.public_endpoint_url = public_endpoint_url or endpoint_url
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.region = region
         self.timeout = timeout
         self._client: Any = None
         self._client_pid = 0
+        self._signer: Any = None
+        self._signer_pid = 0
         self._lock = threading.Lock()
 
     @property
@@ -70,14 +75,27 @@ class S3Storage:
                     self._client_pid = pid
         return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def signer(self) -> Any:
+        """The client that signs presigned URLs, for ``public_endpoint_url`` (no requests)."""
+        if self.public_endpoint_url == self.endpoint_url:
+            return self.client
+        pid = os.getpid()
+        if self._signer is None or self._signer_pid != pid:
+            with self._lock:
+                if self._signer is None or self._signer_pid != pid:
+                    self._signer = self._make_client(self.public_endpoint_url)
+                    self._signer_pid = pid
+        return self._signer
+
+    def _make_client(self, endpoint_url: str | None = None) -> Any:
         from botocore.config import Config
 
         session = _session()
         with _SESSION_LOCK:  # a boto3 session is not thread-safe; its clients are
             return session.client(
                 "s3",
-                endpoint_url=self.endpoint_url,
+                endpoint_url=endpoint_url or self.endpoint_url,
                 region_name=self.region,
                 config=Config(
                     connect_timeout=self.timeout,
@@ -180,6 +198,43 @@ class S3Storage:
         for page in self._pages(check_prefix(prefix), **kwargs):
             for item in page.get("Contents", []):
                 yield item["Key"][strip:]
+
+    def object_key(self, key: str) -> str:
+        """``key``'s name in the bucket (with the backend's prefix)."""
+        return self._key(key)
+
+    def read_head(self, key: str, length: int) -> bytes:
+        """At most the first ``length`` bytes of ``key``: one ranged GET."""
+        full = self._key(key)
+        with self._errors(key):
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=full, Range=f"bytes=0-{max(length, 1) - 1}"
+            )
+            return response["Body"].read(length)
+
+    def presigned_post(self, key: str, max_bytes: int, expires: int) -> dict[str, Any]:
+        """A browser-style POST form (``{"url", "fields"}``) that stores one file of
+        1 to ``max_bytes`` bytes under ``key`` within ``expires`` seconds; S3
+        refuses anything else. Signing is local: no request is sent."""
+        full = self._key(key)
+        with self._errors(key, missing=False):
+            form: dict[str, Any] = self.signer.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=full,
+                Conditions=[["content-length-range", 1, max_bytes]],
+                ExpiresIn=expires,
+            )
+        return form
+
+    def presigned_get(self, key: str, expires: int) -> str:
+        """A URL that reads ``key`` without credentials for ``expires`` seconds
+        (signed locally; a missing object is S3's 404 at that URL)."""
+        full = self._key(key)
+        with self._errors(key, missing=False):
+            url: str = self.signer.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=expires
+            )
+        return url
 
     def ping(self) -> None:
         """Raise ``StorageUnavailable`` unless the bucket answers (and exists)."""

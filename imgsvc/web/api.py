@@ -1,20 +1,25 @@
-"""The JSON API: ``/api/images``."""
+"""The JSON API: ``/api/images`` (upload, from a file or a URL; status; delete)."""
 
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from imgsvc import images, indexes, tombstones
-from imgsvc.errors import Forbidden, QueueUnavailable
+from imgsvc import apikeys, idempotency
+from imgsvc.errors import Forbidden, ImgsvcError, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.images import indexes, record, tombstones
+from imgsvc.images.indexes import forget_upload
+from imgsvc.images.uploads import accept_upload, accept_url_upload
 from imgsvc.imaging.smartcrop import parse_focus
-from imgsvc.indexes import forget_upload
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.uploads import accept_upload
 from imgsvc.web.present import image_view, links
+from imgsvc.webhooks import record as webhooks
+from imgsvc.webhooks.delivery import check_callback_url
+from imgsvc.webhooks.events import image_subject
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -22,40 +27,68 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``, optional ``focus=x,y``): 202 with
-    id, job and links."""
-    focus = parse_focus(request.form.get("focus"))
-    accepted = accept_upload(services(), request.files.get("file"), focus)
-    original_bytes = accepted.manifest["original"]["bytes"]
-    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original_bytes)
-    body = {
-        "id": accepted.image_id,
-        "status": accepted.manifest["status"],
-        "job_id": accepted.job_id,
-        "delete_token": accepted.delete_token,
-        "links": links(accepted.image_id),
-    }
-    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
+    """Accept a multipart upload (field ``file``, optional ``focus=x,y``) or, as
+    JSON ``{"url": ...}``, an upload from a URL; either may name a
+    ``callback_url``. 202 with id, job and links.
+
+    With an ``Idempotency-Key`` a retry gets the first answer (see
+    :mod:`imgsvc.idempotency`); with an API key the upload counts against its
+    daily quota (:mod:`imgsvc.apikeys`), replays excepted.
+    """
+    svc = services()
+
+    def accept() -> tuple[dict[str, Any], int, dict[str, str]]:
+        counter = apikeys.charge_upload(svc.redis)
+        try:
+            if request.is_json:
+                body = request.get_json(silent=True)
+                fields = body if isinstance(body, dict) else {}
+                callback_url = check_callback_url(svc.config, fields.get("callback_url"))
+                accepted = accept_url_upload(svc, fields.get("url"), callback_url)
+            else:
+                callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
+                focus = parse_focus(request.form.get("focus"))
+                accepted = accept_upload(svc, request.files.get("file"), callback_url, focus)
+        except ImgsvcError as error:
+            if not (error.details and "id" in error.details):  # stored: it counts
+                apikeys.refund(svc.redis, counter)
+            raise
+        original = accepted.manifest["original"]
+        note(
+            image_id=accepted.image_id,
+            job_id=accepted.job_id,
+            upload_bytes=original["bytes"] if original else 0,
+        )
+        body = {
+            "id": accepted.image_id,
+            "status": accepted.manifest["status"],
+            "job_id": accepted.job_id,
+            "delete_token": accepted.delete_token,
+            "links": links(accepted.image_id),
+        }
+        return body, 202, {"Location": f"/api/images/{accepted.image_id}"}
+
+    return idempotency.respond(svc, "images", apikeys.scope(), request, accept)
 
 
 @bp.get("/images/<image_id>")
 def get_image(image_id: str) -> Response:
     """The image's status, original and variants."""
     svc = services()
-    return jsonify(image_view(svc, images.load_manifest(svc, image_id)))
+    return jsonify(image_view(svc, record.load_manifest(svc, image_id)))
 
 
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> tuple[str, int]:
     """Delete every object and record of the image; needs the ``X-Delete-Token`` header.
 
-    The delete wins over a job working on the image (see :mod:`imgsvc.tombstones`):
+    The delete wins over a job working on the image (see :mod:`imgsvc.images.tombstones`):
     after the 204 nothing of the image is served or comes back. Without Redis
     no tombstone can be left, so nothing is deleted: ``503 queue_unavailable``.
     """
     svc = services()
-    manifest = images.read_manifest(svc.storage, image_id)
-    if not images.token_matches(manifest, request.headers.get("X-Delete-Token")):
+    manifest = record.read_manifest(svc.storage, image_id)
+    if not record.token_matches(manifest, request.headers.get("X-Delete-Token")):
         raise Forbidden("A valid X-Delete-Token header is required to delete this image.")
     try:
         tombstones.bury(svc.redis, image_id)  # first: from here on no write brings it back
@@ -64,12 +97,13 @@ def delete_image(image_id: str) -> tuple[str, int]:
             "The image cannot be deleted while the job queue is unavailable; try again shortly."
         ) from exc
     with contextlib.suppress(*REDIS_ERRORS):
-        found = images.image_job(svc.queue, image_id)
+        found = record.image_job(svc.queue, image_id)
         if found is not None and found.status != "started":
             found.job.delete()  # a started job sees the tombstone and cleans up after itself
         forget_upload(svc.redis, image_id)
-    svc.storage.delete_prefix(images.prefix(image_id))
-    images.uncache_manifest(svc, image_id)
+    svc.storage.delete_prefix(record.prefix(image_id))
+    record.uncache_manifest(svc, image_id)
     with contextlib.suppress(*REDIS_ERRORS):
         indexes.forget_tile(svc.redis, image_id)
+    webhooks.forget(svc.redis, image_subject(image_id))  # its deliveries stop at the tombstone
     return "", 204

@@ -1,19 +1,20 @@
-"""Variant and original bytes at stable URLs: ``/images/<id>/<name>``.
+"""Variant and original bytes: ``/images/<id>/<ref>``.
 
-``/images/<id>/<name>`` answers in the best format the variant was made in
-that the client asks for (``Accept``): the formats of ``ACCEPT_FORMATS``
-(AVIF, then WebP, by default) when the client names them, else the primary
-(JPEG, or WebP/PNG with alpha). A format is taken only when ``Accept`` names
-it explicitly (``image/avif``), never through ``*/*`` or ``image/*``: a client
-that sends only wildcards (curl, old browsers) may not decode it. Each
-format has its own ETag, and every answer of a variant that has more than
-one format carries ``Vary: Accept``, its fallback included, so a shared cache
-keeps one copy per ``Accept`` instead of serving AVIF to a client that asked
-for JPEG. ``<name>.<ext>`` always answers in that one format.
+``<ref>`` is ``<name>-<tag>`` (a variant made under one spec: immutable, cached
+for a year), ``<name>`` (the alias of the current variant: revalidated, since
+its bytes change with the spec), either with ``.<ext>`` for an extra format,
+or ``original``. The scheme is in :mod:`imgsvc.images.variantset`. A
+configured variant that a finished image lacks, or has under an older spec,
+is made on demand (:mod:`imgsvc.images.ondemand`): 404 with ``Retry-After``
+while its job is on its way, ``variant_failed`` once it failed.
 
-While a job stores the primaries and then makes the extra formats (the
-manifest's ``extras: "pending"``), the bare URL answers the primary with
-``Vary: Accept`` and a short ``max-age`` instead of ``immutable``.
+The extension-less URLs of a variant made in extra formats (the versioned one
+and the alias) answer the format ``Accept`` asks for, with ``Vary: Accept``
+and one ETag per format (:mod:`imgsvc.web.negotiation`). While a job stores
+the primaries and then makes the extra formats (the manifest's ``extras:
+"pending"``), they answer the primary with ``Vary: Accept`` and a short
+``max-age`` instead of their usual caching, so no cache keeps it from clients
+that want the other formats.
 """
 
 from __future__ import annotations
@@ -22,16 +23,26 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from imgsvc import images
 from imgsvc.errors import NotFound
-from imgsvc.extensions import services
-from imgsvc.imaging import file_extension, parse_extra_formats, parse_variants
+from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.images import ondemand, record
+from imgsvc.images.variantset import find_served, is_current
+from imgsvc.imaging import VariantSpec, file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
+from imgsvc.storage import S3Storage
+from imgsvc.web.mediaurls import public_url
+from imgsvc.web.negotiation import VARY_ACCEPT, negotiate, preferred_extensions
+
+__all__ = ["bp", "negotiate"]
 
 bp = Blueprint("media", __name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-# A primary served while its extra formats are still being made (see ``variant``).
+# A redirect to MEDIA_BASE_URL is cached for a day, not a year: after a delete
+# the web answers 404 again once caches let go of the redirect.
+REDIRECT_MAX_AGE = 86_400
+ALIAS = "no-cache"  # the alias's bytes change with the spec: revalidate (304s read nothing)
+# A primary served while its extra formats are still being made (see ``_answer``).
 PENDING = "public, max-age=10"
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -42,12 +53,13 @@ _EXTENSIONS = {
     "image/heif": "heic",
     "image/avif": "avif",
 }
-VARY_ACCEPT = {"Vary": "Accept"}
 
 
-def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
+def _send(
+    key: str, content_type: str, etag: str, cache: str = IMMUTABLE, **headers: str
+) -> Response:
     tag = f'"{etag}"'
-    base = {"ETag": tag, "Cache-Control": IMMUTABLE, **headers}
+    base = {"ETag": tag, "Cache-Control": cache, **headers}
     if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=base)
     data = services().storage.get(key)
@@ -57,11 +69,13 @@ def _send(key: str, content_type: str, etag: str, **headers: str) -> Response:
 @bp.get("/images/<image_id>/original")
 def original(image_id: str) -> Response:
     """The uploaded file, always as an attachment (never rendered inline)."""
-    manifest = images.load_manifest(services(), image_id)
+    manifest = record.load_manifest(services(), image_id)
     info = manifest["original"]
+    if info is None:  # an upload from a URL its job has not fetched (or could not)
+        raise NotFound("The original has not been fetched.")
     filename = f"{image_id}.{_EXTENSIONS.get(info['content_type'], 'bin')}"
     return _send(
-        images.original_key(image_id),
+        record.original_key(image_id),
         info["content_type"],
         info["etag"],
         **{"Content-Disposition": f'attachment; filename="{filename}"'},
@@ -70,81 +84,115 @@ def original(image_id: str) -> Response:
 
 @bp.get("/images/<image_id>/<name>")
 def variant(image_id: str, name: str) -> Response:
-    """One variant's bytes; 404 with ``Retry-After`` while it is not made yet.
+    """One variant's bytes: ``name`` is the ``<ref>`` of the module docstring.
 
-    ``<name>.<ext>`` is the same variant in an extra format (``EXTRA_FORMATS``),
-    e.g. ``/images/<id>/md.avif``; an extension that was not made is a 404.
-    ``<name>`` alone is negotiated (see the module's doc).
+    404 for a name that is not configured (a removed variant), an unknown or
+    pruned version, or an extension that was not made; 404 with ``Retry-After``
+    while the variant is not made yet. Without ``.<ext>`` the format is
+    negotiated (see the module's doc).
     """
-    config = services().config
-    name, dot, extension = name.partition(".")
-    if name not in {spec.name for spec in parse_variants(config.VARIANTS)}:
+    svc = services()
+    specs = parse_variants(svc.config.VARIANTS)
+    ref = name
+    base, dot, extension = ref.partition(".")
+    name, dash, tag = base.partition("-")
+    spec = next((each for each in specs if each.name == name), None)
+    if spec is None:
         raise NotFound(f"No variant named {name!r}.")
-    manifest = images.load_manifest(services(), image_id)
-    entry = manifest.get("variants", {}).get(name)
-    if entry is None:
-        if manifest["status"] == "failed":
-            raise NotFound("This image failed to process; it has no variants.")
-        if dot and extension not in _extra_extensions(config):
-            raise NotFound(f"Variants are not made as {extension!r}.")
-        error = NotFound(f"Variant {name!r} is not ready yet.")
-        error.retry_after = 2
-        if not dot and _extra_extensions(config) & set(_preferred(config)):
-            error.headers = dict(VARY_ACCEPT)  # once made, this URL is negotiated
-        raise error
-    if dot:
-        entry = entry.get("formats", {}).get(extension)
-        if entry is None:
-            raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
-        return _send(entry["key"], entry["content_type"], entry["etag"])
-    preferred = _preferred(config)
-    if manifest.get("extras") == "pending" and preferred:
-        # The primary is stored, its extra formats are on their way: answer it,
-        # but only for a while, so no cache keeps it from clients that want those.
-        headers = {**VARY_ACCEPT, "Cache-Control": PENDING}
-        return _send(entry["key"], entry["content_type"], entry["etag"], **headers)
-    chosen, negotiable = negotiate(entry, preferred, request.accept_mimetypes)
-    headers = VARY_ACCEPT if negotiable else {}
-    return _send(chosen["key"], chosen["content_type"], chosen["etag"], **headers)
-
-
-def negotiate(
-    entry: dict[str, Any], preferred: list[str], accept: Any
-) -> tuple[dict[str, Any], bool]:
-    """The format of a variant's manifest ``entry`` to answer with, and whether
-    the answer depends on ``Accept`` at all (it has more than one format).
-
-    ``preferred`` lists extensions best first (``["avif", "webp"]``); the
-    primary comes after them. The client's quality for each format is what
-    ``accept`` (a werkzeug ``MIMEAccept``) names explicitly, or for the primary
-    alone also through wildcards; the highest quality wins, ties go to the
-    order of ``preferred``. When the client accepts none, the primary answers.
-    """
-    formats = entry.get("formats", {})
-    choices = [formats[ext] for ext in preferred if ext in formats]
-    choices = [f for f in choices if f["content_type"] != entry["content_type"]]
-    if not choices:
-        return entry, False
-    best, best_quality = entry, accept.quality(entry["content_type"])
-    for choice in choices:
-        quality = _named_quality(accept, choice["content_type"])
-        if quality > best_quality or (quality == best_quality and quality > 0 and best is entry):
-            best, best_quality = choice, quality
-    return best, True
-
-
-def _named_quality(accept: Any, content_type: str) -> float:
-    """The quality ``accept`` gives ``content_type`` by name (0 if only by a wildcard)."""
-    qualities = [q for value, q in accept if value.lower() == content_type]
-    return max(qualities, default=0)
-
-
-def _preferred(config: Settings) -> list[str]:
-    """The extensions of ``ACCEPT_FORMATS``, best first (none if malformed)."""
+    manifest = record.load_manifest(svc, image_id)
+    url = f"/images/{image_id}/{ref}"
+    served = find_served(manifest, ref)
+    if served is not None:
+        entry = (manifest.get("variants") or {}).get(name)
+        if not dash and entry is not None and not is_current(entry, spec, manifest["original"]):
+            _ask_quietly(specs, manifest)  # a pre-versioning URL keeps its bytes; make the new
+        return _answer(manifest, served, negotiated=not dot, cache=IMMUTABLE)
+    if url in (manifest.get("pruned") or []):
+        raise NotFound(f"Variant {name!r} of this image was pruned.")
+    if dash and tag != spec.tag():
+        raise NotFound(f"No version {tag!r} of variant {name!r}.")
+    _not_made_yet(svc.config, manifest, name, dot and extension)
+    entry = manifest["variants"].get(name)
+    if entry is not None and is_current(entry, spec, manifest["original"]):
+        if dot:  # the alias of an extra format
+            entry = (entry.get("formats") or {}).get(extension)
+            if entry is None:
+                raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
+        return _answer(manifest, entry, negotiated=not dot, cache=ALIAS)
+    if dot and extension not in _extra_extensions(svc.config):
+        raise NotFound(f"Variants are not made as {extension!r}.")
     try:
-        return [file_extension(fmt) for fmt in parse_extra_formats(config.ACCEPT_FORMATS)]
-    except ValueError:
-        return []
+        ondemand.request_variants(svc, image_id, specs)
+    except REDIS_ERRORS as exc:
+        raise ondemand.pending() from exc
+    raise ondemand.pending()  # request_variants always raises; for the type checker
+
+
+def _not_made_yet(config: Settings, manifest: dict[str, Any], name: str, extension: str) -> None:
+    """Raise for an image that is not ``done``: failed (no variants), or still in
+    its upload job (404 with ``Retry-After``)."""
+    status = manifest["status"]
+    if status == "done" or manifest.get("extras") == "pending":  # primaries are stored
+        return
+    if status == "failed":
+        raise NotFound("This image failed to process; it has no variants.")
+    if extension and extension not in _extra_extensions(config):
+        raise NotFound(f"Variants are not made as {extension!r}.")
+    error = NotFound(f"Variant {name!r} is not ready yet.")
+    error.retry_after = 2
+    if not extension and _extra_extensions(config) & set(preferred_extensions(config)):
+        error.headers = dict(VARY_ACCEPT)  # once made, this URL is negotiated
+    raise error
+
+
+def _answer(
+    manifest: dict[str, Any], entry: dict[str, Any], *, negotiated: bool, cache: str
+) -> Response:
+    """Send (or redirect to) ``entry``'s bytes; for an extension-less URL
+    (``negotiated``), in the format ``Accept`` chooses among the variant's.
+
+    While the extra formats are still being made the primary answers with
+    ``Vary: Accept`` and the short ``PENDING`` caching, whatever ``cache`` is.
+    """
+    preferred = preferred_extensions(services().config) if negotiated else []
+    headers: dict[str, str] = {}
+    if preferred and manifest.get("extras") == "pending":
+        headers, cache = dict(VARY_ACCEPT), PENDING
+    elif preferred:
+        entry, negotiable = negotiate(entry, preferred, request.accept_mimetypes)
+        headers = dict(VARY_ACCEPT) if negotiable else {}
+    redirect = _redirect(entry["key"], alias=cache != IMMUTABLE)
+    if redirect is not None:
+        redirect.headers.update(headers)
+        return redirect
+    return _send(entry["key"], entry["content_type"], entry["etag"], cache=cache, **headers)
+
+
+def _ask_quietly(specs: list[VariantSpec], manifest: dict[str, Any]) -> None:
+    """Enqueue the image's missing variants, if needed, without changing the answer."""
+    ondemand.variants_status(services(), manifest["id"], specs)
+
+
+def _redirect(key: str, alias: bool = False) -> Response | None:
+    """A 302 to where the bytes are read without the web (``MEDIA_BASE_URL``, or a
+    presigned GET with ``MEDIA_REDIRECT``); None when the web serves them.
+
+    A presigned redirect is cacheable for half the signature's lifetime, so a
+    cached redirect never leads to an expired signature. The alias's redirect is
+    revalidated, as the alias itself: its target changes with the spec.
+    """
+    svc = services()
+    target = public_url(svc, key)
+    max_age = REDIRECT_MAX_AGE
+    storage = svc.storage
+    if target is None and svc.config.MEDIA_REDIRECT and isinstance(storage, S3Storage):
+        expiry = svc.config.MEDIA_REDIRECT_EXPIRY
+        target, max_age = storage.presigned_get(key, expiry), expiry // 2
+    if target is None:
+        return None
+    response = Response(status=302, headers={"Location": target})
+    response.headers["Cache-Control"] = ALIAS if alias else f"public, max-age={max_age}"
+    return response
 
 
 def _extra_extensions(config: Settings) -> set[str]:

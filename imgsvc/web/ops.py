@@ -1,5 +1,9 @@
 """For operators: ``/ops`` (queues, workers, failures) and ``/metrics`` (Prometheus).
 
+``/ops`` also counts failed images by error code and retries those of one code
+(``POST /ops/retry-failed``, a form with a CSRF token, up to
+``RETRY_FAILED_BATCH`` images per click), as ``imgsvc retry-failed --code``.
+
 ``/ops`` and ``/ops.json`` exist only when ``IMGSVC_OPS_PASSWORD`` is set, and
 ask for it with HTTP basic auth (user ``IMGSVC_OPS_USERNAME``). Wrong guesses
 are rate-limited per client (``RATE_LIMIT_OPS_AUTH``, see :mod:`imgsvc.ratelimit`). ``/metrics``
@@ -22,14 +26,17 @@ from flask import (
     render_template,
     request,
 )
+from werkzeug.exceptions import BadRequest
 
-from imgsvc import metrics, ratelimit
-from imgsvc.errors import NotFound, Unauthorized
+from imgsvc import idempotency, metrics, ratelimit
+from imgsvc.errors import NotFound, QueueUnavailable, Unauthorized
 from imgsvc.extensions import REDIS_ERRORS, services
+from imgsvc.images.failures import failed_counts, retry_indexed
 from imgsvc.logs import request_fields
 from imgsvc.queue import job_queues
 from imgsvc.stats import snapshot
 from imgsvc.web import front
+from imgsvc.web.forms import RetryFailedForm
 
 bp = Blueprint("ops", __name__)
 FAILURES_SHOWN = 20
@@ -62,22 +69,43 @@ def require_operator() -> None:
         raise Unauthorized()
 
 
+def _state() -> dict | None:
+    svc = services()
+    try:
+        state = snapshot(svc.queue, FAILURES_SHOWN)
+        state["failed_images"] = failed_counts(svc)
+    except REDIS_ERRORS:
+        return None
+    return state
+
+
 @bp.get("/ops")
 def ops_page() -> str:
-    """Queues by state, workers with their current job, the latest failures."""
+    """Queues by state, workers with their current job, the latest failures,
+    failed images by code with a retry button each."""
     require_operator()
-    try:
-        state = snapshot(services().queue, FAILURES_SHOWN)
-    except REDIS_ERRORS:
-        state = None
-    return render_template("ops.html", state=state)
+    return render_template("ops.html", state=_state(), form=RetryFailedForm(), retried=None)
+
+
+@bp.post("/ops/retry-failed")
+def ops_retry_failed() -> str:
+    """Retry the failed images of one error code (CSRF-checked, behind the auth)."""
+    require_operator()
+    form = RetryFailedForm()
+    if not form.validate_on_submit():
+        raise BadRequest("Choose an error code to retry.")
+    report = retry_indexed(services(), form.code.data, services().config.RETRY_FAILED_BATCH)
+    return render_template("ops.html", state=_state(), form=RetryFailedForm(), retried=report)
 
 
 @bp.get("/ops.json")
 def ops_json() -> Response:
     """The same as ``/ops``, for scripts."""
     require_operator()
-    return jsonify(snapshot(services().queue, FAILURES_SHOWN))
+    state = _state()
+    if state is None:
+        raise QueueUnavailable()
+    return jsonify(state)
 
 
 @bp.get("/metrics")
@@ -97,10 +125,14 @@ def _count_request(response: Response) -> Response:
     # Only the app's own endpoint names: never anything taken from the request.
     endpoint = request.endpoint if request.endpoint in current_app.view_functions else None
     metrics.record_request(request.method, endpoint, response.status_code, seconds)
-    if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST":
+    replayed = response.headers.get(idempotency.REPLAYED_HEADER) == "true"
+    if request.endpoint in metrics.UPLOAD_ENDPOINTS and request.method == "POST" and not replayed:
         fields = request_fields()
         if response.status_code < 400:
             metrics.record_upload("accepted", int(fields.get("upload_bytes") or 0))
+            key = g.get("api_key")
+            if key is not None:
+                metrics.record_key_upload(key.name)
         else:
             metrics.record_upload(str(fields.get("error_code") or response.status_code))
     return response

@@ -1,4 +1,4 @@
-"""HTML pages: the upload form with recent uploads, and an image's page."""
+"""HTML pages: the upload form (a file or a URL) with recent uploads, and an image's page."""
 
 from __future__ import annotations
 
@@ -8,17 +8,24 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from imgsvc import images
 from imgsvc.config import csv_list
-from imgsvc.errors import ImgsvcError, MissingFile
+from imgsvc.errors import ImgsvcError, InvalidUrl, MissingFile
 from imgsvc.extensions import services
+from imgsvc.images import record
+from imgsvc.images.indexes import recent_tiles
+from imgsvc.images.uploads import AcceptedUpload, accept_upload, accept_url_upload
 from imgsvc.imaging.smartcrop import parse_focus
-from imgsvc.indexes import recent_tiles
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.uploads import accept_upload
-from imgsvc.web.forms import UploadForm
-from imgsvc.web.present import image_view, links, srcset_snippet, variant_formats
+from imgsvc.web.forms import UploadForm, UrlUploadForm
+from imgsvc.web.mediaurls import with_public_urls
+from imgsvc.web.present import (
+    image_view,
+    links,
+    shown_variants,
+    srcset_snippet,
+    variant_formats,
+)
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -40,14 +47,18 @@ FAILURE_ADVICE = {
 DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and upload it again."
 
 
-def _index_page(form: UploadForm, error: ImgsvcError | None = None) -> str:
+def _index_page(
+    form: UploadForm, error: ImgsvcError | None = None, url_form: UrlUploadForm | None = None
+) -> str:
     config = services().config
     return render_template(
         "index.html",
         form=form,
+        url_form=url_form or UrlUploadForm(formdata=None),
         error=error,
         tiles=recent_tiles(services(), config.RECENT_UPLOADS),
         formats=csv_list(config.ALLOWED_FORMATS),
+        form_uploads=config.FORM_UPLOADS,
     )
 
 
@@ -62,18 +73,17 @@ def index() -> ResponseReturnValue:
     form = UploadForm()
     if request.method == "GET":
         return _index_page(form)
+    url_form = UrlUploadForm() if "url" in request.form else None
     try:
-        if not form.validate_on_submit():
-            raise MissingFile("Choose an image to upload.")
-        focus = parse_focus(form.focus.data)
-        accepted = accept_upload(services(), form.file.data, focus)
+        accepted = _accept_url(url_form) if url_form is not None else _accept_file(form)
     except ImgsvcError as error:
         if _from_script():
             raise
         note(error_code=error.code)
-        return _index_page(form, error), error.status
+        return _index_page(form, error, url_form), error.status
     original = accepted.manifest["original"]
-    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=original["bytes"])
+    upload_bytes = original["bytes"] if original else 0
+    note(image_id=accepted.image_id, job_id=accepted.job_id, upload_bytes=upload_bytes)
     page = url_for("pages.image_page", image_id=accepted.image_id)
     if _from_script():
         body = {
@@ -86,6 +96,19 @@ def index() -> ResponseReturnValue:
     return redirect(page, code=303)
 
 
+def _accept_file(form: UploadForm) -> AcceptedUpload:
+    if not form.validate_on_submit():
+        raise MissingFile("Choose an image to upload.")
+    return accept_upload(services(), form.file.data, focus=parse_focus(form.focus.data))
+
+
+def _accept_url(form: UrlUploadForm) -> AcceptedUpload:
+    """The URL field: checked as far as the URL shows; the job fetches the image."""
+    if not form.validate_on_submit():
+        raise InvalidUrl("; ".join(form.url.errors) or "Enter an http(s) URL of an image.")
+    return accept_url_upload(services(), form.url.data)
+
+
 def _from_script() -> bool:
     """Whether the page's script sent the form (it asks for JSON; a plain form post does not)."""
     accept = request.accept_mimetypes
@@ -96,16 +119,19 @@ def _from_script() -> bool:
 def image_page(image_id: str) -> str:
     """An image's page: live status and progress, every variant, a srcset snippet."""
     svc = services()
-    manifest = images.load_manifest(svc, image_id)
+    manifest = record.load_manifest(svc, image_id)
     view = image_view(svc, manifest)
     error = view.get("error") or {}
-    variants = manifest.get("variants") or {}
+    variants = shown_variants(svc, manifest)  # current ones only: stale ones are pending
     return render_template(
         "image.html",
         image=view,
         preview=_preview(variants),
         extra_formats={name: sorted(variant_formats(v)) for name, v in variants.items()},
-        snippet=srcset_snippet(manifest, request.host_url.rstrip("/")),
+        snippet=srcset_snippet(
+            with_public_urls(svc, {**manifest, "variants": variants}),
+            request.host_url.rstrip("/"),
+        ),
         advice=FAILURE_ADVICE.get(error.get("code", ""), DEFAULT_ADVICE),
     )
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from imgsvc import images
-from imgsvc.extensions import REDIS_ERRORS, Services, services
-
-__all__ = ["image_view", "links", "services", "srcset_snippet", "variant_formats"]
+from imgsvc.extensions import REDIS_ERRORS, Services
+from imgsvc.images import ondemand, record
+from imgsvc.images.variantset import current_variants, wanted
+from imgsvc.imaging import parse_variants
+from imgsvc.web.mediaurls import with_public_urls
+from imgsvc.webhooks.record import public_view
 
 
 def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict | None]:
@@ -17,10 +19,10 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     attempt; the job in Redis can. Redis being down only means less detail.
     """
     status, error = manifest["status"], manifest.get("error")
-    if status in images.FINAL_STATUSES:
+    if status in record.FINAL_STATUSES:
         return status, error, None
     try:
-        found = images.image_job(svc.queue, manifest["id"])
+        found = record.image_job(svc.queue, manifest["id"])
     except REDIS_ERRORS:
         return status, error, None
     if found is None:
@@ -41,27 +43,53 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
     return status, error, progress
 
 
+def shown_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The configured variants the image has under their current spec, by name
+    (a stale or removed one is not shown: its old URL still answers, until pruned)."""
+    return current_variants(manifest, parse_variants(svc.config.VARIANTS))
+
+
+def pending_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``{name: {"status": "pending"|"failed", ...}}`` for the configured variants a
+    ``done`` image lacks or has under an older spec; asking enqueues their job
+    (:mod:`imgsvc.images.ondemand`), so they are on their way once shown."""
+    if manifest.get("status") != "done":
+        return {}
+    specs = parse_variants(svc.config.VARIANTS)
+    missing = wanted(manifest, specs)
+    if not missing:
+        return {}
+    state = ondemand.variants_status(svc, manifest["id"], specs)
+    return {spec.name: {**state, "spec": spec.identity()} for spec in missing}
+
+
 def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The ``GET /api/images/<id>`` body."""
+    """The ``GET /api/images/<id>`` body; ``webhooks`` (each delivery's state and
+    attempts) when the image has a receiver."""
     image_id = manifest["id"]
     status, error, progress = _live_state(svc, manifest)
+    manifest = with_public_urls(svc, manifest)
     original = manifest["original"]
-    return {
+    view = {
         "id": image_id,
         "status": status,
         "error": error,
         "progress": progress,
-        "job_id": images.job_id_for(image_id),
-        "original": {
+        "job_id": record.job_id_for(image_id),
+        "original": {  # None until the job fetched an upload from a URL
             "width": original["width"],
             "height": original["height"],
             "format": original["format"],
             "bytes": original["bytes"],
             "url": f"/images/{image_id}/original",
-        },
+        }
+        if original
+        else None,
         "variants": {
-            name: _public_variant(variant) for name, variant in manifest.get("variants", {}).items()
+            name: _public_variant(variant)
+            for name, variant in shown_variants(svc, manifest).items()
         },
+        "pending_variants": pending_variants(svc, manifest),
         "placeholder": manifest.get("placeholder"),
         "metadata": manifest.get("metadata"),
         "focus": manifest.get("focus"),
@@ -70,10 +98,15 @@ def image_view(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
         "processed_at": manifest.get("processed_at"),
         "links": links(image_id),
     }
+    if manifest.get("callback_url") or svc.config.WEBHOOK_URL:
+        view["webhooks"] = public_view(svc.redis, f"image:{image_id}")
+    return view
 
 
 def _public_variant(variant: dict[str, Any]) -> dict[str, Any]:
     public = {key: variant[key] for key in ("url", "width", "height", "format", "bytes")}
+    if "spec" in variant:
+        public.update(spec=variant["spec"], pipeline=variant["pipeline"])
     if variant.get("formats"):  # IMGSVC_EXTRA_FORMATS: the same pixels as WebP/AVIF
         public["formats"] = {
             ext: {key: entry[key] for key in ("url", "bytes", "content_type") if key in entry}
@@ -98,11 +131,11 @@ def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
     by_width: dict[int, dict[str, Any]] = {}
     for variant in sorted(variants, key=lambda v: v["width"]):
         by_width.setdefault(variant["width"], variant)
-    srcset = ", ".join(f"{base_url}{v['url']} {w}w" for w, v in by_width.items())
+    srcset = ", ".join(f"{_join(base_url, v['url'])} {w}w" for w, v in by_width.items())
     largest = max(variants, key=lambda v: v["width"])
     sizes = f"(max-width: {largest['width']}px) 100vw, {largest['width']}px"
     img = (
-        f'<img src="{base_url}{largest["url"]}"\n'
+        f'<img src="{_join(base_url, largest["url"])}"\n'
         f'     srcset="{srcset}"\n'
         f'     sizes="{sizes}"\n'
         f'     width="{largest["width"]}" height="{largest["height"]}" alt=""'
@@ -112,6 +145,11 @@ def srcset_snippet(manifest: dict[str, Any], base_url: str = "") -> str:
     if not sources:
         return img
     return "<picture>\n" + sources + "  " + img.replace("\n", "\n  ") + "\n</picture>"
+
+
+def _join(base_url: str, url: str) -> str:
+    """``url`` on ``base_url``, unless it is absolute already (``MEDIA_BASE_URL``)."""
+    return url if "://" in url else f"{base_url}{url}"
 
 
 def variant_formats(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -140,7 +178,7 @@ def _format_sources(by_width: list[tuple[int, dict[str, Any]]], base_url: str, s
     lines = []
     for fmt in sorted(common, key=lambda name: (name != "avif", name)):
         srcset = ", ".join(
-            f"{base_url}{formats[fmt]['url']} {width}w"
+            f"{_join(base_url, formats[fmt]['url'])} {width}w"
             for (width, _variant), formats in zip(by_width, per_width, strict=True)
         )
         content_type = per_width[0][fmt]["content_type"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, render_template, request
 
+from imgsvc import apikeys, idempotency
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl
 from imgsvc.extensions import REDIS_ERRORS, services
@@ -14,18 +16,21 @@ from imgsvc.netguard import Guard
 from imgsvc.queue import check_room, enqueue_wordcount, fetch_job, waiting
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import WordCountForm
+from imgsvc.webhooks.delivery import check_callback_url
 
 bp = Blueprint("wordcounts", __name__)
 
 
-def submit(url: object) -> str:
-    """Check ``url`` as far as it alone shows, then enqueue ``count_words``; the job id."""
+def submit(url: object, callback_url: object = None) -> str:
+    """Check ``url`` (and ``callback_url``) as far as they alone show, then enqueue
+    ``count_words``; the job id."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidUrl('Send a JSON body {"url": "https://..."}.')
     svc = services()
     Guard(csv_list(svc.config.FETCH_ALLOWLIST)).check_literal(url.strip())
+    callback = check_callback_url(svc.config, callback_url)
     check_room(svc.queue, svc.settings)
-    return enqueue_wordcount(svc.queue, url.strip(), svc.settings).id
+    return enqueue_wordcount(svc.queue, url.strip(), svc.settings, callback).id
 
 
 def _page(
@@ -73,12 +78,18 @@ def add_task() -> Response | tuple[str, int] | str:
 @bp.post("/api/wordcounts")
 @limited("wordcounts")
 def create_wordcount() -> tuple[Response, int, dict[str, str]]:
-    """``{"url": ...}`` → 202 with the job id and its link."""
-    body = request.get_json(silent=True)
-    job_id = submit(body.get("url") if isinstance(body, dict) else None)
-    link = f"/api/jobs/{job_id}"
-    return (
-        jsonify({"job_id": job_id, "status": "queued", "links": {"self": link}}),
-        202,
-        {"Location": link},
-    )
+    """``{"url": ..., "callback_url": ...}`` → 202 with the job id and its link; an
+    ``Idempotency-Key`` makes retries safe (:mod:`imgsvc.idempotency`)."""
+
+    def enqueue() -> tuple[dict[str, Any], int, dict[str, str]]:
+        body = request.get_json(silent=True)
+        fields = body if isinstance(body, dict) else {}
+        job_id = submit(fields.get("url"), fields.get("callback_url"))
+        link = f"/api/jobs/{job_id}"
+        return (
+            {"job_id": job_id, "status": "queued", "links": {"self": link}},
+            202,
+            {"Location": link},
+        )
+
+    return idempotency.respond(services(), "wordcounts", apikeys.scope(), request, enqueue)

@@ -1,11 +1,22 @@
-"""The loopback-only socket jail, for the test process and its subprocesses."""
+"""The loopback-only socket jail, for the test process and its subprocesses.
+
+``TESTS_NETJAIL_ALLOW`` (a CIDR) also lets one private network through: the
+multi-host rehearsal sets it to ``198.18.0.0/24`` for its processes, an
+address range that exists only inside the network namespaces it creates.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 attempts: list[tuple[str, int]] = []
+_ALLOWED = [
+    ipaddress.ip_network(item.strip())
+    for item in os.environ.get("TESTS_NETJAIL_ALLOW", "").split(",")
+    if item.strip()
+]
 _original_connect = socket.socket.connect
 _original_connect_ex = socket.socket.connect_ex
 
@@ -20,7 +31,7 @@ def _is_loopback(address: object) -> bool:
         return host == "localhost"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_loopback
+    return ip.is_loopback or any(ip in network for network in _ALLOWED)
 
 
 def _check(address: object) -> None:

@@ -11,10 +11,16 @@ imports no benchmark).
   the test's Redis), ``dev_stack`` (``imgsvc dev``)
 - ``client``: Flask test-client helpers (``upload``, ``csrf_token``)
 - ``slow_clients``: a crowd of slow connections; ``cgroups``: cpu cgroups
-- ``pageserver``: the word counter's test pages over HTTP; ``s3proxy``: an S3
+- ``pageserver``: the word counter's test pages (and images to upload from a URL)
+  over HTTP; ``receiver``: a webhook receiver that records and verifies; ``s3proxy``: an S3
   proxy that injects faults
 - ``images``, ``ssim``, ``strategies``: generated photos, a quality measure and
   the naive resize strategies imgsvc is compared with
+- ``sentinel``: a Redis master, replica and three sentinels (failover tests)
+- ``netns``: hosts on a private virtual network (Linux network namespaces) for
+  the multi-host rehearsal; ``rehearsal_client``: its client host's program
+- ``load``: concurrent uploads against a stack with every loss check (the load
+  test and ``make bench-load``); ``percentiles``: nearest-rank percentiles
 """
 
 from tests.support.ports import ConnectionCounter as ConnectionCounter

@@ -109,6 +109,40 @@ class PageServer:
     def page_png(self, h, q) -> None:
         h.reply(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
 
+    def page_photo(self, h, q) -> None:
+        """A real JPEG (``?w=&h=``), for uploads from a URL."""
+        from tests import factories
+
+        width, height = int(q.get("w", ["320"])[0]), int(q.get("h", ["240"])[0])
+        h.reply(200, "image/jpeg", factories.jpeg(width, height))
+
+    def page_photo_huge_declared(self, h, q) -> None:
+        """An image/jpeg that declares 50 MiB (and sends none of it)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "image/jpeg")
+        h.send_header("Content-Length", str(50 * 1024 * 1024))
+        h.end_headers()
+
+    def page_photo_trickle(self, h, q) -> None:
+        """An image/jpeg sent one byte a second (until the client gives up)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "image/jpeg")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100_000):
+                h.wfile.write(b"\xff")
+                h.wfile.flush()
+                time.sleep(1)  # the server's pace, not test synchronisation
+        except OSError:
+            pass
+
+    def page_photo_as_text(self, h, q) -> None:
+        """A real JPEG that says it is text."""
+        from tests import factories
+
+        h.reply(200, "text/plain", factories.jpeg(320, 240))
+
     def page_error(self, h, q) -> None:
         h.reply(500, "text/html", b"<p>boom</p>")
 

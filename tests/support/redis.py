@@ -17,16 +17,23 @@ class RedisServer:
     """``redis-server`` in ``folder`` on a free port, without RDB snapshots; with
     ``appendonly``, an AOF synced on every write, so it can be stopped and
     started again (:meth:`stop`, :meth:`start`) with its data. ``popen`` is
-    passed to ``subprocess.Popen`` (a process group, a cgroup)."""
+    passed to ``subprocess.Popen`` (a process group, a cgroup); ``args`` are
+    more command-line options (``["--replicaof", "127.0.0.1", "6379"]``)."""
 
     def __init__(
-        self, folder: Path, *, appendonly: bool = False, popen: dict[str, Any] | None = None
+        self,
+        folder: Path,
+        *,
+        appendonly: bool = False,
+        popen: dict[str, Any] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
         self.popen = popen or {}
+        self.args = list(args or [])
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20) -> RedisServer:
@@ -41,6 +48,7 @@ class RedisServer:
             command += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             command += ["--appendonly", "no"]
+        command += self.args
         self.proc = proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, **self.popen)
         client = Redis.from_url(self.url)
 
@@ -57,6 +65,12 @@ class RedisServer:
         finally:
             client.close()
         return self
+
+    def kill(self) -> None:
+        """SIGKILL it (a machine dying: nothing flushed, no goodbye to replicas)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc is not None and self.proc.poll() is None:

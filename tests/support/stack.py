@@ -28,6 +28,7 @@ import requests
 from redis import Redis
 from rq import Worker
 
+from imgsvc.redisconn import connect_redis
 from tests.support.cgroups import CpuGroups
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, gunicorn_command, stop_processes
@@ -103,6 +104,7 @@ class Stack:
             # Every client here is 127.0.0.1: one client to the limiter.
             "IMGSVC_RATE_LIMIT_UPLOADS": "0",
             "IMGSVC_RATE_LIMIT_WORDCOUNTS": "0",
+            **inherited_priority(),
             **self.extra_env,
         }
 
@@ -204,7 +206,7 @@ class Stack:
 
     def redis(self) -> Redis:
         """A client of the stack's Redis."""
-        return Redis.from_url(self.redis_url or "")
+        return connect_redis(self.redis_url or "")
 
     def stop(self) -> None:
         """Stop gunicorn, then the workers (after their current job), then Redis."""
@@ -214,6 +216,14 @@ class Stack:
         for out in self._logs:
             out.close()
         self._logs.clear()
+
+
+def inherited_priority() -> dict[str, str]:
+    """The one ``IMGSVC_*`` setting a stack takes from its caller's environment: the
+    workers' CPU priority. The test session runs them at ``normal`` (tests/conftest.py
+    says why); benchmarks leave it unset and measure the production default."""
+    value = os.environ.get("IMGSVC_WORKER_PRIORITY")
+    return {"IMGSVC_WORKER_PRIORITY": value} if value else {}
 
 
 class LiveStack:
@@ -236,6 +246,7 @@ class LiveStack:
             "IMGSVC_JOB_RETRY_INTERVALS": "0",
             "IMGSVC_LOG_FORMAT": "json",
             "IMGSVC_LOG_LEVEL": "INFO",
+            **inherited_priority(),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             **settings,
         }
@@ -253,31 +264,63 @@ class LiveStack:
         return proc
 
     def start(self) -> LiveStack:
-        """Start gunicorn and one worker; return once ``/healthz`` answers 200."""
+        """Start gunicorn and one worker; return once ``/healthz`` answers 200 and
+        the worker has registered in Redis (so a job enqueued next is taken)."""
         web = self._spawn(gunicorn_command(self.port, "run:app", self.web_workers), self.web_log)
-        self._spawn([sys.executable, "worker.py"], self.worker_log)
+        self.worker = self._spawn([sys.executable, "worker.py"], self.worker_log)
 
         def up() -> bool:
             assert web.poll() is None, self.web_log.read_text()
+            self._assert_worker_alive()
             try:
-                return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+                healthy = requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
             except (requests.ConnectionError, requests.Timeout):
                 return False  # not listening yet, or its processes are still booting
+            return healthy and self.worker.pid in self._registered_workers()
 
         try:
-            wait_until(up, timeout=30, message="gunicorn did not come up")
+            wait_until(up, timeout=60, message="gunicorn or the worker did not come up")
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _registered_workers(self) -> set[int]:
+        with connect_redis(self.env["IMGSVC_REDIS_URL"]) as redis:
+            return {worker.pid for worker in Worker.all(connection=redis)}
+
+    def _assert_worker_alive(self) -> None:
+        code = self.worker.poll()
+        assert code is None, f"the worker exited ({code}):\n{_tail(self.worker_log)}"
+
+    def diagnosis(self) -> str:
+        """What a test that waited in vain should print: the worker, the queues, the logs."""
+        lines = [f"worker pid {self.worker.pid}, exit code {self.worker.poll()}"]
+        try:
+            with connect_redis(self.env["IMGSVC_REDIS_URL"]) as redis:
+                for worker in Worker.all(connection=redis):
+                    lines.append(
+                        f"registered worker {worker.name} pid {worker.pid} state "
+                        f"{worker.get_state()} queues {worker.queue_names()}"
+                    )
+                for key in sorted(redis.keys("rq:queue:*")):
+                    lines.append(f"{key.decode()}: {redis.llen(key)} job(s)")
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure
+            lines.append(f"Redis unreadable: {exc!r}")
+        lines += ["--- worker log", _tail(self.worker_log), "--- web log", _tail(self.web_log)]
+        return "\n".join(lines)
 
     def stop(self) -> None:
         """SIGTERM everything (workers finish their job), then wait."""
         stop_processes(self.processes)
 
     def wait_final(self, image_id: str, timeout: float = 90) -> dict:
-        """Poll the API until the image is ``done`` or ``failed``; its body."""
-        return wait_final(self.url, image_id, timeout)
+        """Poll the API until the image is ``done`` or ``failed``; its body. Fails at
+        once if the worker exits, and after ``timeout`` with :meth:`diagnosis`."""
+        try:
+            return wait_final(self.url, image_id, timeout, alive=self._assert_worker_alive)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
 
     def upload(self, data: bytes, filename: str = "photo.jpg") -> dict:
         """POST one file to the API; the 202 body."""
@@ -350,3 +393,11 @@ def dev_stack(folder: Path, settings: dict[str, str]) -> Iterator[DevStack]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ('' if there is none)."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -50,18 +50,32 @@ def wait_until_answers(url: str, proc: subprocess.Popen, timeout: float, what: s
     wait_for(answers, timeout, f"{what} did not start")
 
 
-def wait_final(url: str, image_id: str, timeout: float = 90, *, failed_ok: bool = True) -> dict:
+def wait_final(
+    url: str,
+    image_id: str,
+    timeout: float = 90,
+    *,
+    failed_ok: bool = True,
+    alive: Callable[[], None] | None = None,
+) -> dict:
     """Poll ``GET url/api/images/<id>`` until the image is ``done`` (or ``failed``,
-    unless ``failed_ok`` is false: then a failure is an ``AssertionError``); its body."""
+    unless ``failed_ok`` is false: then a failure is an ``AssertionError``); its body.
+    ``alive`` is called before each poll and raises when waiting is pointless (the
+    worker died); the timeout's message carries the image's last answer."""
+    last: list[dict] = []
 
     def final() -> dict | None:
+        if alive is not None:
+            alive()
         body = requests.get(f"{url}/api/images/{image_id}", timeout=10).json()
+        last[:] = [body]
         assert failed_ok or body["status"] != "failed", body
         return body if body["status"] in ("done", "failed") else None
 
-    return wait_until(
-        final, timeout=timeout, interval=0.1, message=f"image {image_id} not processed"
-    )
+    try:
+        return wait_for(final, timeout, f"image {image_id} not processed", interval=0.1)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; its last answer: {last[:1]}") from None
 
 
 def wait_all_final(url: str, ids: list[str], timeout: float) -> tuple[dict[str, dict], int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from imgsvc.imaging.variants import VariantSpec
 from tests import factories
 from tests.support import free_port, wait_until
 from tests.support.processes import children
@@ -79,9 +80,11 @@ def test_dev_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, sigint_at_start
             ),
             timeout=60,
         )
-        assert (tmp_path / "var" / "media" / "images" / image_id / "xl.jpg").exists()
-        metrics = requests.get(f"{url}/metrics", timeout=5).text
-        assert 'imgsvc_job_duration_seconds_count{outcome="success",type="image"} 1.0' in metrics
+        xl_tag = VariantSpec("xl", 2048).tag()  # the variant's versioned key
+        assert (tmp_path / "var" / "media" / "images" / image_id / f"xl-{xl_tag}.jpg").exists()
+        # The job records its duration once it returns, just after the manifest says done.
+        sample = 'imgsvc_job_duration_seconds_count{outcome="success",type="image"} 1.0'
+        wait_until(lambda: sample in requests.get(f"{url}/metrics", timeout=5).text, timeout=10)
         assert any((tmp_path / "var" / "prometheus").glob("*.db"))
         redis_port = int(log.read_text().split("redis redis://127.0.0.1:")[1].split("/")[0])
     finally:

@@ -55,7 +55,8 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: LiveStack):
         "xl": (2048, 2731),
     }
     for name, size in expected.items():
-        variant = requests.get(f"{stack.url}/images/{image_id}/{name}", timeout=10)
+        url = f"{stack.url}{body['variants'][name]['url']}"  # the versioned, immutable URL
+        variant = requests.get(url, timeout=10)
         assert variant.status_code == 200
         assert variant.headers["Content-Type"] == "image/jpeg"
         assert variant.headers["Cache-Control"] == "public, max-age=31536000, immutable"
@@ -64,9 +65,7 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: LiveStack):
         assert not image.getexif(), f"{name} kept EXIF"
         assert "exif" not in image.info and "icc_profile" not in image.info
         etag = variant.headers["ETag"]
-        again = requests.get(
-            f"{stack.url}/images/{image_id}/{name}", headers={"If-None-Match": etag}, timeout=10
-        )
+        again = requests.get(url, headers={"If-None-Match": etag}, timeout=10)
         assert again.status_code == 304
         assert again.content == b""
     assert body["variants"]["xl"]["width"] == 2048
@@ -75,7 +74,7 @@ def test_upload_rotated_12mp_photo_and_fetch_every_variant(stack: LiveStack):
 @pytest.mark.parametrize("pieces", [1, 7])
 def test_an_upload_sent_in_pieces_is_stored_byte_for_byte(stack: LiveStack, pieces: int):
     """In one send with its headers, or in pieces with pauses: the body is
-    read in steps (imgsvc.web.request) and stored as it was sent."""
+    read in steps (imgsvc.web.body.request) and stored as it was sent."""
     data = factories.jpeg(1200, 900, quality=95)
     boundary = "imgsvc-test-boundary"
     body = (

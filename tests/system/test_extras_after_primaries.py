@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsvc import images
+from imgsvc.images import record
 from tests import factories
 from tests.support import wait_until
 from tests.support.client import upload, wait_final
@@ -45,7 +45,9 @@ def test_primaries_are_served_while_the_extras_are_made(app, client, tmp_path: P
             interval=0.01,
             message="the primary never appeared",
         )
-        manifest = images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+        manifest = record.read_manifest(app.extensions["imgsvc"].storage, image_id)
+        versioned = manifest["variants"]["xl"]["url"]
+        versioned_then = client.get(versioned, headers={"Accept": "image/avif,*/*"})
         avif_then = client.get(f"/images/{image_id}/xl.avif")
         status_then = client.get(f"/api/images/{image_id}").get_json()["status"]
         done = wait_final(client, image_id, timeout=110)
@@ -59,11 +61,18 @@ def test_primaries_are_served_while_the_extras_are_made(app, client, tmp_path: P
     assert set(manifest["variants"]) == {"thumb", "xs", "sm", "md", "lg", "xl"}
     assert all(entry["formats"] == {} for entry in manifest["variants"].values())
     assert (avif_then.status_code, status_then) == (404, "processing")
+    # The versioned URL too: not cached as immutable while it can only answer the primary.
+    assert versioned_then.headers["Content-Type"] == "image/jpeg"
+    assert versioned_then.headers["Vary"] == "Accept"
+    assert versioned_then.headers["Cache-Control"] == "public, max-age=10"
 
     assert done["status"] == "done"
-    final = images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    final = record.read_manifest(app.extensions["imgsvc"].storage, image_id)
     assert "extras" not in final
     assert set(final["variants"]["xl"]["formats"]) == {"webp", "avif"}
-    answer = client.get(f"/images/{image_id}/xl", headers={"Accept": "image/avif,*/*"})
+    answer = client.get(versioned, headers={"Accept": "image/avif,*/*"})
     assert answer.headers["Content-Type"] == "image/avif"
     assert "immutable" in answer.headers["Cache-Control"]
+    alias = client.get(f"/images/{image_id}/xl", headers={"Accept": "image/avif,*/*"})
+    assert alias.headers["Content-Type"] == "image/avif"
+    assert (alias.headers["Cache-Control"], alias.headers["Vary"]) == ("no-cache", "Accept")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from imgsvc import images
+from imgsvc.images import record
 from imgsvc.queue import enqueue_wordcount
 from tests import factories
 from tests.support import wait_until
@@ -123,5 +123,10 @@ def test_both_queues_count_against_the_cap_and_in_stats(app, client, allowed):
 
     assert waiting(svc.queue) == 2
     queued = {name: counts["queued"] for name, counts in state["queues"].items()}
-    assert queued == {"default": 1, "default-wordcounts": 1}
-    assert [job["id"] for job in listing["queued"]] == [images.job_id_for(image_id), wordcount_id]
+    assert queued == {
+        "default": 1,
+        "default-wordcounts": 1,
+        "default-webhooks": 0,
+        "default-backfill": 0,
+    }
+    assert [job["id"] for job in listing["queued"]] == [record.job_id_for(image_id), wordcount_id]

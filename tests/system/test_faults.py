@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from imgsvc import create_app, images
-from imgsvc.queue import Services
+from imgsvc import create_app
+from imgsvc.extensions import Services
+from imgsvc.images import record
 from tests import factories
 from tests.support import wait_until
 from tests.support.client import upload, wait_final
@@ -63,7 +64,7 @@ def status(client, image_id: str) -> dict:
 
 def variant_bytes(app, image_id: str) -> dict[str, bytes]:
     storage = app.extensions["imgsvc"].storage
-    manifest = images.read_manifest(storage, image_id)
+    manifest = record.read_manifest(storage, image_id)
     return {name: storage.get(v["key"]) for name, v in manifest["variants"].items()}
 
 
@@ -72,7 +73,7 @@ def test_worker_and_horse_sigkilled_mid_job_is_retried_to_done(app, client, work
     reference_id = upload(client, big_jpeg).get_json()["id"]
     first = workers()
     first.horse()
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     wait_until(lambda: job.get_status() == "started", timeout=30, interval=0.005)
     first.kill_all()  # the whole machine dies mid-job
     assert job.get_status() == "started"  # and nobody knows yet
@@ -113,7 +114,7 @@ def test_horse_that_keeps_dying_fails_with_a_clear_reason(app, client, workers, 
     assert body["status"] == "failed"
     assert body["error"]["code"] == "worker_crashed"
     assert "signal 9" in body["error"]["message"]
-    manifest = images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    manifest = record.read_manifest(app.extensions["imgsvc"].storage, image_id)
     assert manifest["status"] == "failed"  # reconcile will not pick it up forever
     assert alive(worker.proc.pid)
 
@@ -125,7 +126,7 @@ def test_sigterm_mid_job_lets_the_job_finish_first(app, client, workers, big_jpe
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=90) == 0
     assert status(client, image_id)["status"] == "done"
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     assert job.get_status() == "finished"
 
 
@@ -142,7 +143,7 @@ def test_job_past_its_timeout_fails_with_timeout_without_retries(app, client, wo
 
     body = wait_final(client, image_id)
     assert body["status"] == "failed" and body["error"]["code"] == "timeout"
-    job = app.extensions["imgsvc"].queue.fetch_job(images.job_id_for(image_id))
+    job = app.extensions["imgsvc"].queue.fetch_job(record.job_id_for(image_id))
     wait_until(lambda: job.get_status() == "failed", timeout=30)
     assert job.retries_left == 0
     assert alive(worker.proc.pid)
@@ -210,7 +211,7 @@ def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
     workers(), workers()  # both idle and waiting, so each takes one of the twins
     image_id = upload(client, big_jpeg).get_json()["id"]
     svc.queue.enqueue("imgsvc.tasks.process_image", image_id, job_id=f"twin-{image_id}")
-    twins = (images.job_id_for(image_id), f"twin-{image_id}")
+    twins = (record.job_id_for(image_id), f"twin-{image_id}")
 
     def both_finished() -> bool:
         return all(svc.queue.fetch_job(j).get_status() == "finished" for j in twins)
@@ -220,7 +221,7 @@ def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
     assert one.worker_name != other.worker_name
     assert one.started_at < other.ended_at and other.started_at < one.ended_at  # overlapped
     concurrent = variant_bytes(app, image_id)
-    manifest = images.read_manifest(svc.storage, image_id)
+    manifest = record.read_manifest(svc.storage, image_id)
     assert manifest["status"] == "done" and set(manifest["variants"]) == VARIANTS
 
     svc.queue.enqueue("imgsvc.tasks.process_image", image_id, job_id=f"again-{image_id}")
@@ -228,6 +229,6 @@ def test_the_same_job_twice_at_the_same_time_gives_one_consistent_result(
         lambda: svc.queue.fetch_job(f"again-{image_id}").get_status() == "finished", timeout=90
     )
     assert variant_bytes(app, image_id) == concurrent
-    assert images.read_manifest(svc.storage, image_id)["variants"] == manifest["variants"]
-    keys = svc.storage.list_keys(images.prefix(image_id))
+    assert record.read_manifest(svc.storage, image_id)["variants"] == manifest["variants"]
+    keys = svc.storage.list_keys(record.prefix(image_id))
     assert len(keys) == 9  # original, manifest, six variants, _settled: nothing duplicated

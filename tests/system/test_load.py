@@ -1,7 +1,7 @@
 """A short load run: concurrent uploads over HTTP, nothing lost or duplicated.
 
-The same checks as ``make bench-load`` (benchmarks/load/run.py), on fewer and
-smaller images. Timing goals belong to the benchmark, not here.
+The same run and checks as ``make bench-load`` (tests/support/load.py), on fewer
+and smaller images. Timing goals belong to the benchmark, not here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.load.run import make_photos, report, run_load
+from tests.support.load import make_photos, report, run_load
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,9 @@ import zlib
 
 import pytest
 
-from imgsvc import images
+from imgsvc.config import Defaults
+from imgsvc.images import record
+from imgsvc.imaging.variants import PIPELINE_VERSION, parse_variants
 from tests import factories
 
 
@@ -34,7 +36,7 @@ def test_upload_answers_202_with_id_job_token_and_links(app, client):
     assert response.status_code == 202
     body = response.get_json()
     image_id = body["id"]
-    assert images.is_image_id(image_id)
+    assert record.is_image_id(image_id)
     assert response.headers["Location"] == f"/api/images/{image_id}"
     assert body["status"] == "queued"
     assert body["job_id"] == f"image-{image_id}"
@@ -73,7 +75,9 @@ def test_status_is_queued_then_done_with_every_variant(app, client, run_worker):
         "xl": (2048, 1365),
     }
     for name, variant in after["variants"].items():
-        assert variant["url"] == f"/images/{image_id}/{name}"
+        spec = next(each for each in parse_variants(Defaults.VARIANTS) if each.name == name)
+        assert variant["url"] == f"/images/{image_id}/{name}-{spec.tag()}"  # versioned
+        assert (variant["spec"], variant["pipeline"]) == (spec.identity(), PIPELINE_VERSION)
         assert variant["format"] == "JPEG"
         assert variant["bytes"] > 0
     assert after["processed_at"] >= after["created_at"]
@@ -196,8 +200,8 @@ def test_delete_before_processing_cancels_the_job(app, client, run_worker):
 def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     app, client, env, run_worker, monkeypatch
 ):
-    from imgsvc.queue import Services
-    from imgsvc.reconcile import reconcile
+    from imgsvc.extensions import Services
+    from imgsvc.images.reconcile import reconcile
     from tests.support import free_port
 
     down = dict(app.config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
@@ -213,8 +217,8 @@ def test_redis_down_at_upload_is_503_and_reconcile_processes_it_later(
     assert image_id in response.get_json()["error"]["message"]
     assert response.get_json()["id"] == image_id
     token = response.get_json()["delete_token"]
-    assert images.token_matches(
-        images.read_manifest(app.extensions["imgsvc"].storage, image_id), token
+    assert record.token_matches(
+        record.read_manifest(app.extensions["imgsvc"].storage, image_id), token
     )
 
     report = reconcile(Services(dict(app.config)))

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from imgsvc import images
+from imgsvc.images import record
 from tests import factories
 from tests.support.client import upload
 
@@ -23,7 +23,7 @@ def env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def manifest_of(app, image_id: str) -> dict:
-    return images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    return record.read_manifest(app.extensions["imgsvc"].storage, image_id)
 
 
 def test_each_variant_is_served_in_each_extra_format(app, client, processed):
@@ -34,8 +34,9 @@ def test_each_variant_is_served_in_each_extra_format(app, client, processed):
         entry = manifest["variants"][name]
         assert set(entry["formats"]) == {"webp", "avif"}
         for extension, listed in entry["formats"].items():
-            assert listed["url"] == f"/images/{image_id}/{name}.{extension}"
-            assert listed["key"] == f"images/{image_id}/{name}.{extension}" in keys
+            versioned = f"{name}-{entry['tag']}.{extension}"  # the spec's own URL and key
+            assert listed["url"] == f"/images/{image_id}/{versioned}"
+            assert listed["key"] == f"images/{image_id}/{versioned}" in keys
             response = client.get(listed["url"])
             assert response.status_code == 200, listed["url"]
             assert response.headers["Content-Type"] == listed["content_type"]
@@ -74,7 +75,8 @@ def test_an_extra_format_equal_to_the_primary_reuses_its_object(app, client, pro
     image_id = processed(factories.png_alpha(), "alpha.png")["id"]
     entry = manifest_of(app, image_id)["variants"]["sm"]
     assert entry["format"] == "WEBP"
-    assert entry["formats"]["webp"]["key"] == entry["key"] == f"images/{image_id}/sm.webp"
+    assert entry["formats"]["webp"]["key"] == entry["key"]
+    assert entry["key"] == f"images/{image_id}/sm-{entry['tag']}.webp"
     assert (
         client.get(f"/images/{image_id}/sm.webp").data == client.get(f"/images/{image_id}/sm").data
     )

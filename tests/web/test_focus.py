@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsvc import images
+from imgsvc.images import record
 from tests.imaging.subjects import skin_share, with_face
 from tests.support.client import csrf_token
 
@@ -38,9 +38,9 @@ def test_api_focus_wins_over_the_smart_crop(app, client, run_worker):
     assert (pointed.status_code, automatic.status_code) == (202, 202)
     pointed_id, automatic_id = pointed.get_json()["id"], automatic.get_json()["id"]
     storage = app.extensions["imgsvc"].storage
-    assert images.read_manifest(storage, pointed_id)["focus"] == [0.95, 0.5]
+    assert record.read_manifest(storage, pointed_id)["focus"] == [0.95, 0.5]
     assert client.get(f"/api/images/{pointed_id}").get_json()["focus"] == [0.95, 0.5]
-    assert "focus" not in images.read_manifest(storage, automatic_id)
+    assert "focus" not in record.read_manifest(storage, automatic_id)
     run_worker()
     assert skin_share(thumb_of(client, pointed_id)) == 0
     assert skin_share(thumb_of(client, automatic_id)) > 0.035
@@ -69,5 +69,5 @@ def test_form_carries_the_focus(app, client):
     )
     assert response.status_code == 303
     image_id = response.headers["Location"].rsplit("/", 1)[1]
-    manifest = images.read_manifest(app.extensions["imgsvc"].storage, image_id)
+    manifest = record.read_manifest(app.extensions["imgsvc"].storage, image_id)
     assert manifest["focus"] == [0.1, 0.5]

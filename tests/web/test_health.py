@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgsvc.queue import Services
+from imgsvc.extensions import Services
 from tests.support import free_port
 
 

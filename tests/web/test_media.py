@@ -13,8 +13,9 @@ from tests.support.client import upload
 
 def test_variant_bytes_have_type_etag_and_immutable_caching(client, processed):
     image_id = processed(factories.jpeg(1500, 1000, gps=True))["id"]
+    url = client.get(f"/api/images/{image_id}").get_json()["variants"]["sm"]["url"]
 
-    response = client.get(f"/images/{image_id}/sm")
+    response = client.get(url)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "image/jpeg"
@@ -26,13 +27,18 @@ def test_variant_bytes_have_type_etag_and_immutable_caching(client, processed):
     assert (image.format, image.size) == ("JPEG", (640, 427))
     assert not image.getexif()
 
-    again = client.get(f"/images/{image_id}/sm", headers={"If-None-Match": etag})
+    again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.data == b""
     assert again.headers["ETag"] == etag
 
-    other = client.get(f"/images/{image_id}/sm", headers={"If-None-Match": '"something-else"'})
+    other = client.get(url, headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200
+
+    alias = client.get(f"/images/{image_id}/sm")  # the current sm: same bytes, revalidated
+    assert (alias.data, alias.headers["ETag"]) == (response.data, etag)
+    assert alias.headers["Cache-Control"] == "no-cache"
+    assert client.get(f"/images/{image_id}/sm", headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_transparent_variants_are_webp(client, processed):

@@ -112,10 +112,14 @@ ACCEPTS = {
 }
 
 
-def test_the_route_answers_each_format_with_its_etag_vary_and_304(client, processed):
-
+@pytest.mark.parametrize("alias", [False, True], ids=["versioned", "alias"])
+def test_the_route_answers_each_format_with_its_etag_vary_and_304(client, processed, alias):
+    """Both the immutable versioned URL and the revalidated alias are negotiated."""
     image_id = processed(factories.jpeg(900, 600))["id"]
-    url = f"/images/{image_id}/sm"
+    versioned = client.get(f"/api/images/{image_id}").get_json()["variants"]["sm"]["url"]
+    url = f"/images/{image_id}/sm" if alias else versioned
+    assert versioned.startswith(f"/images/{image_id}/sm-")
+    cache = "no-cache" if alias else "public, max-age=31536000, immutable"
     etags = {}
     for fmt, accept in ACCEPTS.items():
         response = client.get(url, headers={"Accept": accept})
@@ -123,7 +127,7 @@ def test_the_route_answers_each_format_with_its_etag_vary_and_304(client, proces
         assert response.headers["Vary"] == "Accept", fmt
         assert response.headers["Content-Type"] == f"image/{fmt.lower()}"
         assert Image.open(io.BytesIO(response.data)).format == fmt
-        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["Cache-Control"] == cache
         etags[fmt] = response.headers["ETag"]
         explicit = client.get(f"{url}.{fmt.lower()}") if fmt != "JPEG" else None
         if explicit is not None:  # the explicit URL holds the same bytes, without Vary

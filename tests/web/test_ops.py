@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from tests import factories
-from tests.support.client import upload
+from tests.support.client import csrf_token, upload
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 
@@ -115,3 +115,34 @@ def test_metrics_sign_in_is_rate_limited_too(env):
 
 def client_statuses(client, path: str, attempts: list[dict[str, str]]) -> list[int]:
     return [client.get(path, headers=headers).status_code for headers in attempts]
+
+
+def test_ops_retries_failed_images_by_code_behind_its_auth_and_csrf(app, client, run_worker):
+    app.config["OPS_PASSWORD"] = "s3cret-ops"
+    auth = basic("ops", "s3cret-ops")
+    data = factories.jpeg(300, 200)
+    bad = upload(client, data[: len(data) // 3]).get_json()["id"]
+    run_worker()
+
+    html = client.get("/ops", headers=auth).get_data(as_text=True)
+    assert '<tr data-code="invalid_image">' in html
+    assert client.get("/ops.json", headers=auth).get_json()["failed_images"] == {"invalid_image": 1}
+    token = csrf_token(html)
+    no_auth = client.post("/ops/retry-failed", data={"code": "invalid_image", "csrf_token": token})
+    assert no_auth.status_code == 401
+    no_token = client.post("/ops/retry-failed", headers=auth, data={"code": "invalid_image"})
+    assert no_token.status_code == 403
+    assert client.get(f"/api/images/{bad}").get_json()["status"] == "failed"
+
+    done = client.post(
+        "/ops/retry-failed",
+        headers=auth,
+        data={"code": "invalid_image", "csrf_token": token},
+    )
+
+    assert done.status_code == 200
+    assert "Retried 1 image(s)" in done.get_data(as_text=True)
+    assert client.get(f"/api/images/{bad}").get_json()["status"] == "queued"
+    assert app.extensions["imgsvc"].queue.count == 1
+    run_worker()  # the same bytes fail the same way: back in the index
+    assert client.get("/ops.json", headers=auth).get_json()["failed_images"] == {"invalid_image": 1}

@@ -9,7 +9,9 @@ from html import unescape
 
 import pytest
 
-from imgsvc import gallery
+from imgsvc.config import Defaults
+from imgsvc.images import indexes
+from imgsvc.imaging.variants import parse_variants
 from imgsvc.queue import fetch_job
 from imgsvc.web.present import srcset_snippet
 from tests import factories
@@ -18,6 +20,8 @@ from tests.support.client import csrf_token, upload
 # Storage does not matter to these pages; the storage-backend suites cover both.
 FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+TAGS = {spec.name: spec.tag() for spec in parse_variants(Defaults.VARIANTS)}
 
 
 def post_form(client, data: bytes | None, token: str | None, filename: str = "photo.jpg"):
@@ -84,9 +88,9 @@ def test_image_page_shows_every_variant_and_a_srcset_snippet(client, processed):
     image_id = processed(factories.jpeg(2500, 1600))["id"]
     html = client.get(f"/images/{image_id}").get_data(as_text=True)
     for name in ("thumb", "xs", "sm", "md", "lg", "xl"):
-        assert f'src="/images/{image_id}/{name}"' in html
+        assert f'src="/images/{image_id}/{name}-{TAGS[name]}"' in html  # the versioned URLs
     assert "srcset=" in html
-    assert f"/images/{image_id}/xl 2048w" in html
+    assert f"/images/{image_id}/xl-{TAGS['xl']} 2048w" in html
     assert "done" in html
 
 
@@ -212,10 +216,10 @@ def test_gallery_uses_the_cached_tile_colour_and_marks_pending_uploads(app, clie
     done_id = processed(factories.jpeg(seed=3))["id"]
     pending_id = upload(client, factories.jpeg(seed=4)).get_json()["id"]
     redis = app.extensions["imgsvc"].redis
-    record = json.loads(redis.get(gallery.tile_key(done_id)))
+    record = json.loads(redis.get(indexes.tile_key(done_id)))
     assert record["status"] == "done" and record["thumb"] == "thumb"
     record["color"] = "#336699"  # as the worker stores a manifest's placeholder colour
-    redis.set(gallery.tile_key(done_id), json.dumps(record))
+    redis.set(indexes.tile_key(done_id), json.dumps(record))
 
     html = client.get("/").get_data(as_text=True)
 
@@ -230,13 +234,13 @@ def test_gallery_uses_the_cached_tile_colour_and_marks_pending_uploads(app, clie
 def test_gallery_tile_is_rebuilt_from_the_manifest_when_redis_lost_it(app, client, processed):
     image_id = processed(factories.jpeg(seed=5))["id"]
     redis = app.extensions["imgsvc"].redis
-    redis.delete(gallery.tile_key(image_id))
+    redis.delete(indexes.tile_key(image_id))
     redis.delete(f"rq:job:image-{image_id}")
 
     html = client.get("/").get_data(as_text=True)
 
     assert f'src="/images/{image_id}/thumb"' in html
-    assert json.loads(redis.get(gallery.tile_key(image_id)))["status"] == "done"
+    assert json.loads(redis.get(indexes.tile_key(image_id)))["status"] == "done"
 
 
 @FILE_ONLY
@@ -277,6 +281,6 @@ def test_image_page_offers_a_picture_snippet_with_the_extra_formats(
     snippet = html.split('<code id="snippet">')[1].split("</code>")[0]
     assert snippet.startswith("<picture>") and snippet.endswith("</picture>")
     assert '<source type="image/webp"' in snippet
-    assert f"/images/{image_id}/xl.webp" not in snippet  # 1200 px wide: no 2048 variant
-    assert f"/images/{image_id}/lg.webp 1200w" in snippet
+    assert f"/images/{image_id}/xl-{TAGS['xl']}.webp" not in snippet  # 1200 px: no 2048 one
+    assert f"/images/{image_id}/lg-{TAGS['lg']}.webp 1200w" in snippet
     assert '<span class="badge text-bg-light ms-1">webp</span>' in html

@@ -48,7 +48,7 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
         figure = page.locator(f"#variant-{name}")
         expect(figure.locator(".variant-size")).to_have_text(size)
         expect(figure.get_by_role("link", name="Open", exact=True)).to_have_attribute(
-            "href", re.compile(rf"/images/[^/]+/{name}$")
+            "href", re.compile(rf"/images/[^/]+/{name}-[0-9a-f]+$")
         )
         expect(figure).to_contain_text("KiB")
     expect(page.locator("#original")).to_contain_text("2400×1600 px · JPEG")
@@ -64,8 +64,9 @@ def test_image_page_follows_the_jobs_progress_live(page, stack: LiveStack):
     from rq.job import JobStatus
 
     from imgsvc.config import load_settings
-    from imgsvc.queue import Services, enqueue_image
-    from imgsvc.uploads import accept_upload
+    from imgsvc.extensions import Services
+    from imgsvc.images.uploads import accept_upload
+    from imgsvc.queue import enqueue_image
 
     settings = {
         "REDIS_URL": stack.env["IMGSVC_REDIS_URL"],
@@ -147,6 +148,16 @@ def test_an_iphone_heic_with_a_focal_point_is_uploaded_from_the_form(page):
     expect(page.locator("#variant-sm .variant-size")).to_have_text("480×640")  # turned upright
     view = page.request.get(page.url.replace("/images/", "/api/images/")).json()
     assert view["focus"] == [0.3, 0.6]
+
+
+def test_an_image_given_by_its_url_goes_to_its_page_and_is_processed(page, page_server):
+    page.goto("/")
+
+    page.get_by_label("or give the URL of an image").fill(f"{page_server.base}/photo?w=640&h=480")
+    page.get_by_role("button", name="Fetch").click()
+
+    expect(page.locator("#status")).to_have_text("done", timeout=30_000)
+    expect(page.locator("#original")).to_contain_text("640×480 px")
 
 
 def test_a_file_of_the_wrong_type_is_refused_before_it_is_sent(page):

@@ -1,0 +1,1 @@
+"""Backfill throughput and its cost to an upload's wait (``make bench-backfill``)."""

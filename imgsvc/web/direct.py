@@ -1,0 +1,45 @@
+"""The JSON API of uploads straight to the bucket: ``/api/uploads`` (S3 only).
+
+The service logic is :mod:`imgsvc.images.direct`; with file storage both routes
+answer ``400 direct_upload_unavailable``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from imgsvc.extensions import services
+from imgsvc.images.direct import complete_direct_upload, start_direct_upload, upload_view
+from imgsvc.logs import note
+from imgsvc.ratelimit import limited
+from imgsvc.web.present import links
+
+bp = Blueprint("direct", __name__, url_prefix="/api")
+
+
+@bp.post("/uploads")
+@limited("uploads")
+def start_upload() -> tuple[Response, int]:
+    """201 with a new image id and the presigned POST that stores its file."""
+    upload = start_direct_upload(services())
+    note(image_id=upload.image_id)
+    return jsonify(upload_view(upload)), 201
+
+
+@bp.post("/uploads/<image_id>/complete")
+def complete_upload(image_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Check the stored file and enqueue it: 202 as ``POST /api/images`` answers."""
+    accepted = complete_direct_upload(services(), image_id)
+    note(
+        image_id=accepted.image_id,
+        job_id=accepted.job_id,
+        upload_bytes=accepted.manifest["original"]["bytes"],
+    )
+    body = {
+        "id": accepted.image_id,
+        "status": accepted.manifest["status"],
+        "job_id": accepted.job_id,
+        "delete_token": accepted.delete_token,
+        "links": links(accepted.image_id),
+    }
+    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
