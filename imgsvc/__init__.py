@@ -12,6 +12,7 @@ from PIL import Image
 from imgsvc.config import load_settings
 from imgsvc.extensions import Services
 from imgsvc.imaging.encode import parse_extra_formats
+from imgsvc.imaging.smartcrop import parse_crop
 from imgsvc.imaging.variants import parse_variants
 from imgsvc.redisconn import check_redis_url
 from imgsvc.settings import parse_settings
@@ -39,6 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
     parse_variants(settings.VARIANTS)
     parse_extra_formats(settings.EXTRA_FORMATS)
+    parse_extra_formats(settings.ACCEPT_FORMATS)
+    parse_crop(settings.CROP)
     from imgsvc.web.mediaurls import check_media_settings
 
     check_media_settings(app.config, storage_from_settings(app.config))

@@ -57,18 +57,30 @@ class Defaults:
     MAX_HEADER_CHUNKS: int = 2000
     MAX_JPEG_SCANS: int = 100
     MAX_COMPRESSED_CHUNKS: int = 8
-    ALLOWED_FORMATS: CommaList = "JPEG,PNG,WEBP,GIF,TIFF"
+    ALLOWED_FORMATS: CommaList = "JPEG,PNG,WEBP,GIF,TIFF,HEIF,AVIF"
 
     # Variants: name:width or name:WxH:cover, comma-separated.
     VARIANTS: CommaList = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"
     JPEG_QUALITY: int = 85
     WEBP_QUALITY: int = 80
     WEBP_METHOD: int = 3  # 0 (fast, bigger files) .. 6; 3: the bytes of 4 for less CPU
+    # The WebP extra format's method: cheaper than the transparent primaries' (see encode.py).
+    EXTRA_WEBP_METHOD: int = 1
     TRANSPARENT_FORMAT: str = "WEBP"
     # Each variant also in these formats (webp, avif), comma-separated; "" for none.
     EXTRA_FORMATS: CommaList = ""
+    # Animated GIF/WebP → animated WebP width variants (the thumbnail stays a still), when
+    # the animation has at most these frames and source pixels over all frames.
+    ANIMATED: bool = False
+    MAX_ANIMATED_FRAMES: int = 200
+    MAX_ANIMATED_PIXELS: int = 25_000_000
+    # Cover crops without an upload's focal point: "smart" (where the detail is) or "centre".
+    CROP: str = "smart"
+    # The formats GET /images/<id>/<name> may answer in, best first, when the client's
+    # Accept names them and the variant was made in them (EXTRA_FORMATS); "" for none.
+    ACCEPT_FORMATS: CommaList = "avif,webp"
     AVIF_QUALITY: int = 60
-    AVIF_SPEED: int = 8  # 0 (smallest files, slowest) .. 10; 6 costs ~3x the CPU of 8
+    AVIF_SPEED: int = 9  # 0 (smallest files, slowest) .. 10; see encode.py
 
     # Jobs.
     JOB_TIMEOUT: int = 120

@@ -44,6 +44,19 @@ class InvalidImage(ImgsvcError):
     default_message = "The file is not a readable image."
 
 
+class InvalidFocus(ImgsvcError):
+    code, status = "invalid_focus", 400
+    default_message = "focus must be x,y: two numbers from 0 to 1."
+
+
+class AnimationTooLarge(ImgsvcError):
+    """Not an answer: why an animation was made into still variants (the manifest's
+    ``animation.reason``), with ``IMGSVC_ANIMATED`` on and the animation past its limits."""
+
+    code, status = "animation_too_large", 400
+    default_message = "The animation has too many frames or pixels to be kept."
+
+
 class UnsupportedFormat(ImgsvcError):
     code, status = "unsupported_format", 415
     default_message = "This image format is not accepted."

@@ -96,3 +96,34 @@ def encoder_table(figures: dict) -> str:
                 f"   {row['setting']:24} {row['cpu_ms']:8.1f} ms {row['bytes'] / 1024:9,.0f} KiB"
             )
     return "\n".join(lines)
+
+
+def extras_table(costs: dict, equal: dict) -> str:
+    """The extra formats' CPU against the job's, and their bytes at the JPEG's SSIM."""
+    lines = ["\n== extra formats (webp,avif): CPU beyond the job, goal <= 2x the job"]
+    for name, row in costs.items():
+        lines.append(
+            f"   {name:16} job {row['base_ms']:7.1f} ms, extras {row['extras_ms']:7.1f} ms "
+            f"= {row['ratio']:.2f}x"
+        )
+    if equal:
+        jpeg = equal["jpeg"]
+        lines.append(
+            f"   bytes at the JPEG's SSIM ({equal['input']}, JPEG q85: SSIM {jpeg['ssim']:.4f}, "
+            f"{jpeg['bytes'] / 1024:,.0f} KiB)"
+        )
+        for label in ("WebP", "AVIF"):
+            if label not in equal:
+                continue
+            at = equal[label]["bytes_at_jpeg_ssim"]
+            saved = f"{1 - at / jpeg['bytes']:+.0%} saved" if at else "off the ladder"
+            size = f"{at / 1024:,.0f} KiB" if at else "-"
+            lines.append(f"   {label:5} {equal[label]['settings']}: {size} ({saved})")
+    return "\n".join(lines)
+
+
+def smartcrop_table(figures: dict) -> str:
+    """CPU ms of the automatic crop's choice per input."""
+    lines = ["\n== smart crop (IMGSVC_CROP=smart): CPU ms added to the job"]
+    lines += [f"   {name:16} {ms:6.2f} ms" for name, ms in figures.items()]
+    return "\n".join(lines)

@@ -32,7 +32,7 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks.common import INPUT_CACHE, ROOT
-from benchmarks.pipeline import encoders, report
+from benchmarks.pipeline import encoders, report, smartcrop
 from tests.support.images import BenchInput, make_inputs, mega_jpeg
 from tests.support.ssim import chroma, ssim
 from tests.support.strategies import vips_available
@@ -265,6 +265,11 @@ def main(argv: list[str] | None = None) -> None:
         _phase(started, "50 MP")
         figures["encoders"] = encoders.measure(inputs)
         print(report.encoder_table(figures["encoders"]), flush=True)
+        figures["extras"] = _extras_cost(figures["inputs"])
+        figures["extras_equal_ssim"] = encoders.equal_ssim(inputs)
+        print(report.extras_table(figures["extras"], figures["extras_equal_ssim"]), flush=True)
+        figures["smartcrop_ms"] = smartcrop.measure(inputs)
+        print(report.smartcrop_table(figures["smartcrop_ms"]), flush=True)
     figures["elapsed_s"] = round(time.monotonic() - started, 1)
     figures["machine"]["load_average_at_end"] = os.getloadavg()[0]
     print(f"\nbenchmark took {figures['elapsed_s']} s")
@@ -276,6 +281,19 @@ def main(argv: list[str] | None = None) -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {args.json}")
+
+
+def _extras_cost(inputs: dict) -> dict:
+    """Per input timed with extras: the extra formats' CPU ms (the job with them
+    less the job without, medians) and that as a multiple of the job without."""
+    costs = {}
+    for name, entry in inputs.items():
+        timing = entry["strategies"]
+        if "imgsvc+webp,avif" in timing and "imgsvc" in timing:
+            base = timing["imgsvc"]["cpu_ms"]
+            extra = timing["imgsvc+webp,avif"]["cpu_ms"] - base
+            costs[name] = {"base_ms": base, "extras_ms": round(extra, 1), "ratio": extra / base}
+    return costs
 
 
 def _phase(started: float, what: str) -> None:

@@ -23,13 +23,15 @@ from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, W
 from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
 from imgsvc.images import failures, fromurl, indexes, record, tombstones
 from imgsvc.images.variantset import merge
-from imgsvc.images.variantstore import store_variant
+from imgsvc.images.variantstore import store_formats, store_variant
 from imgsvc.imaging import (
     EncodeOptions,
     parse_extra_formats,
     parse_variants,
+    render_extras,
     render_image,
 )
+from imgsvc.imaging.animation import AnimationLimits
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import note_job_error, ran_out_of_time
 from imgsvc.webhooks.events import image_ended
@@ -109,8 +111,16 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         manifest = fromurl.fetch_original(svc, manifest)
     original = storage.get(record.original_key(image_id))
     specs = parse_variants(config.VARIANTS)
+    render = render_options(svc)
+    options: EncodeOptions = render["options"]
     try:
-        rendering = render_image(original, specs, **render_options(svc))
+        rendering = render_image(
+            original,
+            specs,
+            focus=focus_of(manifest),
+            defer_extras=bool(options.extra_formats),
+            **render,
+        )
     except (ImgsvcError, JobTimeoutException):
         raise
     except Exception as exc:  # Pillow raises many types on hostile input
@@ -124,11 +134,21 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
         variants[variant.name] = store_variant(put, image_id, spec, variant)
         _report_progress(len(variants), len(rendering.variants))
 
+    if rendering.outputs:  # extra formats: the primaries are served while they are made
+        merge(manifest, variants)
+        manifest["extras"] = "pending"
+        record.save_manifest_unless_deleted(svc, manifest)
+        for spec, variant in zip(specs, render_extras(rendering, options), strict=True):
+            variants[variant.name]["formats"] = store_formats(put, image_id, spec, variant)
+        manifest.pop("extras", None)
+
     merge(manifest, variants)  # a render replaced by another spec keeps its URL (superseded)
     manifest.update(
         status="done",
         error=None,
         placeholder=rendering.placeholder.to_dict(),
+        metadata=rendering.metadata,
+        animation=rendering.animation,
         processed_at=record.now_iso(),
     )
     record.save_manifest_unless_deleted(svc, manifest)
@@ -137,9 +157,16 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
 
 
+def focus_of(manifest: dict[str, Any]) -> tuple[float, float] | None:
+    """The upload's focal point (``focus=x,y``), where its cover crops look; None
+    leaves the choice to ``CROP``."""
+    focus = manifest.get("focus")
+    return (float(focus[0]), float(focus[1])) if focus else None
+
+
 def render_options(svc: Services) -> dict[str, Any]:
     """The keyword arguments of ``render_image`` from the settings: formats, limits,
-    encoders (the upload's job and the variants job render alike)."""
+    encoders, crop and animation (the upload's job and the variants job render alike)."""
     config = svc.config
     return {
         "allowed_formats": csv_list(config.ALLOWED_FORMATS),
@@ -149,11 +176,16 @@ def render_options(svc: Services) -> dict[str, Any]:
             jpeg_quality=config.JPEG_QUALITY,
             webp_quality=config.WEBP_QUALITY,
             webp_method=config.WEBP_METHOD,
+            extra_webp_method=config.EXTRA_WEBP_METHOD,
             transparent_format=config.TRANSPARENT_FORMAT,
             extra_formats=parse_extra_formats(config.EXTRA_FORMATS),
             avif_quality=config.AVIF_QUALITY,
             avif_speed=config.AVIF_SPEED,
         ),
+        "crop": config.CROP,
+        "animation": AnimationLimits(config.MAX_ANIMATED_FRAMES, config.MAX_ANIMATED_PIXELS)
+        if config.ANIMATED
+        else None,
     }
 
 

@@ -41,10 +41,15 @@ class AcceptedUpload:
 
 
 def accept_upload(
-    svc: Services, stream: FileStorage | BinaryIO | None, callback_url: str | None = None
+    svc: Services,
+    stream: FileStorage | BinaryIO | None,
+    callback_url: str | None = None,
+    focus: tuple[float, float] | None = None,
 ) -> AcceptedUpload:
     """Check, store and enqueue one upload; its webhook goes to ``callback_url``
-    (checked by the caller, :func:`imgsvc.webhooks.delivery.check_callback_url`).
+    (checked by the caller, :func:`imgsvc.webhooks.delivery.check_callback_url`);
+    ``focus`` (x, y in 0–1) is where its cover crops look (kept in the manifest;
+    see ``imaging.smartcrop``).
 
     Raises the upload's error (``missing_file``, ``invalid_image``,
     ``unsupported_format``, ``image_too_large``) or ``QueueFull`` before anything
@@ -70,6 +75,8 @@ def accept_upload(
     image_id = record.new_image_id()
     delete_token = secrets.token_urlsafe(24)
     manifest = record.new_manifest(image_id, info, size, delete_token, callback_url=callback_url)
+    if focus is not None:
+        manifest["focus"] = list(focus)
 
     storage = svc.storage
     try:

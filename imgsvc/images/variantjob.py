@@ -27,7 +27,7 @@ from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout
 from imgsvc.extensions import Services, worker_services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.jobcost import record_cost
-from imgsvc.images.tasks import discard_deleted, put_unless_deleted, render_options
+from imgsvc.images.tasks import discard_deleted, focus_of, put_unless_deleted, render_options
 from imgsvc.images.variantset import merge, wanted
 from imgsvc.images.variantstore import store_variant
 from imgsvc.imaging import parse_variants, render_image
@@ -75,7 +75,7 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
         return {"id": image_id, "status": manifest.get("status"), "made": []}
     original = svc.storage.get(record.original_key(image_id))
     try:
-        rendering = render_image(original, todo, **render_options(svc))
+        rendering = render_image(original, todo, focus=focus_of(manifest), **render_options(svc))
     except (ImgsvcError, JobTimeoutException):
         raise
     except Exception as exc:  # Pillow raises many types on hostile input

@@ -27,7 +27,7 @@ def etag_of(data: bytes) -> str:
 def store_variant(
     put: Put, image_id: str, spec: VariantSpec, variant: RenderedVariant
 ) -> dict[str, Any]:
-    """Store one rendered variant (and its extra formats); its manifest entry.
+    """Store one rendered variant (and the extra formats it carries); its manifest entry.
 
     Storage errors are left to raise (``StorageUnavailable`` is retried by RQ).
     """
@@ -35,6 +35,29 @@ def store_variant(
     key = versioned_key(image_id, variant.name, tag, variant.extension)
     put(key, variant.data, variant.content_type)
     metrics.record_variant(variant.format, len(variant.data))
+    return {
+        "key": key,
+        "url": versioned_url(image_id, variant.name, tag),
+        "width": variant.width,
+        "height": variant.height,
+        "format": variant.format,
+        "content_type": variant.content_type,
+        "bytes": len(variant.data),
+        "etag": etag_of(variant.data),
+        "formats": store_formats(put, image_id, spec, variant),
+        **spec_fields(spec),
+    }
+
+
+def store_formats(
+    put: Put, image_id: str, spec: VariantSpec, variant: RenderedVariant
+) -> dict[str, Any]:
+    """Store a variant's extra formats next to its primary (stored by
+    :func:`store_variant`); the manifest entry's ``formats``. The primary's own
+    format reuses the primary's object. Storage errors are left to raise.
+    """
+    tag = spec.tag()
+    key = versioned_key(image_id, variant.name, tag, variant.extension)
     formats: dict[str, Any] = {}
     for extension, file in variant.alternates.items():
         extra_key = key
@@ -49,15 +72,4 @@ def store_variant(
             "bytes": len(file.data),
             "etag": etag_of(file.data),
         }
-    return {
-        "key": key,
-        "url": versioned_url(image_id, variant.name, tag),
-        "width": variant.width,
-        "height": variant.height,
-        "format": variant.format,
-        "content_type": variant.content_type,
-        "bytes": len(variant.data),
-        "etag": etag_of(variant.data),
-        "formats": formats,
-        **spec_fields(spec),
-    }
+    return formats

@@ -7,7 +7,7 @@ from imgsvc.imaging.encode import (
     file_extension,
     parse_extra_formats,
 )
-from imgsvc.imaging.pipeline import Rendering, render_image, render_variants
+from imgsvc.imaging.pipeline import Rendering, render_extras, render_image, render_variants
 from imgsvc.imaging.placeholder import Placeholder
 from imgsvc.imaging.probe import MIME_TYPES, ProbeResult, probe
 from imgsvc.imaging.variants import VariantSpec, parse_variants
@@ -25,6 +25,7 @@ __all__ = [
     "parse_extra_formats",
     "parse_variants",
     "probe",
+    "render_extras",
     "render_image",
     "render_variants",
 ]

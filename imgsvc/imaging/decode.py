@@ -18,12 +18,13 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
 from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage
 from imgsvc.imaging.colour import to_srgb
+from imgsvc.imaging.nclx import nclx_to_srgb, needs_conversion, stated_nclx
 from imgsvc.imaging.structure import StructureLimits, current_limits, header_frames, walk
 from imgsvc.imaging.variants import VariantSpec
 
@@ -91,6 +92,7 @@ def decode_opened(
     """``decode`` for an image ``open_image`` has already read the header of."""
     width, height = image.size
     icc = image.info.get("icc_profile")
+    fmt = image.format
     if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra images
         orientation = orientation_of(image)
         needed = needed_decode_size(specs, image.size, swapped=orientation >= 5)
@@ -111,7 +113,12 @@ def decode_opened(
         width, height = height, width
     if orientation != 1:
         image = image.transpose(TRANSPOSE[orientation])
-    return Decoded(to_srgb(image, icc), (width, height), area)
+    srgb = to_srgb(image, icc)
+    if fmt in ("HEIF", "AVIF") and not icc:  # colour stated as code points, not a profile
+        nclx = stated_nclx(data)
+        if nclx is not None and needs_conversion(nclx):
+            srgb = nclx_to_srgb(srgb, nclx)
+    return Decoded(srgb, (width, height), area)
 
 
 def too_many_pixels(max_pixels: int) -> ImageTooLarge:
@@ -132,7 +139,7 @@ def open_image(
     are used: see ``structure.current_limits``. Raises ``InvalidImage`` or
     ``ImageTooLarge`` as ``decode`` does, and for what the walk refuses.
     """
-    limits = limits or current_limits()
+    limits = replace(limits or current_limits(), max_pixels=max_pixels)
     formats = [f.upper() for f in allowed_formats]
     try:
         walked = walk(data, limits, formats)
@@ -156,7 +163,8 @@ def open_image(
 
 def _load(image: Image.Image, max_pixels: int) -> Image.Image:
     try:
-        image.seek(0)
+        if image.format != "HEIF":  # HEIF opens on its primary picture, not always the first
+            image.seek(0)
         image.load()
     except Image.DecompressionBombError as exc:
         raise too_many_pixels(max_pixels) from exc

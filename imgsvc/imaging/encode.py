@@ -5,12 +5,15 @@ made at the encoder's sizes, see ``planes``); outputs with transparency become W
 (or PNG). ``EXTRA_FORMATS`` adds the same pixels as WebP and/or AVIF. Settings
 were chosen by measurement (``make bench`` prints the figures):
 
-- WebP ``method`` 3 (``WEBP_METHOD``): the same bytes as libwebp's default 4
-  for less CPU on RGBA; 2 and 0 are cheaper still but make larger files, and
-  bytes are paid on every view, CPU once. For RGBA the method also sets how
-  hard the lossless alpha plane is compressed, so 6 costs far more there.
-- AVIF speed 8, one thread: speed 6 (Pillow's default) costs several times the
-  CPU for a few per cent fewer bytes. One thread, because a worker runs per core.
+- WebP ``method`` 3 (``WEBP_METHOD``) for transparent primaries: the same
+  bytes as libwebp's default 4 for less CPU on RGBA; 2 and 0 are cheaper
+  still but make larger files. For RGBA the method also sets how hard the
+  lossless alpha plane is compressed, so 6 costs far more there.
+- The extra formats are a budget: at most twice the CPU of the job without
+  them (issue 16), since they are made for every image on the chance that a
+  client asks. So the WebP extra uses method 1 (``EXTRA_WEBP_METHOD``), and
+  AVIF speed 9: method 3 and speed 8 together cost several times the job for
+  a few per cent fewer bytes. One thread, because a worker runs per core.
 
 The figures are in BENCHMARKS.md (bench, encoder settings).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image, features
 
@@ -44,10 +47,11 @@ class EncodeOptions:
     jpeg_quality: int = 85
     webp_quality: int = 80
     webp_method: int = 3
+    extra_webp_method: int = 1
     transparent_format: str = "WEBP"
     extra_formats: tuple[str, ...] = ()
     avif_quality: int = 60
-    avif_speed: int = 8
+    avif_speed: int = 9
 
 
 @dataclass(frozen=True)
@@ -164,11 +168,43 @@ def encode_variants(
     return rendered
 
 
+def encode_extras(
+    outputs: list[tuple[str, Image.Image]],
+    primaries: list[RenderedVariant],
+    options: EncodeOptions,
+) -> list[RenderedVariant]:
+    """``primaries`` (made by ``encode_variants`` with no extra formats from the
+    named ``outputs``) with their extra formats encoded; a variant without an
+    output of its name is kept as it is; an image shared by several names is
+    encoded once."""
+    done: dict[int, dict[str, EncodedFile]] = {}
+    images = dict(outputs)
+    rendered = []
+    for variant in primaries:
+        image = images.get(variant.name)
+        if image is None:
+            rendered.append(variant)
+            continue
+        if id(image) not in done:
+            primary = EncodedFile(variant.data, variant.format)
+            done[id(image)] = _alternates(image, primary, options)
+        rendered.append(replace(variant, alternates=dict(done[id(image)])))
+    return rendered
+
+
 def _encode_all(
     image: Image.Image, options: EncodeOptions
 ) -> tuple[EncodedFile, dict[str, EncodedFile]]:
     primary = encode_file(image, primary_format(image, options), options)
+    return primary, _alternates(image, primary, options)
+
+
+def _alternates(
+    image: Image.Image, primary: EncodedFile, options: EncodeOptions
+) -> dict[str, EncodedFile]:
+    """``image`` in each of ``options.extra_formats`` (the primary's own file reused)."""
     alternates: dict[str, EncodedFile] = {}
+    extra_options = replace(options, webp_method=options.extra_webp_method)
     if options.extra_formats and image.mode == "YCbCr":
         image = image.convert("RGB")  # WebP and AVIF encoders take RGB
     for fmt in options.extra_formats:
@@ -177,8 +213,8 @@ def _encode_all(
         elif not fits(fmt, image):
             log.info("%s cannot hold %d×%d; extra format skipped", fmt, *image.size)
         elif available(fmt):
-            file = encode_file(image, fmt, options)
+            file = encode_file(image, fmt, extra_options)
             alternates[file.extension] = file
         else:
             log.warning("this Pillow cannot write %s; extra format skipped", fmt)
-    return primary, alternates
+    return alternates

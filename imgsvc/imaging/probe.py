@@ -19,6 +19,8 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from imgsvc.errors import ImageTooLarge, ImgsvcError, InvalidImage, UnsupportedFormat
+from imgsvc.imaging.formats import readable
+from imgsvc.imaging.isobmff import brand_format
 from imgsvc.imaging.structure import StructureLimits, current_limits, header_frames, walk
 
 MIME_TYPES = {
@@ -27,6 +29,8 @@ MIME_TYPES = {
     "WEBP": "image/webp",
     "GIF": "image/gif",
     "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "AVIF": "image/avif",
 }
 
 # Recognisable formats, so a refused one is reported "unsupported", not "broken".
@@ -82,7 +86,7 @@ def _name_unsupported(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
     if head[4:8] == b"ftyp":
-        return "HEIF/AVIF" if head[8:12] in (b"heic", b"heix", b"avif", b"mif1") else "ISO media"
+        return brand_format(head) or "ISO media"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in head.lower():
         return "SVG"
@@ -124,8 +128,10 @@ def probe(
     """Identify an image from its header and check it against the limits.
 
     ``limits`` bounds the structure walk (chunks, scans); its frame limit is
-    ``max_frames``. Without it, the running app's settings are used (or the
-    ``IMGSVC_*`` environment's): see ``structure.current_limits``.
+    ``max_frames`` and its pixel limit ``max_pixels`` (HEIF and AVIF are
+    checked from their declared size before libheif or libavif parse them).
+    Without it, the running app's settings are used (or the ``IMGSVC_*``
+    environment's): see ``structure.current_limits``.
 
     Raises ``InvalidImage`` (empty, unreadable, or a structure past a cap),
     ``UnsupportedFormat`` (a real format that is not allowed) or
@@ -145,7 +151,7 @@ def probe(
     if not head:
         raise InvalidImage("The file is empty.")
     allowed = [name.upper() for name in allowed_formats]
-    limits = replace(limits or current_limits(), max_frames=max_frames)
+    limits = replace(limits or current_limits(), max_frames=max_frames, max_pixels=max_pixels)
     walked: int | None = None
     try:
         if not partial:
@@ -181,7 +187,7 @@ def probe(
         ) from exc
     except UnidentifiedImageError as exc:
         other = _name_unsupported(head)
-        if other and other not in allowed:
+        if other and (other not in allowed or not readable(other)):
             raise UnsupportedFormat(
                 f"{other} files are not accepted; send one of: {', '.join(allowed)}."
             ) from exc

@@ -37,11 +37,14 @@ Box = tuple[float, float, float, float]
 
 
 def crop_box(spec: VariantSpec, width: float, height: float) -> Box:
-    """The centred box of a ``cover`` variant's aspect ratio in a ``width``×``height`` area."""
+    """The box of a ``cover`` variant's aspect ratio in a ``width``×``height`` area,
+    centred on the spec's focus as far as the area allows."""
     box_w, box_h = spec.width, spec.height or spec.width
     crop_w = min(width, height * box_w / box_h)
     crop_h = min(height, width * box_h / box_w)
-    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    focus_x, focus_y = spec.focus
+    left = min(max(focus_x * width - crop_w / 2, 0.0), width - crop_w)
+    top = min(max(focus_y * height - crop_h / 2, 0.0), height - crop_h)
     return (left, top, left + crop_w, top + crop_h)
 
 

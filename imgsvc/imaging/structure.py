@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from imgsvc.imaging import walkers
+from imgsvc.imaging import isobmff, walkers
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class StructureLimits:
     max_header_chunks: int = 2000
     max_jpeg_scans: int = 100
     max_compressed_chunks: int = 8
+    # Checked by walks that read a declared size before any decoder (HEIF, AVIF).
+    max_pixels: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> StructureLimits:
@@ -50,6 +52,7 @@ class StructureLimits:
             max_header_chunks=config.MAX_HEADER_CHUNKS,
             max_jpeg_scans=config.MAX_JPEG_SCANS,
             max_compressed_chunks=config.MAX_COMPRESSED_CHUNKS,
+            max_pixels=config.MAX_IMAGE_PIXELS,
         )
 
 
@@ -71,7 +74,8 @@ def current_limits() -> StructureLimits:
 def walk(data: bytes | memoryview, limits: StructureLimits, formats: Iterable[str]) -> int | None:
     """Walk ``data``'s structure within ``limits`` when it is one of ``formats``
     (Pillow's names); return its frame count when the walk counts frames (GIF
-    and TIFF, where Pillow's count is unbounded), else None: the header's own
+    and TIFF, where Pillow's count is unbounded; HEIF and AVIF, counted from
+    the header's items), else None: the header's own
     count is then cheap to read (``header_frames``).
 
     Raises ``ImageTooLarge`` for more frames than ``limits.max_frames`` or
@@ -79,18 +83,24 @@ def walk(data: bytes | memoryview, limits: StructureLimits, formats: Iterable[st
     chunks than a chunk cap or a structure that loops or points outside the file.
     A format outside ``formats`` is not walked: Pillow refuses it unread.
     """
-    fmt = _format_of(bytes(data[:12]))
-    if fmt is None or fmt not in {name.upper() for name in formats}:
+    fmt = _format_of(bytes(data[:64]))
+    allowed = {name.upper() for name in formats}
+    if fmt in _ISO_MEDIA and allowed & _ISO_MEDIA:
+        fmt = next(iter(allowed & _ISO_MEDIA))  # either reader may claim the other's file
+    if fmt is None or fmt not in allowed:
         return None
     return _WALKERS[fmt](data, limits)
 
 
+_ISO_MEDIA = {"HEIF", "AVIF"}
 _WALKERS: dict[str, Callable[[Any, StructureLimits], int | None]] = {
     "TIFF": walkers.tiff,
     "GIF": walkers.gif,
     "PNG": walkers.png,
     "JPEG": walkers.jpeg,
     "WEBP": walkers.webp,
+    "HEIF": isobmff.walk,
+    "AVIF": isobmff.walk,
 }
 
 
@@ -105,7 +115,7 @@ def _format_of(head: bytes) -> str | None:
         return "JPEG"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    return None
+    return isobmff.brand_format(head)
 
 
 def header_frames(image: Image.Image, walked: int | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_]*):(?P<w>\d+)(?:x(?P<h>\d+))?(?::(?P<mode>cover))?$")
@@ -23,12 +23,18 @@ TAG_LENGTH = 10
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One output: a width-bound resize, or a centre crop to ``width``×``height``."""
+    """One output: a width-bound resize, or a crop to ``width``×``height``
+    (``cover``) centred on ``focus`` (x, y in 0–1) as far as the image allows."""
 
     name: str
     width: int
     height: int | None = None
     cover: bool = False
+    focus: tuple[float, float] = (0.5, 0.5)
+
+    def with_focus(self, focus: tuple[float, float]) -> VariantSpec:
+        """This spec, its crop centred on ``focus``."""
+        return replace(self, focus=focus)
 
     def target_size(self, width: int, height: int) -> tuple[int, int]:
         """The output size for a source of ``width``×``height``, never upscaled."""

@@ -14,7 +14,7 @@
   var nameLabel = document.getElementById("upload-name");
   var maxBytes = parseInt(form.dataset.maxBytes, 10) || 0;
   var allowed = (form.dataset.formats || "").toUpperCase().split(",").filter(Boolean);
-  var sniffable = ["JPEG", "PNG", "GIF", "WEBP", "TIFF"];
+  var sniffable = ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIF", "AVIF"];
   var busy = false;
 
   // With this script, choosing a file starts the upload; the button is for pages without it.
@@ -57,7 +57,22 @@
     if (at(0, "GIF87a") || at(0, "GIF89a")) return "GIF";
     if (at(0, "RIFF") && at(8, "WEBP")) return "WEBP";
     if (at(0, "II*\x00") || at(0, "MM\x00*")) return "TIFF";
+    if (at(4, "ftyp")) return isoBrand(bytes, at);
     return null;
+  }
+
+  // HEIF or AVIF from the ftyp box's brands, as imgsvc/imaging/isobmff.py reads them.
+  function isoBrand(bytes, at) {
+    if (at(8, "avif") || at(8, "avis")) return "AVIF";
+    var heif = ["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1"];
+    if (!heif.some(function (brand) { return at(8, brand); })) return null;
+    var size = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+    if (at(8, "mif1")) {
+      for (var offset = 16; offset + 4 <= Math.min(size, bytes.length); offset += 4) {
+        if (at(offset, "avif") || at(offset, "avis")) return "AVIF";
+      }
+    }
+    return "HEIF";
   }
 
   function problemWith(file) {
@@ -67,7 +82,7 @@
         ". Export a smaller version and upload that."]);
     }
     if (file.size === 0) return Promise.resolve(["invalid_image", "“" + file.name + "” is empty."]);
-    return file.slice(0, 16).arrayBuffer().then(function (buffer) {
+    return file.slice(0, 64).arrayBuffer().then(function (buffer) {
       var format = sniff(new Uint8Array(buffer));
       var known = allowed.every(function (name) { return sniffable.indexOf(name) >= 0; });
       if ((format && allowed.indexOf(format) < 0) || (!format && known)) {

@@ -13,6 +13,7 @@ from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.indexes import forget_upload
 from imgsvc.images.uploads import accept_upload, accept_url_upload
+from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.web.present import image_view, links
@@ -26,8 +27,9 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``) or, as JSON ``{"url": ...}``, an
-    upload from a URL; either may name a ``callback_url``. 202 with id, job and links.
+    """Accept a multipart upload (field ``file``, optional ``focus=x,y``) or, as
+    JSON ``{"url": ...}``, an upload from a URL; either may name a
+    ``callback_url``. 202 with id, job and links.
 
     With an ``Idempotency-Key`` a retry gets the first answer (see
     :mod:`imgsvc.idempotency`); with an API key the upload counts against its
@@ -45,7 +47,8 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
                 accepted = accept_url_upload(svc, fields.get("url"), callback_url)
             else:
                 callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
-                accepted = accept_upload(svc, request.files.get("file"), callback_url)
+                focus = parse_focus(request.form.get("focus"))
+                accepted = accept_upload(svc, request.files.get("file"), callback_url, focus)
         except ImgsvcError as error:
             if not (error.details and "id" in error.details):  # stored: it counts
                 apikeys.refund(svc.redis, counter)

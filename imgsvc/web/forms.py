@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, URLField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, StringField, URLField
+from wtforms.validators import DataRequired, Length, Optional
 
 
 class UploadForm(FlaskForm):
     """The upload form on ``/``. The file's type is checked by content, not here."""
 
     file = FileField("Image", validators=[FileRequired("Choose an image to upload.")])
+    focus = StringField("Focal point", validators=[Optional(), Length(max=64)])
 
 
 class UrlUploadForm(FlaskForm):

@@ -7,6 +7,14 @@ or ``original``. The scheme is in :mod:`imgsvc.images.variantset`. A
 configured variant that a finished image lacks, or has under an older spec,
 is made on demand (:mod:`imgsvc.images.ondemand`): 404 with ``Retry-After``
 while its job is on its way, ``variant_failed`` once it failed.
+
+The extension-less URLs of a variant made in extra formats (the versioned one
+and the alias) answer the format ``Accept`` asks for, with ``Vary: Accept``
+and one ETag per format (:mod:`imgsvc.web.negotiation`). While a job stores
+the primaries and then makes the extra formats (the manifest's ``extras:
+"pending"``), they answer the primary with ``Vary: Accept`` and a short
+``max-age`` instead of their usual caching, so no cache keeps it from clients
+that want the other formats.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from imgsvc.imaging import VariantSpec, file_extension, parse_extra_formats, par
 from imgsvc.settings import Settings
 from imgsvc.storage import S3Storage
 from imgsvc.web.mediaurls import public_url
+from imgsvc.web.negotiation import VARY_ACCEPT, negotiate, preferred_extensions
+
+__all__ = ["bp", "negotiate"]
 
 bp = Blueprint("media", __name__)
 
@@ -31,12 +42,16 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # the web answers 404 again once caches let go of the redirect.
 REDIRECT_MAX_AGE = 86_400
 ALIAS = "no-cache"  # the alias's bytes change with the spec: revalidate (304s read nothing)
+# A primary served while its extra formats are still being made (see ``_answer``).
+PENDING = "public, max-age=10"
 _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
     "image/webp": "webp",
     "image/gif": "gif",
     "image/tiff": "tif",
+    "image/heif": "heic",
+    "image/avif": "avif",
 }
 
 
@@ -73,7 +88,8 @@ def variant(image_id: str, name: str) -> Response:
 
     404 for a name that is not configured (a removed variant), an unknown or
     pruned version, or an extension that was not made; 404 with ``Retry-After``
-    while the variant is not made yet.
+    while the variant is not made yet. Without ``.<ext>`` the format is
+    negotiated (see the module's doc).
     """
     svc = services()
     specs = parse_variants(svc.config.VARIANTS)
@@ -90,9 +106,7 @@ def variant(image_id: str, name: str) -> Response:
         entry = (manifest.get("variants") or {}).get(name)
         if not dash and entry is not None and not is_current(entry, spec, manifest["original"]):
             _ask_quietly(specs, manifest)  # a pre-versioning URL keeps its bytes; make the new
-        return _redirect(served["key"]) or _send(
-            served["key"], served["content_type"], served["etag"]
-        )
+        return _answer(manifest, served, negotiated=not dot, cache=IMMUTABLE)
     if url in (manifest.get("pruned") or []):
         raise NotFound(f"Variant {name!r} of this image was pruned.")
     if dash and tag != spec.tag():
@@ -104,9 +118,7 @@ def variant(image_id: str, name: str) -> Response:
             entry = (entry.get("formats") or {}).get(extension)
             if entry is None:
                 raise NotFound(f"Variant {name!r} was not made as {extension!r}.")
-        return _redirect(entry["key"], alias=True) or _send(
-            entry["key"], entry["content_type"], entry["etag"], cache=ALIAS
-        )
+        return _answer(manifest, entry, negotiated=not dot, cache=ALIAS)
     if dot and extension not in _extra_extensions(svc.config):
         raise NotFound(f"Variants are not made as {extension!r}.")
     try:
@@ -120,7 +132,7 @@ def _not_made_yet(config: Settings, manifest: dict[str, Any], name: str, extensi
     """Raise for an image that is not ``done``: failed (no variants), or still in
     its upload job (404 with ``Retry-After``)."""
     status = manifest["status"]
-    if status == "done":
+    if status == "done" or manifest.get("extras") == "pending":  # primaries are stored
         return
     if status == "failed":
         raise NotFound("This image failed to process; it has no variants.")
@@ -128,7 +140,32 @@ def _not_made_yet(config: Settings, manifest: dict[str, Any], name: str, extensi
         raise NotFound(f"Variants are not made as {extension!r}.")
     error = NotFound(f"Variant {name!r} is not ready yet.")
     error.retry_after = 2
+    if not extension and _extra_extensions(config) & set(preferred_extensions(config)):
+        error.headers = dict(VARY_ACCEPT)  # once made, this URL is negotiated
     raise error
+
+
+def _answer(
+    manifest: dict[str, Any], entry: dict[str, Any], *, negotiated: bool, cache: str
+) -> Response:
+    """Send (or redirect to) ``entry``'s bytes; for an extension-less URL
+    (``negotiated``), in the format ``Accept`` chooses among the variant's.
+
+    While the extra formats are still being made the primary answers with
+    ``Vary: Accept`` and the short ``PENDING`` caching, whatever ``cache`` is.
+    """
+    preferred = preferred_extensions(services().config) if negotiated else []
+    headers: dict[str, str] = {}
+    if preferred and manifest.get("extras") == "pending":
+        headers, cache = dict(VARY_ACCEPT), PENDING
+    elif preferred:
+        entry, negotiable = negotiate(entry, preferred, request.accept_mimetypes)
+        headers = dict(VARY_ACCEPT) if negotiable else {}
+    redirect = _redirect(entry["key"], alias=cache != IMMUTABLE)
+    if redirect is not None:
+        redirect.headers.update(headers)
+        return redirect
+    return _send(entry["key"], entry["content_type"], entry["etag"], cache=cache, **headers)
 
 
 def _ask_quietly(specs: list[VariantSpec], manifest: dict[str, Any]) -> None:

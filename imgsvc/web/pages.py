@@ -14,6 +14,7 @@ from imgsvc.extensions import services
 from imgsvc.images import record
 from imgsvc.images.indexes import recent_tiles
 from imgsvc.images.uploads import AcceptedUpload, accept_upload, accept_url_upload
+from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
 from imgsvc.web.forms import UploadForm, UrlUploadForm
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 FAILURE_ADVICE = {
     "invalid_image": "The file looks damaged or is not really an image. Open it in an image "
     "editor, save it again as JPEG or PNG, and upload that.",
-    "unsupported_format": "Save the image as JPEG, PNG, WebP, GIF or TIFF and upload it again.",
+    "unsupported_format": "Save the image as JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF "
+    "and upload it again.",
     "image_too_large": "The image has too many pixels or frames. Scale it down (for example "
     "to 8000 pixels on the longest side) and upload it again.",
     "timeout": "Processing took too long. Try again later, or upload a smaller version.",
@@ -97,7 +99,7 @@ def index() -> ResponseReturnValue:
 def _accept_file(form: UploadForm) -> AcceptedUpload:
     if not form.validate_on_submit():
         raise MissingFile("Choose an image to upload.")
-    return accept_upload(services(), form.file.data)
+    return accept_upload(services(), form.file.data, focus=parse_focus(form.focus.data))
 
 
 def _accept_url(form: UrlUploadForm) -> AcceptedUpload:

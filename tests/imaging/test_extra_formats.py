@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from imgsvc.config import Defaults, csv_list
-from imgsvc.imaging import EncodeOptions, parse_extra_formats, parse_variants, render_variants
+from imgsvc.imaging import (
+    EncodeOptions,
+    parse_extra_formats,
+    parse_variants,
+    render_extras,
+    render_image,
+    render_variants,
+)
 from tests import factories
 
 SPECS = parse_variants("sm:640,xs:320,thumb:100x100:cover")
@@ -73,3 +80,38 @@ def test_transparent_variants_keep_alpha_and_reuse_the_primary_webp() -> None:
 def test_no_extra_formats_by_default() -> None:
     for variant in render(factories.jpeg(400, 300), "").values():
         assert variant.alternates == {}
+
+
+@pytest.mark.parametrize("make", [lambda: factories.jpeg(900, 600), factories.png_alpha])
+def test_deferred_extras_are_the_same_files_made_after_the_primaries(make) -> None:
+    data = make()
+    options = EncodeOptions(extra_formats=parse_extra_formats("webp,avif"))
+    whole = render_image(data, SPECS, allowed_formats=ALLOWED, max_pixels=10**8, options=options)
+    first = render_image(
+        data, SPECS, allowed_formats=ALLOWED, max_pixels=10**8, options=options, defer_extras=True
+    )
+    # First the primaries alone, the outputs kept for later.
+    assert [v.alternates for v in first.variants] == [{}, {}, {}]
+    assert [name for name, _image in first.outputs] == ["sm", "xs", "thumb"]
+    assert [v.data for v in first.variants] == [v.data for v in whole.variants]
+    # Then the extras: the same bytes as when made in one go.
+    later = render_extras(first, options)
+    assert [v.data for v in later] == [v.data for v in whole.variants]
+    for made_later, made_at_once in zip(later, whole.variants, strict=True):
+        assert {e: f.data for e, f in made_later.alternates.items()} == {
+            e: f.data for e, f in made_at_once.alternates.items()
+        }
+        assert set(made_later.alternates) == {"webp", "avif"}
+
+
+def test_extra_webp_uses_its_own_method() -> None:
+    data = factories.jpeg(900, 600)
+    sizes = {}
+    for method in (0, 4):
+        options = EncodeOptions(extra_formats=("WEBP",), extra_webp_method=method)
+        rendered = render_variants(
+            data, SPECS, allowed_formats=ALLOWED, max_pixels=10**8, options=options
+        )
+        sizes[method] = len(rendered[0].alternates["webp"].data)
+    assert sizes[0] != sizes[4]  # the setting reaches the encoder
+    assert sizes[4] < sizes[0]

@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from tests import factories
+from tests.imaging import heif_files
 from tests.support.client import upload
 
 
@@ -19,6 +20,7 @@ def test_variant_bytes_have_type_etag_and_immutable_caching(client, processed):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "image/jpeg"
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "Vary" not in response.headers  # one format only: nothing to negotiate
     etag = response.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10
     image = Image.open(io.BytesIO(response.data))
@@ -102,3 +104,35 @@ def test_failed_image_variants_are_404_without_retry_after(client, processed):
     response = client.get(f"/images/{image_id}/sm")
     assert response.status_code == 404
     assert "Retry-After" not in response.headers
+
+
+def test_iphone_heic_upload_is_served_as_upright_jpeg_variants(client, processed):
+    image_id = processed(heif_files.iphone_like(640, 480, orientation=6), "IMG_0001.HEIC")["id"]
+    status = client.get(f"/api/images/{image_id}").get_json()
+    assert status["status"] == "done"
+    assert status["original"]["format"] == "HEIF"
+    assert status["metadata"] == {  # the safe subset; the file's GPS position is not there
+        "captured_at": "2024-05-04T10:11:12",
+        "camera_make": "Apple",
+        "camera_model": "iPhone 15 Pro",
+        "orientation": 6,
+        "colour_profile": "sRGB / BT.709 (nclx)",
+    }
+
+    response = client.get(f"/images/{image_id}/sm")
+    image = Image.open(io.BytesIO(response.data))
+    assert (response.headers["Content-Type"], image.format, image.size) == (
+        "image/jpeg",
+        "JPEG",
+        (480, 640),
+    )
+    assert not image.getexif()
+    original = client.get(f"/images/{image_id}/original")
+    assert original.headers["Content-Type"] == "image/heif"
+    assert original.headers["Content-Disposition"] == f'attachment; filename="{image_id}.heic"'
+
+
+def test_avif_upload_is_processed(client, processed):
+    image_id = processed(heif_files.avif(factories.photo(500, 400)), "photo.avif")["id"]
+    response = client.get(f"/images/{image_id}/xs")
+    assert Image.open(io.BytesIO(response.data)).size == (320, 256)

@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests import factories
+from tests.imaging import heif_files
 from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
 from tests.support.stack import LiveStack
 from tests.system.browser.conftest import MAX_UPLOAD, Console
@@ -130,6 +131,23 @@ def test_word_count_shows_its_result_and_joins_the_queue(page, page_server: Page
     job_id = card.get_attribute("data-job")
     finished = page.locator('#queue [data-state="finished"]')
     expect(finished.locator(f'[id="job-{job_id}"]')).to_be_visible(timeout=15_000)
+
+
+def test_an_iphone_heic_with_a_focal_point_is_uploaded_from_the_form(page):
+    page.goto("/")
+    page.fill("#focus", "0.3,0.6")
+    page.set_input_files(
+        "#file",
+        files=[
+            {"name": "IMG_0042.HEIC", "mimeType": "image/heic", "buffer": heif_files.iphone_like()}
+        ],
+    )
+    page.wait_for_url(IMAGE_PAGE)
+    expect(page.locator("#status")).to_have_text("done", timeout=60_000)
+    expect(page.locator("#original")).to_contain_text("HEIF")
+    expect(page.locator("#variant-sm .variant-size")).to_have_text("480×640")  # turned upright
+    view = page.request.get(page.url.replace("/images/", "/api/images/")).json()
+    assert view["focus"] == [0.3, 0.6]
 
 
 def test_an_image_given_by_its_url_goes_to_its_page_and_is_processed(page, page_server):
