@@ -47,7 +47,8 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
         figure = page.locator(f"#variant-{name}")
         expect(figure.locator(".variant-size")).to_have_text(size)
         expect(figure.get_by_role("link", name="Open", exact=True)).to_have_attribute(
-            "href", re.compile(rf"/images/[^/]+/{name}-[0-9a-f]+$")  # versioned: <name>-<tag>
+            "href",
+            re.compile(rf"/images/[^/]+/{name}-[0-9a-f]+$"),  # versioned: <name>-<tag>
         )
         expect(figure).to_contain_text("KiB")
     expect(page.locator("#original")).to_contain_text("2400×1600 px · JPEG")
