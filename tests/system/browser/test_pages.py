@@ -71,6 +71,7 @@ def test_image_page_follows_the_jobs_progress_live(page, stack: LiveStack):
     settings = {
         "REDIS_URL": stack.env["IMGSVC_REDIS_URL"],
         "STORAGE_URL": stack.env["IMGSVC_STORAGE_URL"],
+        "QUEUE_NAME": stack.env["IMGSVC_QUEUE_NAME"],  # the stack's worker's
     }
     # Parked on a queue no worker listens to, so the test decides when work happens.
     parked = Services(load_settings({**settings, "QUEUE_NAME": "parked"}))
