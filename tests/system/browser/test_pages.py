@@ -48,7 +48,8 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
         figure = page.locator(f"#variant-{name}")
         expect(figure.locator(".variant-size")).to_have_text(size)
         expect(figure.get_by_role("link", name="Open", exact=True)).to_have_attribute(
-            "href", re.compile(rf"/images/[^/]+/{name}-[0-9a-f]+$")  # versioned: <name>-<tag>
+            "href",
+            re.compile(rf"/images/[^/]+/{name}-[0-9a-f]+$"),  # versioned: <name>-<tag>
         )
         expect(figure).to_contain_text("KiB")
     expect(page.locator("#original")).to_contain_text("2400×1600 px · JPEG")
@@ -71,6 +72,7 @@ def test_image_page_follows_the_jobs_progress_live(page, stack: LiveStack):
     settings = {
         "REDIS_URL": stack.env["IMGSVC_REDIS_URL"],
         "STORAGE_URL": stack.env["IMGSVC_STORAGE_URL"],
+        "QUEUE_NAME": stack.env["IMGSVC_QUEUE_NAME"],  # the stack's worker's
     }
     # Parked on a queue no worker listens to, so the test decides when work happens.
     parked = Services(load_settings({**settings, "QUEUE_NAME": "parked"}))
