@@ -58,3 +58,37 @@ def test_dry_run_counts_then_backfill_enqueues_on_its_own_queue(client, run_work
         body = restarted.test_client().get(f"/api/images/{image_id}").get_json()
         assert body["variants"]["tiny"]["width"] == 64
         assert body["variants"]["xxl"]["width"] == 1200  # never upscaled
+
+
+def test_on_a_terminal_backfill_shows_a_progress_bar_then_its_report(client, run_worker):
+    import pty
+
+    for seed in range(3):
+        upload(client, factories.jpeg(400, 300, seed=seed))
+    run_worker()
+    env = dict(os.environ, IMGSVC_VARIANTS=DEFAULT + ",tiny:64", COLUMNS="100")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imgsvc", "backfill", "--dry-run"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    shown = b""
+    try:
+        while True:  # until the command closes the terminal (bounded by pytest's timeout)
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        assert proc.wait(timeout=60) == 0, shown[-2000:]
+    text = shown.decode(errors="replace")
+    assert "images" in text and "100%" in text, text  # click's bar, filled
+    assert "scanned 3: would enqueue 3" in text, text
