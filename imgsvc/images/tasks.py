@@ -26,6 +26,8 @@ from imgsvc.images.variantset import merge
 from imgsvc.images.variantstore import store_formats, store_variant
 from imgsvc.imaging import (
     EncodeOptions,
+    Rendering,
+    VariantSpec,
     parse_extra_formats,
     parse_variants,
     render_extras,
@@ -113,18 +115,9 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     specs = parse_variants(config.VARIANTS)
     render = render_options(svc)
     options: EncodeOptions = render["options"]
-    try:
-        rendering = render_image(
-            original,
-            specs,
-            focus=focus_of(manifest),
-            defer_extras=bool(options.extra_formats),
-            **render,
-        )
-    except (ImgsvcError, JobTimeoutException):
-        raise
-    except Exception as exc:  # Pillow raises many types on hostile input
-        raise InvalidImage(f"The image could not be processed: {exc}") from exc
+    rendering = render_for(
+        manifest, original, specs, render, defer_extras=bool(options.extra_formats)
+    )
 
     def put(key: str, data: bytes, content_type: str) -> None:
         put_unless_deleted(svc, image_id, key, data, content_type)
@@ -162,6 +155,24 @@ def focus_of(manifest: dict[str, Any]) -> tuple[float, float] | None:
     leaves the choice to ``CROP``."""
     focus = manifest.get("focus")
     return (float(focus[0]), float(focus[1])) if focus else None
+
+
+def render_for(
+    manifest: dict[str, Any],
+    original: bytes,
+    specs: list[VariantSpec],
+    render: dict[str, Any],
+    **extra: Any,
+) -> Rendering:
+    """Render ``specs`` from the image's ``original`` with ``render`` (from
+    :func:`render_options`) and the upload's focal point. A failure that is not
+    one of ours (Pillow raises many types on hostile input) is ``InvalidImage``."""
+    try:
+        return render_image(original, specs, focus=focus_of(manifest), **render, **extra)
+    except (ImgsvcError, JobTimeoutException):
+        raise
+    except Exception as exc:
+        raise InvalidImage(f"The image could not be processed: {exc}") from exc
 
 
 def render_options(svc: Services) -> dict[str, Any]:

@@ -23,14 +23,14 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from imgsvc import metrics
-from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout
+from imgsvc.errors import ImageDeleted, ImgsvcError, JobTimeout
 from imgsvc.extensions import Services, worker_services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.jobcost import record_cost
-from imgsvc.images.tasks import discard_deleted, focus_of, put_unless_deleted, render_options
+from imgsvc.images.tasks import discard_deleted, put_unless_deleted, render_for, render_options
 from imgsvc.images.variantset import merge, wanted
 from imgsvc.images.variantstore import store_variant
-from imgsvc.imaging import parse_variants, render_image
+from imgsvc.imaging import parse_variants
 from imgsvc.jobs import note_job_error, ran_out_of_time
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,7 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
     if not todo:
         return {"id": image_id, "status": manifest.get("status"), "made": []}
     original = svc.storage.get(record.original_key(image_id))
-    try:
-        rendering = render_image(original, todo, focus=focus_of(manifest), **render_options(svc))
-    except (ImgsvcError, JobTimeoutException):
-        raise
-    except Exception as exc:  # Pillow raises many types on hostile input
-        raise InvalidImage(f"The image could not be processed: {exc}") from exc
+    rendering = render_for(manifest, original, todo, render_options(svc))
 
     def put(key: str, data: bytes, content_type: str) -> None:
         put_unless_deleted(svc, image_id, key, data, content_type)
