@@ -180,7 +180,9 @@ def test_several_gunicorn_processes_and_the_worker_add_up(redis_url, tmp_path):
             count = value(
                 found, "imgsvc_job_duration_seconds_count", type="image", outcome="success"
             )
-            return found if count == 6 else None
+            # The worker marks itself idle just after it records the job's duration.
+            idle = value(found, "imgsvc_workers", state="idle")
+            return found if count == 6 and idle == 1 else None
 
         # Every scrape, whichever gunicorn process answers it, sees every process's counts.
         for _ in range(6):
