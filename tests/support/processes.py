@@ -104,12 +104,17 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             **({"start_new_session": True} if own_session else {"process_group": 0}),
         )
-        wait_until(
-            lambda: "Listening on" in log.read_text() or not alive(self.proc.pid),
-            timeout=30,
-            message="worker did not start",
-        )
-        assert alive(self.proc.pid), log.read_text()
+        try:
+            wait_until(
+                lambda: "Listening on" in log.read_text() or not alive(self.proc.pid),
+                timeout=30,
+                message="worker did not start",
+            )
+            assert alive(self.proc.pid), log.read_text()
+        except BaseException:  # the caller gets no object to stop: leave no process behind
+            self.kill_all()
+            self.log.close()
+            raise
 
     def horse(self, timeout: float = 30) -> int:
         """Wait for the work-horse of the current job; its pid."""
