@@ -22,6 +22,7 @@ from redis import Redis
 
 from tests.support.moto import MotoServer
 from tests.support.pageserver import PageServer
+from tests.support.receiver import Receiver
 from tests.support.redis import RedisServer
 
 # Loopback only, here and in every subprocess the tests start (workers, gunicorn):
@@ -83,6 +84,15 @@ def redis_url(redis_server: str) -> str:
     """The session's Redis, flushed for this test."""
     Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (see tests/support/receiver.py)."""
+    server = Receiver()
+    yield server
+    server.hold.set()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

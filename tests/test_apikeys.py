@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from imgsvc import apikeys, create_app
 from imgsvc.cli import main
 from tests import factories
-from tests.support.client import csrf_token
+from tests.support.client import csrf_token, upload
+from tests.support.client import stored_image_ids as stored_images
 
 PHOTO = factories.jpeg(64, 48)
 
@@ -25,17 +26,7 @@ def storage_url(tmp_path: Path) -> str:
 
 
 def post_image(client, data: bytes = PHOTO, key: str | None = None):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return client.post(
-        "/api/images",
-        data={"file": (io.BytesIO(data), "a.jpg")},
-        content_type="multipart/form-data",
-        headers=headers,
-    )
-
-
-def stored_images(app) -> set[str]:
-    return {key.split("/")[1] for key in app.extensions["imgsvc"].storage.list_keys("images/")}
+    return upload(client, data, "a.jpg", {"Authorization": f"Bearer {key}"} if key else {})
 
 
 def keyed_app(*entries: str, **settings):

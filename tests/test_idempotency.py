@@ -15,6 +15,8 @@ from redis import Redis
 from imgsvc import apikeys, create_app, idempotency
 from tests import factories
 from tests.support import wait_until
+from tests.support.client import stored_image_ids as stored_images
+from tests.support.client import upload
 
 PHOTO = factories.jpeg(64, 48)
 OTHER = factories.jpeg(48, 64)
@@ -29,16 +31,7 @@ def storage_url(tmp_path: Path) -> str:
 def post_image(client, data: bytes = PHOTO, key: str | None = "k-1", **headers: str):
     if key is not None:
         headers["Idempotency-Key"] = key
-    return client.post(
-        "/api/images",
-        data={"file": (io.BytesIO(data), "a.jpg")},
-        content_type="multipart/form-data",
-        headers=headers,
-    )
-
-
-def stored_images(app) -> set[str]:
-    return {key.split("/")[1] for key in app.extensions["imgsvc"].storage.list_keys("images/")}
+    return upload(client, data, "a.jpg", headers)
 
 
 def queued(app) -> list[str]:

@@ -9,13 +9,19 @@ import re
 from tests.support.wait import wait_until
 
 
-def upload(client, data: bytes, filename: str = "photo.jpg"):
+def upload(client, data: bytes, filename: str = "photo.jpg", headers: dict | None = None):
     """POST one file to the JSON API."""
     return client.post(
         "/api/images",
         data={"file": (io.BytesIO(data), filename)},
         content_type="multipart/form-data",
+        headers=headers or {},
     )
+
+
+def stored_image_ids(app) -> set[str]:
+    """The ids of the images the app's storage holds (any object of theirs)."""
+    return {key.split("/")[1] for key in app.extensions["imgsvc"].storage.list_keys("images/")}
 
 
 def csrf_token(html: str) -> str:

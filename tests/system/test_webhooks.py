@@ -24,17 +24,8 @@ from tests import factories
 from tests.support import wait_until
 from tests.support.client import wait_final
 from tests.support.processes import WorkerProcess
-from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("storage_url", ["file"], indirect=True)]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.hold.set()
-    server.stop()
 
 
 @pytest.fixture

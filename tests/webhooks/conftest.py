@@ -1,21 +1,10 @@
-"""Fixtures of the webhook tests: a loopback receiver, the signing secret."""
+"""Fixtures of the webhook tests: the signing secret (the receiver is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from imgsvc.webhooks.signing import new_secret
-from tests.support.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.hold.set()
-    server.stop()
 
 
 @pytest.fixture
