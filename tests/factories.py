@@ -54,6 +54,18 @@ def jpeg(
     return encode(image, "JPEG", quality=quality, exif=exif.tobytes())
 
 
+# How to store a displayed image so that EXIF orientation N shows it upright.
+STORED_AS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
 def marked_corner(width: int, height: int, orientation: int) -> bytes:
     """A JPEG whose *displayed* top-left corner is red, stored per ``orientation``.
 
@@ -62,16 +74,7 @@ def marked_corner(width: int, height: int, orientation: int) -> bytes:
     """
     shown = Image.new("RGB", (width, height), "white")
     ImageDraw.Draw(shown).rectangle([0, 0, width // 4, height // 4], fill=(255, 0, 0))
-    inverse = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_90,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_270,
-    }
-    stored = shown.transpose(inverse[orientation]) if orientation in inverse else shown
+    stored = shown.transpose(STORED_AS[orientation]) if orientation in STORED_AS else shown
     exif = Image.Exif()
     exif[0x0112] = orientation
     return encode(stored, "JPEG", quality=95, exif=exif.tobytes())

@@ -52,17 +52,6 @@ def shown_marked(width: int = 400, height: int = 300) -> Image.Image:
     return image
 
 
-_INVERSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
-
 # --- the header check (web process) ---------------------------------------------
 
 
@@ -153,7 +142,7 @@ def test_heif_and_avif_become_jpeg_variants_of_the_right_sizes(fmt: str) -> None
 @pytest.mark.parametrize("orientation", [2, 3, 5, 6, 7, 8])
 def test_rotation_and_mirror_are_applied(fmt: str, orientation: int) -> None:
     # The writers turn the EXIF orientation into HEIF's irot/imir boxes.
-    stored = shown_marked().transpose(_INVERSE[orientation])
+    stored = shown_marked().transpose(factories.STORED_AS[orientation])
     data = WRITERS[fmt](stored, exif=heif_files.exif_bytes(orientation))
     assert b"irot" in data or b"imir" in data
     xs = pixels(render(data, "xs:320")["xs"])
