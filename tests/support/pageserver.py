@@ -125,17 +125,7 @@ class PageServer:
 
     def page_photo_trickle(self, h, q) -> None:
         """An image/jpeg sent one byte a second (until the client gives up)."""
-        h.send_response(200)
-        h.send_header("Content-Type", "image/jpeg")
-        h.send_header("Content-Length", "100000")
-        h.end_headers()
-        try:
-            for _ in range(100_000):
-                h.wfile.write(b"\xff")
-                h.wfile.flush()
-                time.sleep(1)  # the server's pace, not test synchronisation
-        except OSError:
-            pass
+        trickle(h, "image/jpeg", b"\xff")
 
     def page_photo_as_text(self, h, q) -> None:
         """A real JPEG that says it is text."""
@@ -198,14 +188,19 @@ class PageServer:
 
     def page_trickle(self, h, q) -> None:
         """One byte a second, forever (until the client gives up)."""
-        h.send_response(200)
-        h.send_header("Content-Type", "text/plain")
-        h.send_header("Content-Length", "100000")
-        h.end_headers()
-        try:
-            for _ in range(100_000):
-                h.wfile.write(b"a")
-                h.wfile.flush()
-                time.sleep(1)  # the server's pace, not test synchronisation
-        except OSError:
-            pass
+        trickle(h, "text/plain", b"a")
+
+
+def trickle(h, content_type: str, byte: bytes) -> None:
+    """Declare 100,000 bytes and send ``byte`` once a second (until the client gives up)."""
+    h.send_response(200)
+    h.send_header("Content-Type", content_type)
+    h.send_header("Content-Length", "100000")
+    h.end_headers()
+    try:
+        for _ in range(100_000):
+            h.wfile.write(byte)
+            h.wfile.flush()
+            time.sleep(1)  # the server's pace, not test synchronisation
+    except OSError:
+        pass
