@@ -26,6 +26,11 @@ mid-request does not hold the key for a day. The answer replaces the marker
 kept in Redis as SHA-256 digests, per route and per scope (the API key's name
 when API keys are on; one shared scope otherwise). A key cannot be claimed
 while Redis is down: ``503 queue_unavailable`` before anything is stored.
+A remembered answer's ``delete_token`` is kept sealed: XORed with an
+HMAC-SHA256 keystream of ``SECRET_KEY``, the raw key (Redis holds only its
+digest) and the image id (so no keystream is used twice). Reading Redis alone
+does not give anyone the right to delete an image; the client that replays
+with its key gets the token back.
 
 The fingerprint is a SHA-256 over what the service reads of the body, not its
 bytes on the wire: for multipart, each field and each file's name, filename
@@ -36,8 +41,10 @@ in a canonical form (sorted keys); anything else as raw bytes.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -127,6 +134,44 @@ def key_from(request: Request) -> str | None:
     return key
 
 
+SECRET_FIELD = "delete_token"
+SEALED_FIELD = "delete_token_sealed"
+
+
+def _keystream(secret: str, key: str, image_id: str, length: int) -> bytes:
+    stream = b""
+    for block in range(length // 32 + 1):
+        message = json.dumps(["idempotency-seal", key, image_id, block]).encode()
+        stream += hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return stream[:length]
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, pad, strict=True))
+
+
+def seal(body: dict[str, Any], secret: str, key: str) -> dict[str, Any]:
+    """``body`` as Redis may keep it: its delete token replaced by a sealed copy."""
+    if SECRET_FIELD not in body:
+        return body
+    kept = {name: value for name, value in body.items() if name != SECRET_FIELD}
+    plain = str(body[SECRET_FIELD]).encode()
+    pad = _keystream(secret, key, str(body.get("id", "")), len(plain))
+    kept[SEALED_FIELD] = base64.b64encode(_xor(plain, pad)).decode()
+    return kept
+
+
+def unseal(body: dict[str, Any], secret: str, key: str) -> dict[str, Any]:
+    """The answer :func:`seal` was given, from what Redis kept."""
+    if SEALED_FIELD not in body:
+        return body
+    shown = {name: value for name, value in body.items() if name != SEALED_FIELD}
+    sealed = base64.b64decode(body[SEALED_FIELD])
+    pad = _keystream(secret, key, str(body.get("id", "")), len(sealed))
+    shown[SECRET_FIELD] = _xor(sealed, pad).decode()
+    return shown
+
+
 @dataclass
 class Claim:
     """A claimed key: :meth:`complete` with the answer, or :meth:`release` on an error."""
@@ -135,12 +180,14 @@ class Claim:
     redis_key: str
     token: str
     body_digest: str
+    key: str
 
     def complete(self, body: dict[str, Any], status: int, headers: dict[str, str]) -> None:
         """Remember the answer for ``IDEMPOTENCY_TTL`` seconds (best effort: when Redis
         fails here, the pending marker expires and a retry runs again)."""
         answer: dict[str, Any] = {"state": "done", "claim": self.token}
-        answer.update(fingerprint=self.body_digest, status=status, body=body, headers=headers)
+        kept = seal(body, self.svc.config.SECRET_KEY or "", self.key)
+        answer.update(fingerprint=self.body_digest, status=status, body=kept, headers=headers)
         ttl = self.svc.config.IDEMPOTENCY_TTL
         with contextlib.suppress(*REDIS_ERRORS):
             self.svc.redis.eval(_COMPLETE, 1, self.redis_key, self.token, json.dumps(answer), ttl)
@@ -154,9 +201,9 @@ class Claim:
 Answer = tuple[Response, int, dict[str, str]]
 
 
-def _replay(found: dict[str, Any]) -> Answer:
+def _replay(found: dict[str, Any], secret: str, key: str) -> Answer:
     headers = {**found.get("headers", {}), REPLAYED_HEADER: "true"}
-    return jsonify(found["body"]), int(found["status"]), headers
+    return jsonify(unseal(found["body"], secret, key)), int(found["status"]), headers
 
 
 def claim(svc: Services, route: str, scope: str, request: Request) -> Claim | Answer | None:
@@ -184,7 +231,7 @@ def claim(svc: Services, route: str, scope: str, request: Request) -> Claim | An
     try:
         while True:
             if svc.redis.set(redis_key, marker, nx=True, ex=config.IDEMPOTENCY_PENDING_TTL):
-                return Claim(svc, redis_key, token, body_digest)
+                return Claim(svc, redis_key, token, body_digest, key)
             raw = svc.redis.get(redis_key)
             if raw is None:  # released or expired between the two calls: claim again
                 continue
@@ -192,7 +239,7 @@ def claim(svc: Services, route: str, scope: str, request: Request) -> Claim | An
             if found["fingerprint"] != body_digest:
                 raise IdempotencyKeyReused()
             if found["state"] == "done":
-                return _replay(found)
+                return _replay(found, config.SECRET_KEY or "", key)
             if time.monotonic() >= deadline:
                 raise IdempotencyKeyInUse()
             time.sleep(_POLL_INTERVAL)  # the first request is running: wait for its answer

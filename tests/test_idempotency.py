@@ -51,6 +51,21 @@ def test_a_retry_with_the_same_key_gets_the_first_answer_and_stores_nothing(app,
     assert queued(app) == [first.get_json()["job_id"]]
 
 
+def test_redis_keeps_the_delete_token_sealed_and_the_replay_opens_it(app, client, redis_url):
+    first = post_image(client, key="k-sealed").get_json()
+    redis = Redis.from_url(redis_url)
+    kept = [redis.get(key) for key in redis.keys(f"{idempotency.KEY_PREFIX}*")]
+
+    assert kept
+    assert not any(first["delete_token"].encode() in (value or b"") for value in kept)
+    again = post_image(client, key="k-sealed").get_json()
+    assert again["delete_token"] == first["delete_token"]
+    deleted = client.delete(
+        f"/api/images/{first['id']}", headers={"X-Delete-Token": again["delete_token"]}
+    )
+    assert deleted.status_code == 204
+
+
 def test_without_a_key_every_upload_is_a_new_image(app, client):
     ids = {post_image(client, key=None).get_json()["id"] for _ in range(2)}
     assert len(ids) == 2
