@@ -162,13 +162,16 @@ def seal(body: dict[str, Any], secret: str, key: str) -> dict[str, Any]:
 
 
 def unseal(body: dict[str, Any], secret: str, key: str) -> dict[str, Any]:
-    """The answer :func:`seal` was given, from what Redis kept."""
+    """The answer :func:`seal` was given, from what Redis kept; without its delete
+    token when ``secret`` is not the one that sealed it (the key was rotated)."""
     if SEALED_FIELD not in body:
         return body
     shown = {name: value for name, value in body.items() if name != SEALED_FIELD}
     sealed = base64.b64decode(body[SEALED_FIELD])
     pad = _keystream(secret, key, str(body.get("id", "")), len(sealed))
-    shown[SECRET_FIELD] = _xor(sealed, pad).decode()
+    opened = _xor(sealed, pad)
+    if opened.isascii() and opened.decode().isprintable():  # else the secret key changed
+        shown[SECRET_FIELD] = opened.decode()
     return shown
 
 
