@@ -24,7 +24,7 @@ run: $(STAMP) system  ## web + worker + embedded Redis on http://127.0.0.1:$${PO
 
 test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for the browser tests)
 	@scripts/bootstrap.sh chromium
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
