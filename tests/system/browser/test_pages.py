@@ -30,6 +30,8 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
             {"name": "holiday.jpg", "mimeType": "image/jpeg", "buffer": factories.jpeg(2400, 1600)}
         ],
     )
+    expect(page.locator("#focus-preview")).to_be_visible()  # the chosen file, before it is sent
+    page.get_by_role("button", name="Upload holiday.jpg").click()
 
     page.wait_for_url(IMAGE_PAGE)
     page.evaluate("window.__sameDocument = true")  # a reload would lose it
@@ -144,6 +146,10 @@ def test_an_iphone_heic_with_a_focal_point_is_uploaded_from_the_form(page):
             {"name": "IMG_0042.HEIC", "mimeType": "image/heic", "buffer": heif_files.iphone_like()}
         ],
     )
+    # Chromium cannot render HEIC: no preview to click, the typed point stays.
+    expect(page.locator("#focus-unavailable")).to_be_visible()
+    expect(page.locator("#focus-preview")).to_be_hidden()
+    page.get_by_role("button", name="Upload IMG_0042.HEIC").click()
     page.wait_for_url(IMAGE_PAGE)
     expect(page.locator("#status")).to_have_text("done", timeout=60_000)
     expect(page.locator("#original")).to_contain_text("HEIF")
@@ -200,6 +206,7 @@ def test_a_file_the_server_refuses_shows_its_error_on_the_form(page, console: Co
             }
         ],
     )
+    page.get_by_role("button", name="Upload bomb.png").click()
 
     alert = page.locator("#upload-error")
     expect(alert).to_have_attribute("data-code", "image_too_large")
