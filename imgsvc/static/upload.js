@@ -176,37 +176,101 @@
     });
   }
 
-  function send(file) {
+  function parseJson(request) {
+    try {
+      return JSON.parse(request.responseText);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function trackProgress(request) {
+    request.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) setProgress((event.loaded / event.total) * 100);
+    });
+  }
+
+  // The service's answer to an upload (the form's POST / or a direct upload's
+  // "complete", which answer alike): the image's page, or the error it names.
+  function finish(request) {
+    var body = parseJson(request);
+    if (request.status >= 200 && request.status < 300 && body && body.links) {
+      setProgress(100);
+      window.location.assign(body.links.page);
+      return;
+    }
+    var error = (body && body.error) || {
+      code: "upload_failed",
+      message: "The upload failed (HTTP " + request.status + "). Try again.",
+    };
+    showError(error.code, error.message);
+  }
+
+  function interrupted() {
+    showError("upload_failed", "The upload was interrupted. Check the connection and the file's size, then try again.");
+  }
+
+  function postJson(url, body, onLoad, onError) {
+    var request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("Accept", "application/json");
+    if (body !== null) request.setRequestHeader("Content-Type", "application/json");
+    request.addEventListener("load", function () { onLoad(request); });
+    request.addEventListener("error", onError);
+    request.send(body === null ? null : JSON.stringify(body));
+  }
+
+  // The form, posted to the web with its CSRF token.
+  function sendToWeb(file) {
+    setProgress(0);
     var data = new FormData(form);
     data.set("file", file, file.name);
     var request = new XMLHttpRequest();
     request.open("POST", form.action);
     request.setRequestHeader("Accept", "application/json");
-    request.upload.addEventListener("progress", function (event) {
-      if (event.lengthComputable) setProgress((event.loaded / event.total) * 100);
-    });
-    request.addEventListener("load", function () {
-      var body = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch (error) {
-        body = null;
-      }
-      if (request.status >= 200 && request.status < 300 && body && body.links) {
-        setProgress(100);
-        window.location.assign(body.links.page);
-        return;
-      }
-      var error = (body && body.error) || {
-        code: "upload_failed",
-        message: "The upload failed (HTTP " + request.status + "). Try again.",
-      };
-      showError(error.code, error.message);
-    });
-    request.addEventListener("error", function () {
-      showError("upload_failed", "The upload was interrupted. Check the connection and the file's size, then try again.");
-    });
+    trackProgress(request);
+    request.addEventListener("load", function () { finish(request); });
+    request.addEventListener("error", interrupted);
     request.send(data);
+  }
+
+  // Straight to the bucket (data-direct: S3 storage, imgsvc/web/directform.py says
+  // when and why no CSRF token goes with it): a presigned POST from the API, the
+  // file to the bucket, then "complete". Until the file is in the bucket, any
+  // failure posts the form to the web instead, which works whatever the bucket:
+  // a refused CORS preflight and an unreachable bucket are the same network error
+  // to a script, a start refused for the setup (no S3 after all, an API key needed)
+  // is no fault of the person's, and a file the bucket refuses (too large) gets the
+  // web's own answer. Only a rate limit is shown at once: the web would refuse too.
+  function sendDirect(file, focus) {
+    var toWeb = function () { sendToWeb(file); };
+    postJson(form.dataset.direct, null, function (start) {
+      var body = parseJson(start);
+      if (start.status === 429) return finish(start);
+      if (start.status !== 201 || !body || !body.upload || !body.links) return toWeb();
+      var data = new FormData();
+      Object.keys(body.upload.fields).forEach(function (name) {
+        data.append(name, body.upload.fields[name]);
+      });
+      data.append(body.upload.file_field || "file", file, file.name); // S3 wants the file last
+      var request = new XMLHttpRequest();
+      request.open("POST", body.upload.url);
+      trackProgress(request);
+      request.addEventListener("load", function () {
+        if (request.status < 200 || request.status >= 300) return toWeb();
+        setProgress(100);
+        postJson(body.links.complete, focus ? { focus: focus } : {}, finish, interrupted);
+      });
+      request.addEventListener("error", toWeb);
+      request.send(data);
+    }, toWeb);
+  }
+
+  function send(file) {
+    var focus = focusField.value.trim();
+    // A focal point the page cannot read goes through the web, whose answer names it.
+    if (form.dataset.direct && (!focus || focusPoint())) return sendDirect(file, focus);
+    sendToWeb(file);
   }
 
   // A file picked or dropped: checked here, then shown until the form is submitted.

@@ -20,9 +20,13 @@ IMAGE_PAGE = re.compile(r"/images/[A-Za-z0-9_-]{22}$")
 PHONE = {"width": 390, "height": 844}
 
 
-def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(page):
+def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(page, stack):
+    posts: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
     page.goto("/")
     expect(page.get_by_label(re.compile("choose a file"))).to_be_attached()
+    # File storage: the form posts the file to the web (test_direct_form.py: S3).
+    assert page.locator("#upload-form").get_attribute("data-direct") is None
 
     page.set_input_files(
         "#file",
@@ -34,6 +38,7 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
     page.get_by_role("button", name="Upload holiday.jpg").click()
 
     page.wait_for_url(IMAGE_PAGE)
+    assert posts == [f"{stack.url}/"]
     page.evaluate("window.__sameDocument = true")  # a reload would lose it
     expect(page.locator("#status")).to_have_text("done", timeout=60_000)
     variants = page.locator(".variants figure")
