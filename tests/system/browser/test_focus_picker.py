@@ -11,6 +11,8 @@ import requests
 from PIL import Image
 from playwright.sync_api import expect
 
+from imgsvc.imaging.smartcrop import automatic_focus, detail_map
+from imgsvc.imaging.variants import VariantSpec
 from tests.imaging.subjects import BACKGROUND, encode, face, skin_share
 from tests.support.stack import LiveStack
 
@@ -20,16 +22,18 @@ SIZE = (2000, 800)
 FACE = (300, 400)  # a face-like blob on the left: the subject the person clicks
 CHEQUERS = (1450, 250, 1750, 550)  # high detail on the right, which an automatic crop would favour
 RED, YELLOW = (220, 30, 30), (240, 220, 40)
+THUMB = VariantSpec("thumb", 200, 200, cover=True)
 
 
 def two_subjects() -> bytes:
-    """A face on the left and a red and yellow chequered object on the right, 800 px apart
-    on a plain background: a square crop (800×800) shows one or the other, never both."""
+    """A face on the left and a red and yellow chequered object (50 px squares) on the
+    right, far apart on a plain background: a square crop (800×800) shows one or the
+    other, never both, and the automatic crop picks the chequers."""
     image = Image.new("RGB", SIZE, BACKGROUND)
     face(image, FACE, radius=120)
     x0, y0, x1, y1 = CHEQUERS
     y, x = np.mgrid[0 : y1 - y0, 0 : x1 - x0]
-    odd = ((x // 10 + y // 10) % 2).astype(bool)[..., None]
+    odd = ((x // 50 + y // 50) % 2).astype(bool)[..., None]
     patch = np.where(odd, np.array(RED), np.array(YELLOW)).astype(np.uint8)
     image.paste(Image.fromarray(patch, "RGB"), (x0, y0))
     return encode(image)
@@ -72,6 +76,9 @@ def marker_centre(page) -> tuple[float, float]:
 
 
 def test_clicking_the_subject_in_the_preview_makes_the_thumbnail_keep_it(page, stack: LiveStack):
+    source = Image.open(io.BytesIO(two_subjects()))
+    automatic = automatic_focus(detail_map(source, (0, 0, *SIZE)), THUMB)
+    assert automatic[0] > 0.5  # without the click, the thumbnail would show the chequers
     page.goto("/")
     choose(page, two_subjects())
 
