@@ -87,6 +87,20 @@ def requests_seen(stack: LiveStack) -> list[tuple[str, str]]:
     return seen
 
 
+# The progress bar's values, kept in sessionStorage across the navigation at the end.
+RECORD_PROGRESS = """
+addEventListener("DOMContentLoaded", () => {
+  const bar = document.getElementById("upload-progress");
+  if (!bar) return;
+  new MutationObserver(() => {
+    const seen = JSON.parse(sessionStorage.getItem("progress") || "[]");
+    seen.push(Number(bar.getAttribute("aria-valuenow")));
+    sessionStorage.setItem("progress", JSON.stringify(seen));
+  }).observe(bar, { attributes: true, attributeFilter: ["aria-valuenow"] });
+});
+"""
+
+
 def record_posts(page) -> list:
     posts: list = []
     page.on("request", lambda r: r.method == "POST" and posts.append(r))
@@ -117,17 +131,27 @@ def test_the_form_sends_the_file_straight_to_the_bucket(
     page, stack: LiveStack, s3_endpoint: str, bucket: str
 ):
     posts = record_posts(page)
+    page.add_init_script(RECORD_PROGRESS)
     page.goto("/")
     expect(page.locator("#upload-form")).to_have_attribute("data-direct", "/api/uploads")
     data = factories.jpeg(2400, 1600, seed=3)
     choose(page, data, "direct.jpg")
     page.locator("#focus-preview").click(position={"x": 10, "y": 10})
     focus = page.locator("#focus").input_value()
+    # A slow uplink (as a phone's), so the bucket's POST reports progress on its way.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": len(data)})
 
     page.get_by_role("button", name="Upload direct.jpg").click()
 
     page.wait_for_url(IMAGE_PAGE)  # where the form's post through the web ends as well
+    cdp.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": -1})
     image_id = IMAGE_PAGE.search(page.url).group(1)
+    progress = page.evaluate("JSON.parse(sessionStorage.getItem('progress') || '[]')")
+    assert any(0 < value < 100 for value in progress), progress  # the bucket's POST, midway
+    assert progress[-1] == 100
     assert [r.url for r in posts] == [
         f"{stack.url}/api/uploads",
         f"{s3_endpoint}/{bucket}",
