@@ -247,3 +247,18 @@ def test_an_unreachable_bucket_gets_the_form_through_the_web(
     finally:
         context.close()
         live.stop()
+
+
+def test_a_focal_point_the_page_cannot_read_goes_through_the_web_which_names_it(
+    page, stack: LiveStack, console: Console
+):
+    console.allow(r"status of 400")  # the web's own answer
+    posts = record_posts(page)
+    page.goto("/")
+    page.get_by_label(re.compile("Focal point")).fill("1.5,0.2")
+    choose(page, factories.jpeg(640, 480, seed=6), "odd-focus.jpg")
+    page.get_by_role("button", name="Upload odd-focus.jpg").click()
+
+    alert = page.locator("#upload-error")
+    expect(alert).to_have_attribute("data-code", "invalid_focus")
+    assert [r.url for r in posts] == [f"{stack.url}/"]  # nothing asked of the bucket
