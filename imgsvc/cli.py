@@ -1,5 +1,5 @@
 """The ``imgsvc`` command: ``dev``, ``worker``, ``reconcile``, ``backfill``, ``retry-failed``,
-``stats``, ``metrics-server``, ``front``, ``keys``, ``upload``."""
+``stats``, ``metrics-server``, ``front``, ``keys``, ``s3-cors``, ``upload``."""
 
 from __future__ import annotations
 
@@ -124,6 +124,35 @@ def reconcile() -> None:
         click.echo(f"requeued {image_id}")
     for image_id in report.discarded:
         click.echo(f"discarded {image_id} (an abandoned upload: no manifest)")
+
+
+@main.command("s3-cors")
+def s3_cors() -> None:
+    """Let the upload form's pages (IMGSVC_S3_CORS_ORIGINS) POST files to the bucket.
+
+    Writes the bucket's CORS rule for the form (other rules stay); with no
+    origins configured, removes it. Exits 1 unless the storage is S3 and the
+    bucket took the rule.
+    """
+    from imgsvc.config import csv_list
+    from imgsvc.errors import StorageUnavailable
+    from imgsvc.storage import S3Storage, storage_from_settings
+    from imgsvc.storage.cors import RULE_ID, apply_upload_cors
+
+    settings = _settings()
+    storage = storage_from_settings(settings.values)
+    if not isinstance(storage, S3Storage):
+        raise click.ClickException("IMGSVC_STORAGE_URL is not s3://: the form posts to the web")
+    origins = csv_list(settings.S3_CORS_ORIGINS)
+    try:
+        rules = apply_upload_cors(storage, origins)
+    except (ValueError, StorageUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if origins:
+        click.echo(f"bucket {storage.bucket}: POST allowed from {', '.join(origins)} ({RULE_ID})")
+    else:
+        click.echo(f"bucket {storage.bucket}: no IMGSVC_S3_CORS_ORIGINS, rule {RULE_ID} removed")
+    click.echo(f"{len(rules)} CORS rule(s) on the bucket")
 
 
 @main.command()

@@ -39,6 +39,9 @@ class Defaults:
     # presigned POST is valid; bytes of the object the header check reads.
     DIRECT_UPLOAD_EXPIRY: int = 900
     DIRECT_UPLOAD_CHECK_BYTES: int = 1 * MiB
+    # The origins (scheme://host[:port]) of the pages whose upload form posts straight
+    # to the bucket: its CORS rule (`imgsvc s3-cors`); "" keeps the form on the web.
+    S3_CORS_ORIGINS: CommaList = ""
     # Reads that bypass the web (S3 only): variant URLs on this base (a CDN or a
     # public bucket), or GET /images/<id>/<name> redirecting to a presigned URL.
     MEDIA_BASE_URL: str | None = None

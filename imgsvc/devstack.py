@@ -2,7 +2,9 @@
 
 Redis (unless ``IMGSVC_REDIS_URL`` is set), the front (nginx on
 ``HOST:PORT``), gunicorn behind it on a loopback port of its own, and the
-workers; storage in ``var/media`` unless ``IMGSVC_STORAGE_URL`` is set. The
+workers; storage in ``var/media`` unless ``IMGSVC_STORAGE_URL`` is set (an
+``s3://`` one gets the upload form's CORS rule, ``imgsvc s3-cors``, when
+``IMGSVC_S3_CORS_ORIGINS`` is set). The
 front is the same as in production (:mod:`imgsvc.front`), so the embedded
 default is protected from slow and idle clients as well. Ctrl-C (or SIGTERM,
 or the terminal closing) stops the children in order: front and web first,
@@ -73,6 +75,10 @@ def run_dev(port: int | None, workers: int) -> None:
         children.append(redis_proc)
     try:
         subprocess.run([sys.executable, "-m", "imgsvc", "reconcile"], env=env, check=False)
+        if config.S3_CORS_ORIGINS and env["IMGSVC_STORAGE_URL"].startswith("s3://"):
+            # The bucket's rule for the form's direct uploads; if S3 refuses it, the
+            # command says why and the form posts files through the web instead.
+            subprocess.run([sys.executable, "-m", "imgsvc", "s3-cors"], env=env, check=False)
         children += [
             _spawn([sys.executable, "-m", "imgsvc", "worker"], env) for _ in range(workers)
         ]

@@ -1,5 +1,6 @@
 // The upload form: drag and drop or pick a file, check its type and size here,
-// send it with a progress bar, then go to the image's page.
+// show its preview (a click on it sets the thumbnail's focal point), send it with
+// a progress bar, then go to the image's page.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -12,13 +13,25 @@
   var bar = document.getElementById("upload-bar");
   var percent = document.getElementById("upload-percent");
   var nameLabel = document.getElementById("upload-name");
+  var submit = document.getElementById("upload-submit");
+  var previewBox = document.getElementById("upload-preview");
+  var frame = document.getElementById("focus-frame");
+  var preview = document.getElementById("focus-preview");
+  var marker = document.getElementById("focus-marker");
+  var focusField = document.getElementById("focus");
+  var clearButton = document.getElementById("focus-clear");
+  var help = document.getElementById("focus-help");
+  var unavailable = document.getElementById("focus-unavailable");
   var maxBytes = parseInt(form.dataset.maxBytes, 10) || 0;
   var allowed = (form.dataset.formats || "").toUpperCase().split(",").filter(Boolean);
   var sniffable = ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIF", "AVIF"];
   var busy = false;
+  var chosen = null; // the file to send: picked or dropped, checked
+  var previewUrl = null;
 
-  // With this script, choosing a file starts the upload; the button is for pages without it.
-  document.getElementById("upload-submit").classList.add("d-none");
+  // With this script the button appears once a file is chosen and checked, under its preview.
+  submit.classList.add("d-none");
+  clearButton.classList.remove("d-none");
 
   function mib(bytes) {
     return (bytes / 1048576).toFixed(1) + " MiB";
@@ -35,6 +48,76 @@
     statusBox.classList.add("d-none");
     zone.classList.remove("busy");
     input.value = "";
+    forget();
+  }
+
+  // The focal point typed or clicked, as [x, y] in 0-1; null when empty or malformed.
+  function focusPoint() {
+    var parts = focusField.value.split(",");
+    if (parts.length !== 2 || !parts[0].trim() || !parts[1].trim()) return null;
+    var x = Number(parts[0]), y = Number(parts[1]);
+    if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1)) return null;
+    return [x, y];
+  }
+
+  function drawMarker() {
+    var point = focusPoint();
+    marker.classList.toggle("d-none", !point);
+    if (!point) return;
+    marker.style.left = point[0] * 100 + "%";
+    marker.style.top = point[1] * 100 + "%";
+  }
+
+  function round3(value) {
+    return Math.round(Math.min(1, Math.max(0, value)) * 1000) / 1000;
+  }
+
+  // A click on the preview: the point as fractions of the image as displayed.
+  preview.addEventListener("click", function (event) {
+    var box = preview.getBoundingClientRect();
+    if (!box.width || !box.height) return;
+    var x = round3((event.clientX - box.left) / box.width);
+    var y = round3((event.clientY - box.top) / box.height);
+    focusField.value = x + "," + y;
+    drawMarker();
+  });
+  focusField.addEventListener("input", drawMarker);
+  clearButton.addEventListener("click", function () {
+    focusField.value = "";
+    drawMarker();
+    focusField.focus();
+  });
+
+  // The chosen file's preview from an object URL. A browser that cannot render the
+  // format (HEIC in most) says so; the typed field still sets the point.
+  function showPreview(file) {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = URL.createObjectURL(file);
+    frame.classList.remove("d-none");
+    help.classList.remove("d-none");
+    unavailable.classList.add("d-none");
+    preview.src = previewUrl;
+    previewBox.classList.remove("d-none");
+    submit.textContent = "Upload " + file.name;
+    submit.classList.remove("d-none");
+    drawMarker();
+  }
+
+  preview.addEventListener("error", function () {
+    if (!chosen) return;
+    frame.classList.add("d-none");
+    help.classList.add("d-none");
+    unavailable.classList.remove("d-none");
+  });
+
+  function forget() {
+    chosen = null;
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    preview.removeAttribute("src");
+    previewBox.classList.add("d-none");
+    submit.classList.add("d-none");
+    submit.disabled = false;
   }
 
   function setProgress(value) {
@@ -93,59 +176,133 @@
     });
   }
 
-  function send(file) {
+  function parseJson(request) {
+    try {
+      return JSON.parse(request.responseText);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function trackProgress(request) {
+    request.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) setProgress((event.loaded / event.total) * 100);
+    });
+  }
+
+  // The service's answer to an upload (the form's POST / or a direct upload's
+  // "complete", which answer alike): the image's page, or the error it names.
+  function finish(request) {
+    var body = parseJson(request);
+    if (request.status >= 200 && request.status < 300 && body && body.links) {
+      setProgress(100);
+      window.location.assign(body.links.page);
+      return;
+    }
+    var error = (body && body.error) || {
+      code: "upload_failed",
+      message: "The upload failed (HTTP " + request.status + "). Try again.",
+    };
+    showError(error.code, error.message);
+  }
+
+  function interrupted() {
+    showError("upload_failed", "The upload was interrupted. Check the connection and the file's size, then try again.");
+  }
+
+  function postJson(url, body, onLoad, onError) {
+    var request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("Accept", "application/json");
+    if (body !== null) request.setRequestHeader("Content-Type", "application/json");
+    request.addEventListener("load", function () { onLoad(request); });
+    request.addEventListener("error", onError);
+    request.send(body === null ? null : JSON.stringify(body));
+  }
+
+  // The form, posted to the web with its CSRF token.
+  function sendToWeb(file) {
+    setProgress(0);
     var data = new FormData(form);
     data.set("file", file, file.name);
     var request = new XMLHttpRequest();
     request.open("POST", form.action);
     request.setRequestHeader("Accept", "application/json");
-    request.upload.addEventListener("progress", function (event) {
-      if (event.lengthComputable) setProgress((event.loaded / event.total) * 100);
-    });
-    request.addEventListener("load", function () {
-      var body = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch (error) {
-        body = null;
-      }
-      if (request.status >= 200 && request.status < 300 && body && body.links) {
-        setProgress(100);
-        window.location.assign(body.links.page);
-        return;
-      }
-      var error = (body && body.error) || {
-        code: "upload_failed",
-        message: "The upload failed (HTTP " + request.status + "). Try again.",
-      };
-      showError(error.code, error.message);
-    });
-    request.addEventListener("error", function () {
-      showError("upload_failed", "The upload was interrupted. Check the connection and the file's size, then try again.");
-    });
+    trackProgress(request);
+    request.addEventListener("load", function () { finish(request); });
+    request.addEventListener("error", interrupted);
     request.send(data);
   }
 
-  function handle(file) {
+  // Straight to the bucket (data-direct: S3 storage, imgsvc/web/directform.py says
+  // when and why no CSRF token goes with it): a presigned POST from the API, the
+  // file to the bucket, then "complete". Until the file is in the bucket, any
+  // failure posts the form to the web instead, which works whatever the bucket:
+  // a refused CORS preflight and an unreachable bucket are the same network error
+  // to a script, a start refused for the setup (no S3 after all, an API key needed)
+  // is no fault of the person's, and a file the bucket refuses (too large) gets the
+  // web's own answer. Only a rate limit is shown at once: the web would refuse too.
+  function sendDirect(file, focus) {
+    var toWeb = function () { sendToWeb(file); };
+    postJson(form.dataset.direct, null, function (start) {
+      var body = parseJson(start);
+      if (start.status === 429) return finish(start);
+      if (start.status !== 201 || !body || !body.upload || !body.links) return toWeb();
+      var data = new FormData();
+      Object.keys(body.upload.fields).forEach(function (name) {
+        data.append(name, body.upload.fields[name]);
+      });
+      data.append(body.upload.file_field || "file", file, file.name); // S3 wants the file last
+      var request = new XMLHttpRequest();
+      request.open("POST", body.upload.url);
+      trackProgress(request);
+      request.addEventListener("load", function () {
+        if (request.status < 200 || request.status >= 300) return toWeb();
+        setProgress(100);
+        postJson(body.links.complete, focus ? { focus: focus } : {}, finish, interrupted);
+      });
+      request.addEventListener("error", toWeb);
+      request.send(data);
+    }, toWeb);
+  }
+
+  function send(file) {
+    var focus = focusField.value.trim();
+    // A focal point the page cannot read goes through the web, whose answer names it.
+    if (form.dataset.direct && (!focus || focusPoint())) return sendDirect(file, focus);
+    sendToWeb(file);
+  }
+
+  // A file picked or dropped: checked here, then shown until the form is submitted.
+  function choose(file) {
     if (!file || busy) return;
-    busy = true;
     errorBox.classList.add("d-none");
     problemWith(file).then(function (problem) {
       if (problem) return showError(problem[0], problem[1]);
-      nameLabel.textContent = "Uploading " + file.name + " (" + mib(file.size) + ")";
-      setProgress(0);
-      statusBox.classList.remove("d-none");
-      zone.classList.add("busy");
-      send(file);
+      chosen = file;
+      showPreview(file);
     });
   }
 
+  function upload() {
+    if (busy) return;
+    if (!chosen) return showError("missing_file", "Choose an image to upload.");
+    busy = true;
+    errorBox.classList.add("d-none");
+    nameLabel.textContent = "Uploading " + chosen.name + " (" + mib(chosen.size) + ")";
+    setProgress(0);
+    statusBox.classList.remove("d-none");
+    zone.classList.add("busy");
+    submit.disabled = true;
+    send(chosen);
+  }
+
   input.addEventListener("change", function () {
-    if (input.files.length) handle(input.files[0]);
+    if (input.files.length) choose(input.files[0]);
   });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (input.files.length) handle(input.files[0]);
+    upload();
   });
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (event) {
@@ -160,7 +317,7 @@
   });
   zone.addEventListener("drop", function (event) {
     event.preventDefault();
-    if (event.dataTransfer && event.dataTransfer.files.length) handle(event.dataTransfer.files[0]);
+    if (event.dataTransfer && event.dataTransfer.files.length) choose(event.dataTransfer.files[0]);
   });
   // A file dropped next to the zone must not replace the page with the file.
   ["dragover", "drop"].forEach(function (name) {

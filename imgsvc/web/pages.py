@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from imgsvc import apikeys
 from imgsvc.config import csv_list
 from imgsvc.errors import ImgsvcError, InvalidUrl, MissingFile
 from imgsvc.extensions import services
@@ -17,6 +18,7 @@ from imgsvc.images.uploads import AcceptedUpload, accept_upload, accept_url_uplo
 from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
+from imgsvc.web.directform import form_posts_to_bucket
 from imgsvc.web.forms import UploadForm, UrlUploadForm
 from imgsvc.web.mediaurls import with_public_urls
 from imgsvc.web.present import (
@@ -50,7 +52,8 @@ DEFAULT_ADVICE = "Try a different file, or re-save this one as JPEG or PNG and u
 def _index_page(
     form: UploadForm, error: ImgsvcError | None = None, url_form: UrlUploadForm | None = None
 ) -> str:
-    config = services().config
+    svc = services()
+    config = svc.config
     return render_template(
         "index.html",
         form=form,
@@ -59,6 +62,8 @@ def _index_page(
         tiles=recent_tiles(services(), config.RECENT_UPLOADS),
         formats=csv_list(config.ALLOWED_FORMATS),
         form_uploads=config.FORM_UPLOADS,
+        # The script sends files straight to the bucket (imgsvc/web/directform.py).
+        direct_uploads=form_posts_to_bucket(svc.settings, svc.storage, bool(apikeys.configured())),
     )
 
 

@@ -144,3 +144,25 @@ def test_stats_shows_queues_workers_and_recent_failures(client, run_worker, env)
     assert state["queues"]["default"]["finished"] == 2
     assert [w["name"] for w in state["workers"]] == ["stats-test-worker"]
     assert state["failures"][0]["error"]["code"] == "invalid_image"
+
+
+def test_dev_on_s3_gives_the_bucket_the_forms_cors_rule(tmp_path: Path, s3_endpoint: str) -> None:
+    import boto3
+
+    from imgsvc.storage import S3Storage
+    from imgsvc.storage.cors import RULE_ID, bucket_rules
+    from tests.support.stack import dev_stack
+
+    bucket = f"dev-{os.getpid()}-{free_port()}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    settings = {
+        "IMGSVC_STORAGE_URL": f"s3://{bucket}/dev",
+        "IMGSVC_S3_ENDPOINT_URL": s3_endpoint,
+        "IMGSVC_S3_CORS_ORIGINS": "http://dev.example:5000",
+    }
+    with dev_stack(tmp_path, settings) as stack:
+        page = requests.get(f"{stack.url}/", timeout=10)
+        assert 'data-direct="/api/uploads"' in page.text
+
+    [rule] = bucket_rules(S3Storage(bucket, endpoint_url=s3_endpoint))
+    assert rule["ID"] == RULE_ID and rule["AllowedOrigins"] == ["http://dev.example:5000"]

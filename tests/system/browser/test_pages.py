@@ -20,9 +20,13 @@ IMAGE_PAGE = re.compile(r"/images/[A-Za-z0-9_-]{22}$")
 PHONE = {"width": 390, "height": 844}
 
 
-def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(page):
+def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(page, stack):
+    posts: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
     page.goto("/")
     expect(page.get_by_label(re.compile("choose a file"))).to_be_attached()
+    # File storage: the form posts the file to the web (test_direct_form.py: S3).
+    assert page.locator("#upload-form").get_attribute("data-direct") is None
 
     page.set_input_files(
         "#file",
@@ -30,8 +34,11 @@ def test_upload_goes_to_the_image_page_where_six_variants_appear_without_reload(
             {"name": "holiday.jpg", "mimeType": "image/jpeg", "buffer": factories.jpeg(2400, 1600)}
         ],
     )
+    expect(page.locator("#focus-preview")).to_be_visible()  # the chosen file, before it is sent
+    page.get_by_role("button", name="Upload holiday.jpg").click()
 
     page.wait_for_url(IMAGE_PAGE)
+    assert posts == [f"{stack.url}/"]
     page.evaluate("window.__sameDocument = true")  # a reload would lose it
     expect(page.locator("#status")).to_have_text("done", timeout=60_000)
     variants = page.locator(".variants figure")
@@ -144,6 +151,10 @@ def test_an_iphone_heic_with_a_focal_point_is_uploaded_from_the_form(page):
             {"name": "IMG_0042.HEIC", "mimeType": "image/heic", "buffer": heif_files.iphone_like()}
         ],
     )
+    # Chromium cannot render HEIC: no preview to click, the typed point stays.
+    expect(page.locator("#focus-unavailable")).to_be_visible()
+    expect(page.locator("#focus-preview")).to_be_hidden()
+    page.get_by_role("button", name="Upload IMG_0042.HEIC").click()
     page.wait_for_url(IMAGE_PAGE)
     expect(page.locator("#status")).to_have_text("done", timeout=60_000)
     expect(page.locator("#original")).to_contain_text("HEIF")
@@ -200,6 +211,7 @@ def test_a_file_the_server_refuses_shows_its_error_on_the_form(page, console: Co
             }
         ],
     )
+    page.get_by_role("button", name="Upload bomb.png").click()
 
     alert = page.locator("#upload-error")
     expect(alert).to_have_attribute("data-code", "image_too_large")
