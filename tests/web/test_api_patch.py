@@ -198,3 +198,17 @@ def test_redis_down_is_503_and_nothing_changes(app, client, pointed_away):
     assert response.get_json()["error"]["code"] == "queue_unavailable"
     assert manifest_of(app, image_id) == before
     assert client.get(f"/api/images/{image_id}").get_json()["focus"] == [0.95, 0.5]
+
+
+def test_patches_count_against_the_upload_rate_limit(app, client, pointed_away):
+    from imgsvc import create_app
+
+    limited = create_app({"TESTING": True, "RATE_LIMIT_UPLOADS": "2/60"}).test_client()
+    limited.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    image_id, token = pointed_away["id"], pointed_away["delete_token"]
+
+    answers = [patch(limited, image_id, {"focus": f"0.{n},0.5"}, token) for n in (1, 2, 3)]
+
+    assert [answer.status_code for answer in answers] == [202, 202, 429]
+    assert answers[2].get_json()["error"]["code"] == "rate_limited"
+    assert manifest_of(app, image_id)["focus"] == [0.2, 0.5]
