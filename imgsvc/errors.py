@@ -81,6 +81,14 @@ class UploadCompleted(ImgsvcError):
     default_message = "This upload was already completed."
 
 
+class ImageNotReady(ImgsvcError):
+    """``PATCH /api/images/<id>`` for an image that is not ``done`` (queued,
+    processing or failed): its variants are its upload job's to make."""
+
+    code, status = "image_not_ready", 409
+    default_message = "The image is not processed yet (or failed); it can be changed once done."
+
+
 class FileTooLarge(ImgsvcError):
     code, status = "file_too_large", 413
     default_message = "The upload is larger than the byte limit."

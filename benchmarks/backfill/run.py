@@ -33,9 +33,10 @@ from imgsvc.config import load_settings
 from imgsvc.extensions import Services
 from imgsvc.images import record
 from imgsvc.images.backfill import run_backfill
-from imgsvc.images.variantset import spec_fields, versioned_key, versioned_url
-from imgsvc.imaging import parse_variants, probe
+from imgsvc.images.variantset import image_specs, spec_fields, versioned_key, versioned_url
+from imgsvc.imaging import probe
 from imgsvc.queue import backfill_queue, variants_job_id
+from imgsvc.settings import Settings
 from tests import factories
 from tests.support.percentiles import percentiles
 from tests.support.stack import Stack
@@ -57,7 +58,8 @@ def store_images(svc: Services, count: int) -> list[str]:
         manifest = record.new_manifest(image_id, info, len(data), "bench")
         manifest["original"]["etag"] = f"{image_id}-original"
         variants = {}
-        for spec in parse_variants(DEFAULT):
+        # The specs of an image without a focal point, as the service judges them.
+        for spec in image_specs({}, Settings({"VARIANTS": DEFAULT, "CROP": svc.config.CROP})):
             width, height = spec.target_size(4000, 3000)
             tag = spec.tag()
             variants[spec.name] = {

@@ -2,8 +2,10 @@
 
 A pass walks the image folders in id order, as reconcile does. The listing
 alone clears most images: a settled image whose folder holds an object of
-every configured variant under its current tag (``<name>-<tag>.<ext>``) needs
-nothing, and an unsettled one is its upload job's business. The rest cost a
+every configured variant under its current tag (``<name>-<tag>.<ext>``, the
+tags of an image without a focal point) needs nothing, and an unsettled one
+is its upload job's business. An image with a focal point has its own cover
+tag (``variantset.image_specs``), so it costs a manifest read. The rest cost a
 manifest read; a ``done`` image that lacks a variant, or has one under an older
 spec, gets a ``make_variants`` job on the backfill queue (``backfill-<id>``,
 never twice while one is queued), which workers take only when the upload and
@@ -31,8 +33,8 @@ from imgsvc.images import failures, record, tombstones
 from imgsvc.images.jobcost import seconds_per_megapixel
 from imgsvc.images.reconcile import _image_folders
 from imgsvc.images.record import LIVE_STATUSES
-from imgsvc.images.variantset import prunable, prune, signature, wanted
-from imgsvc.imaging import VariantSpec, parse_variants
+from imgsvc.images.variantset import image_specs, prunable, prune, signature, wanted
+from imgsvc.imaging import VariantSpec
 from imgsvc.queue import backfill_queue, enqueue_variants, fetch_job, variants_job_id
 
 CURSOR = "imgsvc:backfill-cursor"
@@ -121,7 +123,8 @@ def _one_image(
     if _live(svc, image_id):
         report.live += 1
         return
-    missing = wanted(manifest, specs)
+    own = image_specs(manifest, svc.config)  # its cover tag follows its focal point
+    missing = wanted(manifest, own)
     if report.prune:
         _prune(svc, manifest, specs, report)
     if not missing:
@@ -137,7 +140,7 @@ def _one_image(
         if old is not None:
             old.delete()  # ended: start over under the same id
         enqueue_variants(
-            svc.queue, image_id, svc.settings, signature=signature(specs), background=True
+            svc.queue, image_id, svc.settings, signature=signature(own), background=True
         )
 
 
@@ -178,7 +181,7 @@ def run_backfill(
 ) -> BackfillReport:
     """A whole backfill pass in slices, resuming a killed run's place unless
     ``restart`` (a dry run always starts at the beginning and saves nothing)."""
-    specs = parse_variants(svc.config.VARIANTS)
+    specs = image_specs({}, svc.config)  # an image's without a focal point: the listing's
     set_signature = signature(specs)
     report = BackfillReport(dry_run=dry_run, prune=prune_old)
     start_after = "" if dry_run or restart else _saved_place(svc, set_signature, prune_old)

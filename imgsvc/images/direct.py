@@ -86,8 +86,11 @@ def start_direct_upload(svc: Services) -> DirectUpload:
     )
 
 
-def complete_direct_upload(svc: Services, image_id: str) -> AcceptedUpload:
-    """Check the object the client stored for ``image_id``, then record and enqueue it.
+def complete_direct_upload(
+    svc: Services, image_id: str, focus: tuple[float, float] | None = None
+) -> AcceptedUpload:
+    """Check the object the client stored for ``image_id``, then record and enqueue
+    it, with ``focus`` (x, y in 0–1) where its cover crops look.
 
     Raises ``DirectUploadUnavailable`` unless the storage is S3; ``NotFound``
     for a malformed id; ``UploadCompleted`` when the image is already recorded;
@@ -137,7 +140,7 @@ def complete_direct_upload(svc: Services, image_id: str) -> AcceptedUpload:
             with contextlib.suppress(ImgsvcError):
                 storage.delete_prefix(record.prefix(image_id))
         raise
-    return record_upload(svc, image_id, info, size)
+    return record_upload(svc, image_id, info, size, focus=focus)
 
 
 def upload_view(upload: DirectUpload) -> dict[str, Any]:

@@ -14,6 +14,10 @@ A deleted image is never copied back (:mod:`imgsvc.images.tombstones`): copies a
 written only while the image has no tombstone, a job's writes are checked
 against it before and after (:func:`save_manifest_unless_deleted`), and a
 manifest read from storage after its delete is answered ``NotFound``.
+
+A finished image's manifest has more than one writer (the variants job merging
+what it made, ``PATCH`` changing the focal point): they change it through
+:func:`update_manifest`, under the image's lock, so neither undoes the other.
 """
 
 from __future__ import annotations
@@ -25,15 +29,24 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import LockError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, NotFound, ObjectNotFound
+from imgsvc.errors import (
+    ImageDeleted,
+    ImgsvcError,
+    InvalidImage,
+    NotFound,
+    ObjectNotFound,
+    QueueUnavailable,
+)
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import tombstones
 from imgsvc.images.tombstones import (
@@ -50,6 +63,9 @@ FINAL_STATUSES = ("done", "failed")
 # so no variant key starts with it.
 SETTLED = "_settled"
 CACHE_TTL = 7 * 86_400
+# How long a manifest writer may hold the image's lock (a crashed one frees it
+# then), and how long another waits for it: a read, a change and a write.
+MANIFEST_LOCK_SECONDS = 10
 LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 ENDED_STATUSES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -260,6 +276,34 @@ def save_manifest_unless_deleted(svc: Services, manifest: dict[str, Any]) -> Non
         raise ImageDeleted()
     if manifest.get("status") in FINAL_STATUSES:
         mark_settled(svc, image_id, guarded=True)
+
+
+def update_manifest(
+    svc: Services, image_id: str, change: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Read the image's manifest from storage, ``change`` it in place and save it
+    (:func:`save_manifest_unless_deleted`) unless ``change`` returns ``False``,
+    holding the image's manifest lock throughout; the manifest as it now is.
+
+    ``change`` may raise to write nothing. ``QueueUnavailable`` when the lock is
+    not had within ``MANIFEST_LOCK_SECONDS``; Redis and storage errors, and
+    ``ImageDeleted``/``NotFound``, are left to raise.
+    """
+    lock = svc.redis.lock(
+        f"imgsvc:manifest-lock:{image_id}",
+        timeout=MANIFEST_LOCK_SECONDS,
+        blocking_timeout=MANIFEST_LOCK_SECONDS,
+    )
+    if not lock.acquire():
+        raise QueueUnavailable("The image is being updated; try again shortly.")
+    try:
+        manifest = read_manifest(svc.storage, image_id)
+        if change(manifest) is not False:
+            save_manifest_unless_deleted(svc, manifest)
+        return manifest
+    finally:
+        with contextlib.suppress(LockError, *REDIS_ERRORS):  # expired: nothing to free
+            lock.release()
 
 
 def mark_settled(svc: Services, image_id: str, guarded: bool = False) -> None:

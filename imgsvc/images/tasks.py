@@ -22,18 +22,18 @@ from imgsvc.config import csv_list
 from imgsvc.errors import ImageDeleted, ImgsvcError, InvalidImage, JobTimeout, WorkerCrashed
 from imgsvc.extensions import REDIS_ERRORS, Services, worker_services
 from imgsvc.images import failures, fromurl, indexes, record, tombstones
-from imgsvc.images.variantset import merge
+from imgsvc.images.variantset import focus_of, image_specs, merge
 from imgsvc.images.variantstore import store_formats, store_variant
 from imgsvc.imaging import (
     EncodeOptions,
     Rendering,
     VariantSpec,
     parse_extra_formats,
-    parse_variants,
     render_extras,
     render_image,
 )
 from imgsvc.imaging.animation import AnimationLimits
+from imgsvc.imaging.smartcrop import parse_crop
 from imgsvc.imaging.structure import StructureLimits
 from imgsvc.jobs import note_job_error, ran_out_of_time
 from imgsvc.webhooks.events import image_ended
@@ -112,7 +112,7 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     if fromurl.needs_fetch(manifest):  # an upload from a URL: fetched by its job
         manifest = fromurl.fetch_original(svc, manifest)
     original = storage.get(record.original_key(image_id))
-    specs = parse_variants(config.VARIANTS)
+    specs = image_specs(manifest, config)
     render = render_options(svc)
     options: EncodeOptions = render["options"]
     rendering = render_for(
@@ -148,13 +148,6 @@ def _process_image(svc: Services, image_id: str) -> dict[str, Any]:
     indexes.remember_tile(svc.redis, manifest)
     image_ended(svc, manifest)
     return {"id": image_id, "status": "done", "variants": sorted(variants)}
-
-
-def focus_of(manifest: dict[str, Any]) -> tuple[float, float] | None:
-    """The upload's focal point (``focus=x,y``), where its cover crops look; None
-    leaves the choice to ``CROP``."""
-    focus = manifest.get("focus")
-    return (float(focus[0]), float(focus[1])) if focus else None
 
 
 def render_for(
@@ -193,7 +186,7 @@ def render_options(svc: Services) -> dict[str, Any]:
             avif_quality=config.AVIF_QUALITY,
             avif_speed=config.AVIF_SPEED,
         ),
-        "crop": config.CROP,
+        "crop": parse_crop(config.CROP),
         "animation": AnimationLimits(config.MAX_ANIMATED_FRAMES, config.MAX_ANIMATED_PIXELS)
         if config.ANIMATED
         else None,

@@ -75,8 +75,7 @@ def accept_upload(
     image_id = record.new_image_id()
     delete_token = secrets.token_urlsafe(24)
     manifest = record.new_manifest(image_id, info, size, delete_token, callback_url=callback_url)
-    if focus is not None:
-        manifest["focus"] = list(focus)
+    _keep_focus(manifest, focus)
 
     storage = svc.storage
     try:
@@ -96,10 +95,12 @@ def record_upload(
     info: ProbeResult,
     size: int,
     callback_url: str | None = None,
+    focus: tuple[float, float] | None = None,
 ) -> AcceptedUpload:
     """Record an image whose original is already stored and checked: write its
-    manifest (with a new delete token), enqueue its job, note it in the recent
-    list. Uploads straight to the bucket end here (:mod:`imgsvc.images.direct`).
+    manifest (with a new delete token and ``focus``, as :func:`accept_upload`),
+    enqueue its job, note it in the recent list. Uploads straight to the bucket
+    end here (:mod:`imgsvc.images.direct`).
 
     Raises ``StorageUnavailable`` when the manifest cannot be written (the
     image's objects are then deleted), and ``QueueUnavailable`` after writing
@@ -107,6 +108,7 @@ def record_upload(
     """
     delete_token = secrets.token_urlsafe(24)
     manifest = record.new_manifest(image_id, info, size, delete_token, callback_url=callback_url)
+    _keep_focus(manifest, focus)
     try:
         record.save_manifest(svc, manifest)
     except ImgsvcError:
@@ -117,12 +119,15 @@ def record_upload(
 
 
 def accept_url_upload(
-    svc: Services, url: object, callback_url: str | None = None
+    svc: Services,
+    url: object,
+    callback_url: str | None = None,
+    focus: tuple[float, float] | None = None,
 ) -> AcceptedUpload:
     """Accept an upload from ``url``: checked as far as the URL alone shows, a
-    manifest without its original stored, the image job enqueued. The job fetches
-    the image with the fetcher's rules (:mod:`imgsvc.images.fromurl`), then
-    processes it as an upload.
+    manifest without its original stored (with ``focus``, as :func:`accept_upload`),
+    the image job enqueued. The job fetches the image with the fetcher's rules
+    (:mod:`imgsvc.images.fromurl`), then processes it as an upload.
 
     Raises ``InvalidUrl`` or ``DestinationNotAllowed`` (the URL alone shows it)
     or ``QueueFull`` before anything is stored, and ``QueueUnavailable`` as
@@ -138,8 +143,15 @@ def accept_url_upload(
     manifest = record.new_manifest(
         image_id, None, 0, delete_token, source_url=url.strip(), callback_url=callback_url
     )
+    _keep_focus(manifest, focus)
     record.save_manifest(svc, manifest)
     return _enqueue(svc, manifest, delete_token)
+
+
+def _keep_focus(manifest: dict[str, Any], focus: tuple[float, float] | None) -> None:
+    """Keep the upload's focal point, where its cover crops look (``imaging.smartcrop``)."""
+    if focus is not None:
+        manifest["focus"] = list(focus)
 
 
 def _enqueue(svc: Services, manifest: dict[str, Any], delete_token: str) -> AcceptedUpload:

@@ -5,8 +5,11 @@ enqueued by a request for a missing or stale variant
 (:mod:`imgsvc.images.ondemand`) and by ``imgsvc backfill``
 (:mod:`imgsvc.images.backfill`). It renders only the configured variants the
 manifest lacks or holds under an older spec, stores them under their
-versioned keys, and merges them into the manifest: the entries they replace
-stay served at their old URLs (``superseded``) until pruned.
+versioned keys, and merges them into the manifest (under the image's lock,
+``record.update_manifest``): the entries they replace stay served at their old
+URLs (``superseded``) until pruned. The specs are the image's own
+(``variantset.image_specs``): after a new focal point only the cover crops are
+stale, so only they are made.
 
 Its failures never touch the image's status: the image stays ``done`` with the
 variants it has, and the job's error (in its meta) is what requests for the
@@ -28,9 +31,8 @@ from imgsvc.extensions import Services, worker_services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.jobcost import record_cost
 from imgsvc.images.tasks import discard_deleted, put_unless_deleted, render_for, render_options
-from imgsvc.images.variantset import merge, wanted
+from imgsvc.images.variantset import image_specs, merge, wanted
 from imgsvc.images.variantstore import store_variant
-from imgsvc.imaging import parse_variants
 from imgsvc.jobs import note_job_error, ran_out_of_time
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     tombstones.check(svc.redis, image_id)
     manifest = record.read_manifest(svc.storage, image_id)
-    specs = parse_variants(svc.config.VARIANTS)
+    specs = image_specs(manifest, svc.config)
     todo = wanted(manifest, specs) if manifest.get("status") == "done" else []
     if not todo:
         return {"id": image_id, "status": manifest.get("status"), "made": []}
@@ -82,10 +84,16 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
     made = {}
     for spec, variant in zip(todo, rendering.variants, strict=True):
         made[spec.name] = store_variant(put, image_id, spec, variant)
-    # Read again: another variants job (a request's and backfill's) may have saved meanwhile.
-    latest = record.read_manifest(svc.storage, image_id)
-    merge(latest, made)
-    record.save_manifest_unless_deleted(svc, latest)
+
+    def merge_made(latest: dict[str, Any]) -> bool:
+        # Read again under the lock: another variants job (a request's and
+        # backfill's) or a PATCH of the focal point may have saved meanwhile. A
+        # cover made for a focal point changed since is merged all the same (its
+        # object stays referenced, superseded once the new one is made).
+        merge(latest, made)
+        return True
+
+    latest = record.update_manifest(svc, image_id, merge_made)
     indexes.remember_tile(svc.redis, latest)
     original_info = latest.get("original") or {}
     megapixels = int(original_info.get("width", 0)) * int(original_info.get("height", 0)) / 1e6

@@ -5,7 +5,9 @@ The key and URL scheme (a spec is the identity of the bytes):
 - a variant made under a spec is stored as ``images/<id>/<name>-<tag>.<ext>``
   and served, immutable, at ``/images/<id>/<name>-<tag>`` (its extra formats
   at ``/images/<id>/<name>-<tag>.<ext>``); ``<tag>`` is
-  :meth:`VariantSpec.tag`, a hash of the size, the fit and the pipeline version;
+  :meth:`VariantSpec.tag`, a hash of the size, the fit, for a cover crop how
+  its crop is chosen (the centre, the automatic smart crop or the image's focal
+  point: :func:`image_specs`), and the pipeline version;
 - ``/images/<id>/<name>`` is an alias of the current variant, served with
   ``no-cache`` (its bytes change with the spec), except for images made before
   specs were recorded: their variants live at ``images/<id>/<name>.<ext>`` and
@@ -16,7 +18,12 @@ The manifest keeps the current entry per name in ``variants`` (with ``spec``,
 ``pipeline`` and ``tag``), the renders a newer spec replaced in
 ``superseded`` (still served at their URLs until ``imgsvc backfill --prune``),
 and the plain URLs of pruned pre-versioning renders in ``pruned``.
-Pure functions over the manifest: nothing here reads storage or Redis.
+The specs an image is judged against are its own (:func:`image_specs`): the
+configured ``VARIANTS`` with each cover crop's choice from the image's focal
+point and ``CROP``. Every reader and writer of variants goes through it, so a
+new focal point (``PATCH /api/images/<id>``) or another ``CROP`` makes the
+cover entries stale, and only them. Pure functions over the manifest: nothing
+here reads storage or Redis.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from imgsvc.imaging.variants import PIPELINE_VERSION, VariantSpec
+from imgsvc.imaging.smartcrop import FOCUS_DECIMALS, Focus, crop_identity
+from imgsvc.imaging.variants import PIPELINE_VERSION, VariantSpec, parse_variants
+from imgsvc.settings import Settings
 
 
 def versioned_key(image_id: str, name: str, tag: str, extension: str) -> str:
@@ -43,6 +52,24 @@ def plain_url(image_id: str, name: str) -> str:
     return f"/images/{image_id}/{name}"
 
 
+def focus_of(manifest: dict[str, Any]) -> Focus | None:
+    """The image's focal point (``focus=x,y``, rounded as ``parse_focus`` keeps
+    it), where its cover crops look; None leaves the choice to ``CROP``."""
+    focus = manifest.get("focus")
+    if not focus:
+        return None
+    return (round(float(focus[0]), FOCUS_DECIMALS), round(float(focus[1]), FOCUS_DECIMALS))
+
+
+def image_specs(manifest: dict[str, Any], config: Settings) -> list[VariantSpec]:
+    """The configured ``VARIANTS`` as this image is made in them: each cover spec
+    with its ``crop`` (``crop_identity`` of the image's focal point and ``CROP``).
+    ``{}`` as ``manifest`` gives the specs of an image without a focal point.
+    The one place an image's specs come from: its tags, ``wanted``, ``signature``."""
+    crop = crop_identity(focus_of(manifest), config.CROP)
+    return [spec.with_crop(crop) for spec in parse_variants(config.VARIANTS)]
+
+
 def spec_fields(spec: VariantSpec) -> dict[str, Any]:
     """What a manifest entry records of the spec that made it."""
     return {"spec": spec.identity(), "pipeline": PIPELINE_VERSION, "tag": spec.tag()}
@@ -52,17 +79,34 @@ def is_current(entry: dict[str, Any], spec: VariantSpec, original: dict[str, Any
     """Whether ``entry`` holds the bytes ``spec`` makes today.
 
     An entry with a recorded spec is current when its tag is the spec's (same
-    size, fit and pipeline version). An entry from before specs were recorded
-    is current when its size is the one ``spec`` gives the original (either
-    way round: the original's size is read before EXIF orientation).
+    size, fit, crop choice and pipeline version). An entry from before specs
+    were recorded is current when its size is the one ``spec`` gives the
+    original (either way round: the original's size is read before EXIF
+    orientation) and, for a cover crop, ``spec`` crops at the centre as every
+    crop then did.
     """
     if "tag" in entry:
         return bool(entry["tag"] == spec.tag())
+    if spec.cover and spec.crop != "centre":
+        return False
     width, height = int(original.get("width") or 0), int(original.get("height") or 0)
     if width < 1 or height < 1:
         return False
     expected = {spec.target_size(width, height), spec.target_size(height, width)}
     return (entry.get("width"), entry.get("height")) in expected
+
+
+def only_recropped(entry: dict[str, Any], spec: VariantSpec) -> bool:
+    """Whether a versioned ``entry`` differs from ``spec`` only in how its cover
+    crop was chosen (same size, fit and pipeline): a fair stand-in at the alias
+    while the new crop is made."""
+    recorded = entry.get("spec")
+    if not spec.cover or not isinstance(recorded, dict) or "tag" not in entry:
+        return False
+    if entry.get("pipeline") != PIPELINE_VERSION:
+        return False
+    ours = {key: value for key, value in spec.identity().items() if key != "crop"}
+    return {key: value for key, value in recorded.items() if key != "crop"} == ours
 
 
 def variant_state(manifest: dict[str, Any], spec: VariantSpec) -> str:

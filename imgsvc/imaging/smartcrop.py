@@ -13,6 +13,11 @@ long axis to where it holds the most detail. Where no window holds clearly
 more than the centred one (``CENTRE_MARGIN``), the centre stays: a uniform
 picture keeps today's crop. ``CROP=centre`` skips all of it.
 
+How a cover crop is chosen is part of its variant's identity
+(:func:`crop_identity`, ``VariantSpec.crop``): ``centre``, ``smart``, or
+``focus=x,y`` with the focal point to ``FOCUS_DECIMALS`` places (focal points
+are kept rounded, so equal identities make equal bytes).
+
 What it costs is a resize of the decoded image to the small copy and a few
 array operations on it (figures: BENCHMARKS.md, bench).
 """
@@ -31,6 +36,8 @@ CROP_MODES = ("smart", "centre")
 ANALYSIS_SIDE = 128
 # A window must hold this much more detail than the centred one to move the crop.
 CENTRE_MARGIN = 1.1
+# A focal point to a thousandth of the image: finer moves no crop by a pixel at thumbnail sizes.
+FOCUS_DECIMALS = 3
 
 
 def parse_crop(text: str) -> str:
@@ -41,19 +48,36 @@ def parse_crop(text: str) -> str:
     return mode
 
 
-def parse_focus(text: str | None) -> Focus | None:
-    """``"0.3,0.6"`` → (0.3, 0.6): an upload's focal point, x from the left and
-    y from the top of the image as shown. None for an empty value; raises
+def parse_focus(value: object) -> Focus | None:
+    """An upload's focal point, x from the left and y from the top of the image
+    as shown, rounded to ``FOCUS_DECIMALS``: ``"0.3,0.6"`` or ``[0.3, 0.6]`` →
+    (0.3, 0.6). None for ``None`` or an empty string (no focal point); raises
     ``InvalidFocus`` when malformed or outside 0–1."""
-    if text is None or not text.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str):
+        parts: list[object] = list(value.split(","))
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise InvalidFocus()
+    if len(parts) != 2 or any(isinstance(part, bool) for part in parts):
+        raise InvalidFocus()
     try:
-        x, y = (float(part) for part in text.split(","))
-    except ValueError:
+        x, y = (float(part) for part in parts)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         raise InvalidFocus() from None
     if not (0 <= x <= 1 and 0 <= y <= 1):  # NaN fails both
         raise InvalidFocus()
-    return (x, y)
+    return (round(x, FOCUS_DECIMALS), round(y, FOCUS_DECIMALS))
+
+
+def crop_identity(focus: Focus | None, crop: str) -> str:
+    """How an image's cover crops are chosen, as a variant's identity records it:
+    ``focus=x,y`` for a focal point, else the ``CROP`` setting (``smart``/``centre``)."""
+    if focus is not None:
+        return f"focus={focus[0]:.{FOCUS_DECIMALS}f},{focus[1]:.{FOCUS_DECIMALS}f}"
+    return parse_crop(crop)
 
 
 def detail_map(image: Image.Image, area: Box) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Variant specs: the sizes every image is made in, parsed from ``VARIANTS``.
 
 A spec is the identity of a variant's bytes: its ``tag`` (a short hash of the
-size, the fit and :data:`PIPELINE_VERSION`) names the stored object and the
-immutable URL, so bytes made under another spec never share a URL.
+size, the fit, for a cover crop how the crop is chosen, and
+:data:`PIPELINE_VERSION`) names the stored object and the immutable URL, so
+bytes made under another spec never share a URL.
 """
 
 from __future__ import annotations
@@ -24,17 +25,28 @@ TAG_LENGTH = 10
 @dataclass(frozen=True)
 class VariantSpec:
     """One output: a width-bound resize, or a crop to ``width``×``height``
-    (``cover``) centred on ``focus`` (x, y in 0–1) as far as the image allows."""
+    (``cover``) centred on ``focus`` (x, y in 0–1) as far as the image allows.
+
+    ``crop`` says how a cover crop's focus is chosen (``"centre"``, ``"smart"``
+    or ``"focus=x,y"``: see ``imaging.smartcrop.crop_identity``); it is part of
+    the identity, so the tag changes whenever the crop would. ``focus`` is the
+    point a render settled on (the automatic one differs per image) and is not.
+    """
 
     name: str
     width: int
     height: int | None = None
     cover: bool = False
     focus: tuple[float, float] = (0.5, 0.5)
+    crop: str = "centre"
 
     def with_focus(self, focus: tuple[float, float]) -> VariantSpec:
         """This spec, its crop centred on ``focus``."""
         return replace(self, focus=focus)
+
+    def with_crop(self, crop: str) -> VariantSpec:
+        """This spec with its crop chosen as ``crop`` (a width-bound spec is unchanged)."""
+        return replace(self, crop=crop) if self.cover else self
 
     def target_size(self, width: int, height: int) -> tuple[int, int]:
         """The output size for a source of ``width``×``height``, never upscaled."""
@@ -51,16 +63,27 @@ class VariantSpec:
         return "cover" if self.cover else "width"
 
     def identity(self) -> dict[str, Any]:
-        """What makes the bytes: ``{"width", "height", "fit"}`` (a width-bound spec
-        has no height: a height given without ``cover`` changes nothing)."""
-        height = (self.height or self.width) if self.cover else None
-        return {"width": self.width, "height": height, "fit": self.fit}
+        """What makes the bytes: ``{"width", "height", "fit"}``, and a cover crop's
+        ``crop`` (a width-bound spec has no height: a height given without
+        ``cover`` changes nothing)."""
+        if not self.cover:
+            return {"width": self.width, "height": None, "fit": self.fit}
+        return {
+            "width": self.width,
+            "height": self.height or self.width,
+            "fit": self.fit,
+            "crop": self.crop,
+        }
 
     def tag(self, pipeline: int = PIPELINE_VERSION) -> str:
         """A short hex hash of :meth:`identity` and the pipeline version: the part
-        of the key and URL that changes whenever the bytes would."""
+        of the key and URL that changes whenever the bytes would. A width-bound
+        spec hashes as it did before crops were part of the identity, so its
+        URLs stay; a cover spec's hash includes its ``crop``."""
         spec = self.identity()
         text = f"{spec['width']}x{spec['height'] or ''}:{spec['fit']}:p{pipeline}"
+        if self.cover:
+            text += f":{self.crop}"
         return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH]
 
 

@@ -1,4 +1,4 @@
-"""The JSON API: ``/api/images`` (upload, from a file or a URL; status; delete)."""
+"""The JSON API: ``/api/images`` (upload, from a file or a URL; status; focal point; delete)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from imgsvc.errors import Forbidden, ImgsvcError, QueueUnavailable
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.images import indexes, record, tombstones
 from imgsvc.images.indexes import forget_upload
+from imgsvc.images.refocus import change_focus
 from imgsvc.images.uploads import accept_upload, accept_url_upload
 from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.logs import note
@@ -27,9 +28,10 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 @bp.post("/images")
 @limited("uploads")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Accept a multipart upload (field ``file``, optional ``focus=x,y``) or, as
-    JSON ``{"url": ...}``, an upload from a URL; either may name a
-    ``callback_url``. 202 with id, job and links.
+    """Accept a multipart upload (field ``file``) or, as JSON ``{"url": ...}``,
+    an upload from a URL; either may name a ``callback_url`` and a focal point
+    (``focus``: ``"x,y"``, in JSON also ``[x, y]``; 400 ``invalid_focus`` when
+    malformed, before anything is stored). 202 with id, job and links.
 
     With an ``Idempotency-Key`` a retry gets the first answer (see
     :mod:`imgsvc.idempotency`); with an API key the upload counts against its
@@ -44,7 +46,8 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
                 body = request.get_json(silent=True)
                 fields = body if isinstance(body, dict) else {}
                 callback_url = check_callback_url(svc.config, fields.get("callback_url"))
-                accepted = accept_url_upload(svc, fields.get("url"), callback_url)
+                focus = parse_focus(fields.get("focus"))
+                accepted = accept_url_upload(svc, fields.get("url"), callback_url, focus)
             else:
                 callback_url = check_callback_url(svc.config, request.form.get("callback_url"))
                 focus = parse_focus(request.form.get("focus"))
@@ -76,6 +79,26 @@ def get_image(image_id: str) -> Response:
     """The image's status, original and variants."""
     svc = services()
     return jsonify(image_view(svc, record.load_manifest(svc, image_id)))
+
+
+@bp.patch("/images/<image_id>")
+@limited("uploads", methods=("PATCH",))
+def patch_image(image_id: str) -> tuple[Response, int]:
+    """Change a ``done`` image's focal point: header ``X-Delete-Token``, JSON body
+    ``{"focus": "x,y"}``, ``{"focus": [x, y]}`` or ``{"focus": null}`` (back to
+    the automatic choice). 202 with the image's view once the job that re-makes
+    its cover crops is enqueued (their new URLs appear in ``variants`` once
+    made); 200 when the focal point is unchanged (nothing enqueued).
+
+    403 ``forbidden`` without the token, 400 ``invalid_focus``, 409
+    ``image_not_ready`` unless ``done``, 404 as ``GET``, 503
+    ``queue_unavailable`` with nothing changed (:mod:`imgsvc.images.refocus`).
+    Rate-limited as uploads: each change costs a job that decodes the original.
+    """
+    svc = services()
+    token = request.headers.get("X-Delete-Token")
+    refocused = change_focus(svc, image_id, token, request.get_json(silent=True))
+    return jsonify(image_view(svc, refocused.manifest)), 202 if refocused.changed else 200
 
 
 @bp.delete("/images/<image_id>")

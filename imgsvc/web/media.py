@@ -6,7 +6,9 @@ its bytes change with the spec), either with ``.<ext>`` for an extra format,
 or ``original``. The scheme is in :mod:`imgsvc.images.variantset`. A
 configured variant that a finished image lacks, or has under an older spec,
 is made on demand (:mod:`imgsvc.images.ondemand`): 404 with ``Retry-After``
-while its job is on its way, ``variant_failed`` once it failed.
+while its job is on its way, ``variant_failed`` once it failed. A cover crop
+whose spec changed only in how the crop is chosen (a new focal point, another
+``CROP``) is the exception: its alias keeps serving the old crop meanwhile.
 
 The extension-less URLs of a variant made in extra formats (the versioned one
 and the alias) answer the format ``Accept`` asks for, with ``Vary: Accept``
@@ -26,7 +28,7 @@ from flask import Blueprint, Response, request
 from imgsvc.errors import NotFound
 from imgsvc.extensions import REDIS_ERRORS, services
 from imgsvc.images import ondemand, record
-from imgsvc.images.variantset import find_served, is_current
+from imgsvc.images.variantset import find_served, image_specs, is_current, only_recropped
 from imgsvc.imaging import VariantSpec, file_extension, parse_extra_formats, parse_variants
 from imgsvc.settings import Settings
 from imgsvc.storage import S3Storage
@@ -96,10 +98,11 @@ def variant(image_id: str, name: str) -> Response:
     ref = name
     base, dot, extension = ref.partition(".")
     name, dash, tag = base.partition("-")
-    spec = next((each for each in specs if each.name == name), None)
-    if spec is None:
+    if not any(each.name == name for each in specs):
         raise NotFound(f"No variant named {name!r}.")
     manifest = record.load_manifest(svc, image_id)
+    specs = image_specs(manifest, svc.config)  # a cover's tag is the image's crop choice
+    spec = next(each for each in specs if each.name == name)
     url = f"/images/{image_id}/{ref}"
     served = find_served(manifest, ref)
     if served is not None:
@@ -113,7 +116,10 @@ def variant(image_id: str, name: str) -> Response:
         raise NotFound(f"No version {tag!r} of variant {name!r}.")
     _not_made_yet(svc.config, manifest, name, dot and extension)
     entry = manifest["variants"].get(name)
-    if entry is not None and is_current(entry, spec, manifest["original"]):
+    current = entry is not None and is_current(entry, spec, manifest["original"])
+    if current or (entry is not None and only_recropped(entry, spec)):
+        if not current:  # a new focal point or CROP: the old crop stands in while it is made
+            _ask_quietly(specs, manifest)
         if dot:  # the alias of an extra format
             entry = (entry.get("formats") or {}).get(extension)
             if entry is None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import ondemand, record
-from imgsvc.images.variantset import current_variants, wanted
-from imgsvc.imaging import parse_variants
+from imgsvc.images.variantset import current_variants, image_specs, wanted
 from imgsvc.web.mediaurls import with_public_urls
 from imgsvc.webhooks.record import public_view
 
@@ -46,7 +45,7 @@ def _live_state(svc: Services, manifest: dict[str, Any]) -> tuple[str, Any, dict
 def shown_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
     """The configured variants the image has under their current spec, by name
     (a stale or removed one is not shown: its old URL still answers, until pruned)."""
-    return current_variants(manifest, parse_variants(svc.config.VARIANTS))
+    return current_variants(manifest, image_specs(manifest, svc.config))
 
 
 def pending_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +54,7 @@ def pending_variants(svc: Services, manifest: dict[str, Any]) -> dict[str, Any]:
     (:mod:`imgsvc.images.ondemand`), so they are on their way once shown."""
     if manifest.get("status") != "done":
         return {}
-    specs = parse_variants(svc.config.VARIANTS)
+    specs = image_specs(manifest, svc.config)
     missing = wanted(manifest, specs)
     if not missing:
         return {}

@@ -19,6 +19,8 @@ from imgsvc.imaging.variants import VariantSpec
 from tests import factories
 from tests.support.client import upload
 
+SMART_THUMB = VariantSpec("thumb", 200, 200, cover=True, crop="smart")  # the default CROP
+
 DEFAULT = "thumb:200x200:cover,xs:320,sm:640,md:1024,lg:1600,xl:2048"
 
 
@@ -133,7 +135,7 @@ def test_a_removed_variant_is_404_and_prune_deletes_only_its_objects(
     after = set(storage.iter_keys(record.prefix(image_id)))
     assert before - after == {
         f"images/{image_id}/xl-{VariantSpec('xl', 2048).tag()}.jpg",
-        f"images/{image_id}/thumb-{VariantSpec('thumb', 200, 200, cover=True).tag()}.jpg",
+        f"images/{image_id}/thumb-{SMART_THUMB.tag()}.jpg",
     }
     assert client.get(old_thumb).status_code == 404
     body = client.get(f"/api/images/{image_id}").get_json()

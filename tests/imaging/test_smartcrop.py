@@ -17,7 +17,7 @@ from imgsvc.config import Defaults, csv_list
 from imgsvc.errors import InvalidFocus
 from imgsvc.imaging import parse_variants, render_image
 from imgsvc.imaging.resize import crop_box
-from imgsvc.imaging.smartcrop import parse_crop, parse_focus
+from imgsvc.imaging.smartcrop import crop_identity, parse_crop, parse_focus
 from imgsvc.imaging.variants import VariantSpec
 from tests.imaging.subjects import (
     busy_share,
@@ -103,17 +103,36 @@ def test_crop_box_centres_on_the_focus_as_far_as_the_image_allows(focus, expecte
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.25,0.75", (0.25, 0.75)), (" 0 , 1 ", (0.0, 1.0)), ("", None), (None, None)],
+    [
+        ("0.25,0.75", (0.25, 0.75)),
+        (" 0 , 1 ", (0.0, 1.0)),
+        ("", None),
+        (None, None),
+        ([0.25, 0.75], (0.25, 0.75)),  # JSON bodies
+        ((1, 0), (1.0, 0.0)),
+        ("0.12345,0.9999", (0.123, 1.0)),  # kept to FOCUS_DECIMALS
+    ],
 )
 def test_focus_is_parsed(text, expected) -> None:
     assert parse_focus(text) == expected
 
 
-@pytest.mark.parametrize("text", ["0.5", "1.2,0.5", "-0.1,0.5", "a,b", "0.1,0.2,0.3", "nan,0.5"])
-def test_malformed_focus_is_refused(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    ["0.5", "1.2,0.5", "-0.1,0.5", "a,b", "0.1,0.2,0.3", "nan,0.5"]
+    + [[0.5], [True, 0.5], ["0.1", None], {"x": 0.1}, 0.5],  # type: ignore[list-item]
+)
+def test_malformed_focus_is_refused(text: object) -> None:
     with pytest.raises(InvalidFocus, match="0 to 1") as caught:
         parse_focus(text)
     assert (caught.value.code, caught.value.status) == ("invalid_focus", 400)
+
+
+def test_the_crop_identity_names_the_focal_point_else_the_crop_setting() -> None:
+    assert crop_identity((0.1, 0.5), "smart") == "focus=0.100,0.500"
+    assert crop_identity((0.1, 0.5), "centre") == "focus=0.100,0.500"
+    assert crop_identity(None, "Center") == "centre"
+    assert crop_identity(None, "smart") == "smart"
 
 
 def test_crop_modes_are_parsed() -> None:

@@ -12,8 +12,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 from redis import Redis
 
 from imgsvc.config import load_settings
@@ -24,6 +26,7 @@ from imgsvc.imaging import probe
 from imgsvc.queue import backfill_queue, variants_job_id
 from imgsvc.settings import parse_settings
 from tests import factories
+from tests.imaging.subjects import skin_share, with_face
 from tests.support import wait_until
 from tests.support.processes import ROOT, WorkerProcess
 from tests.support.stack import LiveStack
@@ -166,3 +169,52 @@ def test_backfill_of_500_images_resumes_after_a_kill_and_never_delays_an_upload(
     for image_id in ids[::50]:
         manifest = record.read_manifest(svc.storage, image_id)
         assert manifest["variants"]["a"]["width"] == 16
+
+
+def test_a_patched_focus_recrops_only_the_thumbnail_on_a_running_stack(env, tmp_path: Path):
+    # A face on the left; the upload points at the right edge, the PATCH at the face.
+    stack = LiveStack(tmp_path, {**env, "IMGSVC_VARIANTS": DEFAULT}).start()
+    try:
+        response = requests.post(
+            f"{stack.url}/api/images",
+            files={"file": ("face.jpg", with_face((1600, 800), (180, 400)))},
+            data={"focus": "0.95,0.5"},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        image_id, token = response.json()["id"], response.json()["delete_token"]
+        before = stack.wait_final(image_id)
+        old_thumb = requests.get(f"{stack.url}{before['variants']['thumb']['url']}", timeout=10)
+        assert skin_share(rgb(old_thumb.content)) == 0
+
+        patched = requests.patch(
+            f"{stack.url}/api/images/{image_id}",
+            json={"focus": [0.1, 0.5]},
+            headers={"X-Delete-Token": token},
+            timeout=30,
+        )
+        assert patched.status_code == 202, patched.text
+
+        def recropped() -> dict | None:
+            view = requests.get(f"{stack.url}/api/images/{image_id}", timeout=10).json()
+            return view if "thumb" in view["variants"] else None
+
+        after = wait_until(recropped, timeout=60, message="the thumbnail was never re-made")
+        assert after["variants"]["thumb"]["url"] != before["variants"]["thumb"]["url"]
+        new_thumb = requests.get(f"{stack.url}{after['variants']['thumb']['url']}", timeout=10)
+        assert skin_share(rgb(new_thumb.content)) > 0.035
+        again = requests.get(f"{stack.url}{before['variants']['thumb']['url']}", timeout=10)
+        assert (again.status_code, again.content) == (200, old_thumb.content)
+        widths = {name for name in before["variants"] if name != "thumb"}
+        assert {n: after["variants"][n]["url"] for n in widths} == {
+            n: before["variants"][n]["url"] for n in widths
+        }
+        # One job, for the thumbnail alone (its metric is counted just after it saved).
+        wait_until(lambda: jobs_run(stack.url, "variants") >= 1.0, timeout=30)
+        assert jobs_run(stack.url, "variants") == 1.0
+    finally:
+        stack.stop()
+
+
+def rgb(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int32)

@@ -8,9 +8,10 @@ import zlib
 
 import pytest
 
-from imgsvc.config import Defaults
 from imgsvc.images import record
-from imgsvc.imaging.variants import PIPELINE_VERSION, parse_variants
+from imgsvc.images.variantset import image_specs
+from imgsvc.imaging.variants import PIPELINE_VERSION
+from imgsvc.settings import Settings
 from tests import factories
 
 
@@ -75,7 +76,7 @@ def test_status_is_queued_then_done_with_every_variant(app, client, run_worker):
         "xl": (2048, 1365),
     }
     for name, variant in after["variants"].items():
-        spec = next(each for each in parse_variants(Defaults.VARIANTS) if each.name == name)
+        spec = next(each for each in image_specs({}, Settings({})) if each.name == name)
         assert variant["url"] == f"/images/{image_id}/{name}-{spec.tag()}"  # versioned
         assert (variant["spec"], variant["pipeline"]) == (spec.identity(), PIPELINE_VERSION)
         assert variant["format"] == "JPEG"

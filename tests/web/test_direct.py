@@ -4,15 +4,19 @@ the client's bytes go to S3 with the presigned POST, never through the app."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 
 from imgsvc import create_app
 from imgsvc.images import record
 from imgsvc.images.reconcile import reconcile
 from tests import factories
+from tests.imaging.subjects import skin_share, with_face
 from tests.support import wait_until
 
 S3_ONLY = pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
@@ -203,3 +207,53 @@ def test_presigned_urls_name_the_public_endpoint_clients_reach(env, s3_endpoint)
     assert started["upload"]["url"].startswith(public + "/")
     assert send(started, factories.jpeg(300, 200)).status_code in (200, 201, 204)
     assert complete(client, started).status_code == 202
+
+
+@S3_ONLY
+def test_complete_takes_the_uploads_focus_as_the_browser_sends_it(app, client, run_worker):
+    # A face on the left: the focal point at the right edge keeps it out of the thumbnail.
+    data = with_face((1600, 800), (180, 400))
+    pointed, automatic, empty = start(client), start(client), start(client)
+    for started in (pointed, automatic, empty):
+        assert send(started, data).status_code in (200, 201, 204)
+
+    answers = [
+        client.post(pointed["links"]["complete"], json={"focus": "0.95,0.5"}),
+        client.post(automatic["links"]["complete"], json={}),
+        client.post(empty["links"]["complete"]),  # no body at all
+    ]
+
+    assert [answer.status_code for answer in answers] == [202, 202, 202]
+    assert record.read_manifest(storage(app), pointed["id"])["focus"] == [0.95, 0.5]
+    assert "focus" not in record.read_manifest(storage(app), automatic["id"])
+    assert "focus" not in record.read_manifest(storage(app), empty["id"])
+    run_worker()
+    thumbs = {
+        started["id"]: client.get(f"/images/{started['id']}/thumb").data
+        for started in (pointed, automatic)
+    }
+    faces = {
+        key: skin_share(np.asarray(Image.open(io.BytesIO(v)).convert("RGB")).astype(np.int32))
+        for key, v in thumbs.items()
+    }
+    assert faces[pointed["id"]] == 0
+    assert faces[automatic["id"]] > 0.035
+    view = client.get(f"/api/images/{pointed['id']}").get_json()
+    assert view["focus"] == [0.95, 0.5]
+    assert view["variants"]["thumb"]["spec"]["crop"] == "focus=0.950,0.500"
+
+
+@S3_ONLY
+@pytest.mark.parametrize("body", [b'{"focus": "2,0.5"}', b'{"focus": [0.1]}', b"[1, 2]", b"x,y"])
+def test_complete_with_a_bad_focus_is_400_and_may_complete_again(app, client, body):
+    started = start(client)
+    assert send(started, factories.jpeg(900, 600)).status_code in (200, 201, 204)
+
+    refused = client.post(started["links"]["complete"], data=body, content_type="application/json")
+
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "invalid_focus"
+    assert not storage(app).exists(record.manifest_key(started["id"]))
+    again = client.post(started["links"]["complete"], json={"focus": "0.2,0.3"})
+    assert again.status_code == 202
+    assert record.read_manifest(storage(app), started["id"])["focus"] == [0.2, 0.3]

@@ -1,4 +1,5 @@
-"""An upload's focal point (focus=x,y) on the API and the form: kept, used, refused when bad."""
+"""An upload's focal point (focus=x,y) on the API (a file or a URL) and the form:
+kept, used, refused when bad."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from imgsvc.images import record
+from tests import factories
 from tests.imaging.subjects import skin_share, with_face
 from tests.support.client import csrf_token
 
@@ -71,3 +73,42 @@ def test_form_carries_the_focus(app, client):
     image_id = response.headers["Location"].rsplit("/", 1)[1]
     manifest = record.read_manifest(app.extensions["imgsvc"].storage, image_id)
     assert manifest["focus"] == [0.1, 0.5]
+
+
+@pytest.fixture
+def allowlisted(pages, app, monkeypatch):
+    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
+    app.config["FETCH_ALLOWLIST"] = pages.allow_entry
+    return pages
+
+
+@FILE_ONLY
+def test_a_url_upload_carries_its_focus_to_the_crop(app, client, allowlisted, run_worker):
+    # The page server's photo, fetched by the job, and the same bytes sent as a
+    # file: with the same focal point their thumbnails are the same crop.
+    url = f"{allowlisted.base}/photo?w=1200&h=400"
+    by_url = client.post("/api/images", json={"url": url, "focus": [0.05, 0.5]})
+    assert by_url.status_code == 202, by_url.get_json()
+    image_id = by_url.get_json()["id"]
+    assert record.read_manifest(app.extensions["imgsvc"].storage, image_id)["focus"] == [0.05, 0.5]
+    data = factories.jpeg(1200, 400)
+    left = post_api(client, data, "0.05,0.5").get_json()["id"]
+    right = post_api(client, data, "0.95,0.5").get_json()["id"]
+    run_worker()
+
+    view = client.get(f"/api/images/{image_id}").get_json()
+    assert view["status"] == "done" and view["focus"] == [0.05, 0.5]
+    assert view["variants"]["thumb"]["spec"]["crop"] == "focus=0.050,0.500"
+    fetched = client.get(f"/images/{image_id}/thumb").data
+    assert fetched == client.get(f"/images/{left}/thumb").data
+    assert fetched != client.get(f"/images/{right}/thumb").data
+
+
+@FILE_ONLY
+@pytest.mark.parametrize("focus", ["2,0.5", [0.1], "x"])
+def test_a_url_upload_with_a_bad_focus_stores_nothing(app, client, allowlisted, focus):
+    url = f"{allowlisted.base}/photo"
+    response = client.post("/api/images", json={"url": url, "focus": focus})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_focus"
+    assert list(app.extensions["imgsvc"].storage.iter_keys("images/")) == []

@@ -9,10 +9,10 @@ from html import unescape
 
 import pytest
 
-from imgsvc.config import Defaults
 from imgsvc.images import indexes
-from imgsvc.imaging.variants import parse_variants
+from imgsvc.images.variantset import image_specs
 from imgsvc.queue import fetch_job
+from imgsvc.settings import Settings
 from imgsvc.web.present import srcset_snippet
 from tests import factories
 from tests.support.client import csrf_token, upload
@@ -21,7 +21,8 @@ from tests.support.client import csrf_token, upload
 FILE_ONLY = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
-TAGS = {spec.name: spec.tag() for spec in parse_variants(Defaults.VARIANTS)}
+# The tags of an image without a focal point, under the default CROP.
+TAGS = {spec.name: spec.tag() for spec in image_specs({}, Settings({}))}
 
 
 def post_form(client, data: bytes | None, token: str | None, filename: str = "photo.jpg"):
