@@ -119,12 +119,14 @@ def stored_original(s3_endpoint: str, bucket: str, image_id: str) -> list[dict]:
     return listing.get("Contents", [])
 
 
-def assert_done_and_served(page, stack: LiveStack, image_id: str) -> None:
+def assert_done_and_served(page, stack: LiveStack, image_id: str) -> dict:
+    """The image's final view, once the page shows it done and its thumbnail is served."""
     expect(page.locator("#status")).to_have_text("done", timeout=60_000)
     view = stack.wait_final(image_id)
     assert view["status"] == "done", view
     thumb = requests.get(f"{stack.url}{view['variants']['thumb']['url']}", timeout=10)
     assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
+    return view
 
 
 def test_the_form_sends_the_file_straight_to_the_bucket(
@@ -163,7 +165,8 @@ def test_the_form_sends_the_file_straight_to_the_bucket(
     seen = requests_seen(stack)
     assert ("POST", f"/api/uploads/{image_id}/complete") in seen
     assert ("POST", "/") not in seen and ("POST", "/api/images") not in seen  # no file bytes
-    assert_done_and_served(page, stack, image_id)
+    view = assert_done_and_served(page, stack, image_id)
+    assert view["focus"] == [float(value) for value in focus.split(",")]  # the click was kept
 
 
 def test_a_file_refused_at_complete_shows_the_forms_message(
