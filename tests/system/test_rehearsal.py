@@ -93,13 +93,14 @@ class Campaign:
 
         wait_until(reached, timeout=180, interval=0.2, message=f"{count} uploads not reached")
 
-    def first_202(self, after: float, web: int | None = None) -> float | None:
-        """When the first upload was accepted with 202 after ``after`` (through ``web``)."""
+    def first(self, answer: int | None, after: float, web: int | None = None) -> float | None:
+        """When an upload first got ``answer`` (a status; None: no answer) after
+        ``after``, through ``web`` (any web host when None)."""
         times = [
             at
             for record in self.records()
             for at, through, status, _, _ in record["attempts"]
-            if status == 202 and at > after and web in (None, through)
+            if status == answer and at > after and web in (None, through)
         ]
         return min(times, default=None)
 
@@ -136,17 +137,24 @@ def cut_a_worker_host_mid_job(run: Rehearsal, campaign: Campaign) -> dict:
 
 def worker_cut_healed(run: Rehearsal, cut: dict, started: float) -> dict:
     """The cut job's end, as Redis has it once every image is done: which worker host
-    finished it, how long after the cut."""
-    status, worker, ended = run.job(cut["image"], "status", "worker_name", "ended_at")
+    finished it; how long after the cut it was enqueued again (its heartbeat lapsed)
+    and finished (after the queue's backlog ahead of it)."""
+    fields = ("status", "worker_name", "enqueued_at", "ended_at")
+    status, worker, enqueued, ended = run.job(cut["image"], *fields)
     by = run.worker_host(worker)
-    ended_at = datetime.fromisoformat(ended).replace(tzinfo=UTC).timestamp()
+
+    def after_cut(stamp: str) -> float:
+        at = datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
+        return round(at - cut["cut_at"], 2)
+
     return {
         "host": cut["host"],
         "image": cut["image"],
         "injected_at_s": round(cut["cut_at"] - started, 2),
         "job_status": status,
         "finished_by": by.name if by else worker,
-        "job_done_elsewhere_s": round(ended_at - cut["cut_at"], 2),
+        "job_back_in_queue_s": after_cut(enqueued),
+        "job_done_elsewhere_s": after_cut(ended),
     }
 
 
@@ -161,7 +169,7 @@ def kill_the_redis_master(run: Rehearsal, campaign: Campaign) -> dict:
         lambda: sentinel_state(run.data, run.env).get("ip") == replica, timeout=60, interval=0.1
     )
     promoted_at = time.time()
-    accepted_at = wait_until(lambda: campaign.first_202(killed_at), timeout=60, interval=0.2)
+    accepted_at = wait_until(lambda: campaign.first(202, killed_at), timeout=60, interval=0.2)
     return {
         "injected_at_s": campaign.since(killed_at),
         "replica_promoted_s": round(promoted_at - killed_at, 2),
@@ -171,17 +179,20 @@ def kill_the_redis_master(run: Rehearsal, campaign: Campaign) -> dict:
 
 def restart_a_web_host(run: Rehearsal, campaign: Campaign) -> dict:
     """Kill web-b's front and gunicorn (SIGKILL: an upload in flight loses its answer),
-    then start them again. The client meets refused or reset connections, and sends
-    those uploads again (same Idempotency-Key) through web-a. Heals when web-b answers
+    and start them again once the client has met the dead host. The client meets
+    refused or reset connections, and sends those uploads again (same
+    Idempotency-Key) through web-a. Heals when web-b answers
     /healthz again and at its first 202."""
     web = run.webs[RESTARTED]
     killed_at = time.time()
     web.kill()
+    # Down until the client has met it (uploads through it alternate with web-a's).
+    wait_until(lambda: campaign.first(None, killed_at, RESTARTED), timeout=30, interval=0.1)
     web.start()
     wait_until(lambda: web.answers_healthz(run.client), timeout=60, interval=0.1)
     healthy_at = time.time()
     accepted_at = wait_until(
-        lambda: campaign.first_202(healthy_at, RESTARTED), timeout=60, interval=0.2
+        lambda: campaign.first(202, healthy_at, RESTARTED), timeout=60, interval=0.2
     )
     return {
         "host": web.host.name,
