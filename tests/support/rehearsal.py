@@ -40,6 +40,12 @@ sentinel failover-timeout mymaster 5000
 """
 
 
+def healthz_probe(url: str) -> list[str]:
+    """A command that exits 0 when ``url/healthz`` answers 200 within 2 s."""
+    script = f"import urllib.request; urllib.request.urlopen('{url}/healthz', timeout=2)"
+    return [sys.executable, "-c", script]
+
+
 @dataclass
 class WebHost:
     """A web host: the front on ``address:8000`` before gunicorn on its loopback."""
@@ -62,7 +68,7 @@ class WebHost:
         app = self.host.spawn(
             gunicorn_command(8001), env=self.env, log=self.folder / f"{name}.log", cwd=ROOT
         )
-        probe = ["curl", "-sf", "-m", "2", "-o", "/dev/null", "http://127.0.0.1:8001/healthz"]
+        probe = healthz_probe("http://127.0.0.1:8001")
         wait_until(
             lambda: self.host.run(probe, env=self.env, timeout=10).returncode == 0,
             timeout=60,
@@ -89,8 +95,7 @@ class WebHost:
 
     def answers_healthz(self, client: Host) -> bool:
         """Whether the front answers /healthz with 200, asked from ``client``."""
-        probe = ["curl", "-sf", "-m", "2", "-o", "/dev/null", f"{self.url}/healthz"]
-        return client.run(probe, env=self.env, timeout=10).returncode == 0
+        return client.run(healthz_probe(self.url), env=self.env, timeout=10).returncode == 0
 
 
 @dataclass
