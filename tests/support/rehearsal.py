@@ -86,12 +86,25 @@ class WebHost:
         self.processes = [front, app]
 
     def kill(self) -> None:
-        """SIGKILL the front, then gunicorn (their whole process groups); wait for both."""
-        for proc in self.processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        """SIGKILL the front (its whole process group): the connections it holds are
+        reset, answers in flight lost. Then stop gunicorn as a restart does (SIGTERM:
+        its processes finish the request they run, within 30 s, else SIGKILL)."""
+        front, app = self.processes
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(front.pid, signal.SIGKILL)
+        front.wait(timeout=30)
+        app.terminate()
+        try:
+            app.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait(timeout=30)
         self.processes = []
+
+    def serving(self) -> bool:
+        """Whether a client connection to the front is open (an upload in flight)."""
+        command = ["ss", "-Htn", "state", "established", "( sport = :8000 )"]
+        return bool(self.host.run(command, env=self.env, timeout=10).stdout.strip())
 
     def answers_healthz(self, client: Host) -> bool:
         """Whether the front answers /healthz with 200, asked from ``client``."""
@@ -172,6 +185,20 @@ def create_bucket(data: Host, env: dict[str, str]) -> bool:
         f".create_bucket(Bucket='{BUCKET}')"
     )
     return data.run([sys.executable, "-c", script], env=env, timeout=60).returncode == 0
+
+
+def stored_images(data: Host, env: dict[str, str]) -> int:
+    """How many images the bucket holds (``images/<id>/`` folders), asked on the data host."""
+    script = (
+        "import boto3; "
+        f"s3 = boto3.client('s3', endpoint_url='http://{data.address}:9000'); "
+        "pages = s3.get_paginator('list_objects_v2').paginate("
+        f"Bucket='{BUCKET}', Prefix='images/', Delimiter='/'); "
+        "print(sum(len(p.get('CommonPrefixes', [])) for p in pages))"
+    )
+    done = data.run([sys.executable, "-c", script], env=env, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.strip())
 
 
 def sentinel_state(host: Host, env: dict[str, str]) -> dict[str, str]:

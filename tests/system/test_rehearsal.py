@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,8 @@ import pytest
 
 from tests.support import wait_until
 from tests.support.processes import ROOT
-from tests.support.rehearsal import Rehearsal, rehearsal_network, sentinel_state
+from tests.support.rehearsal import Rehearsal, rehearsal_network, sentinel_state, stored_images
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -178,12 +179,15 @@ def kill_the_redis_master(run: Rehearsal, campaign: Campaign) -> dict:
 
 
 def restart_a_web_host(run: Rehearsal, campaign: Campaign) -> dict:
-    """Kill web-b's front and gunicorn (SIGKILL: an upload in flight loses its answer),
-    and start them again once the client has met the dead host. The client meets
-    refused or reset connections, and sends those uploads again (same
-    Idempotency-Key) through web-a. Heals when web-b answers
-    /healthz again and at its first 202."""
+    """Restart web-b while an upload is in flight through it (waiting up to 20 s for
+    one): SIGKILL its front (the client's connection is reset: the answer is lost),
+    stop gunicorn (SIGTERM: the request it runs completes), and start both again
+    once the client has met the dead host. The client sends uploads without an
+    answer again, with the same Idempotency-Key, through web-a: a completed one is
+    answered by its first answer (``Idempotent-Replayed``), not stored twice.
+    Heals when web-b answers /healthz again and at its first 202."""
     web = run.webs[RESTARTED]
+    in_flight = wait_for_or_none(web.serving, timeout=20)
     killed_at = time.time()
     web.kill()
     # Down until the client has met it (uploads through it alternate with web-a's).
@@ -197,9 +201,19 @@ def restart_a_web_host(run: Rehearsal, campaign: Campaign) -> dict:
     return {
         "host": web.host.name,
         "injected_at_s": campaign.since(killed_at),
+        "upload_in_flight_at_kill": in_flight,
         "healthz_again_s": round(healthy_at - killed_at, 2),
         "first_202_after_s": round(accepted_at - killed_at, 2),
     }
+
+
+def wait_for_or_none(check: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``check`` came true within ``timeout`` s (polled without pause: the
+    moment it is true may be short)."""
+    try:
+        return bool(wait_for(check, timeout, "", interval=0.0))
+    except TimeoutError:
+        return False
 
 
 def answer_name(status: int | None, code: str | None) -> str:
@@ -239,6 +253,7 @@ def summarise(run: Rehearsal, campaign: Campaign, collected: dict, faults: dict)
         "faults": faults,
         "images": {
             "final": dict(Counter(collected["final"].values())),
+            "in_the_bucket": stored_images(run.data, run.env),
             "variant_served": sum(
                 s["status"] == 200 and s["jpeg"] for s in collected["served"].values()
             ),
@@ -298,7 +313,8 @@ def test_the_full_rehearsal_heals_every_fault_and_every_accepted_upload_ends_don
         if answer[0] == "5" and answer != "503 queue_unavailable"
     }
     assert not server_errors, uploads["answers"]
-    assert uploads["distinct_image_ids"] == uploads["accepted"] == UPLOADS  # no duplicate
+    assert uploads["distinct_image_ids"] == uploads["accepted"] == UPLOADS
+    assert report["images"]["in_the_bucket"] == UPLOADS  # no upload stored twice
     assert report["images"]["all_done"], collected["final"]
     assert report["images"]["variant_served"] == UPLOADS
     assert faults["worker_cut"]["job_status"] == "finished"
