@@ -29,8 +29,8 @@ test: $(STAMP) lint  ## the whole suite, as CI runs it (installs chromium for th
 test-fast: $(STAMP) system  ## everything but the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
-rehearsal: $(STAMP) system  ## data, web, worker and client hosts in network namespaces (root; part of `make test`)
-	$(BIN)/pytest -s tests/system/test_rehearsal.py
+rehearsal: $(STAMP) system  ## every part its own host in network namespaces, faults included (root; part of `make test`); JSON report in test-output/ or REPORT=path
+	REHEARSAL_REPORT=$(or $(REPORT),test-output/rehearsal-report.json) $(BIN)/pytest -s tests/system/test_rehearsal.py
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

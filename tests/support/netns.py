@@ -83,8 +83,11 @@ class VirtualNetwork:
     """A bridge and one namespace per host on ``198.18.0.0/24`` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.tag = f"imgsvc-{secrets.token_hex(3)}"
-        self.short = self.tag[-6:]  # interface names are at most 15 bytes
+        # Runs at the same time (another engineer's, a CI job) never share a name: the
+        # tag is random, and a name already taken fails `ip netns add` or `ip link add`
+        # before this run owns it, so close() never deletes another run's namespace.
+        self.tag = f"imgsvc-{secrets.token_hex(4)}"
+        self.short = self.tag[-8:]  # interface names are at most 15 bytes: h + 8 + index
         self.switch = f"{self.tag}-switch"
         self.hosts: list[Host] = []
         self.logs: list[IO[Any]] = []
