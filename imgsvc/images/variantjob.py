@@ -9,7 +9,10 @@ versioned keys, and merges them into the manifest (under the image's lock,
 ``record.update_manifest``): the entries they replace stay served at their old
 URLs (``superseded``) until pruned. The specs are the image's own
 (``variantset.image_specs``): after a new focal point only the cover crops are
-stale, so only they are made.
+stale, so only they are made. A focal point changed while the job rendered
+(a PATCH it could not see: its own request found this job running and
+enqueued nothing) is noticed after the merge: the job makes another round
+for it, up to ``MAX_ROUNDS``.
 
 Its failures never touch the image's status: the image stays ``done`` with the
 variants it has, and the job's error (in its meta) is what requests for the
@@ -67,14 +70,32 @@ def make_variants(image_id: str) -> dict[str, Any]:
         raise
 
 
+# A focal point changed while a round rendered makes one more round; more
+# changes than this during one job are left to the next request or backfill.
+MAX_ROUNDS = 3
+
+
 def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
+    made: set[str] = set()
+    status: str | None = "done"
+    for _ in range(MAX_ROUNDS):
+        status, names = _make_round(svc, image_id)
+        if not names:
+            break
+        made.update(names)
+    return {"id": image_id, "status": status, "made": sorted(made)}
+
+
+def _make_round(svc: Services, image_id: str) -> tuple[str | None, list[str]]:
+    """Make what the manifest wants now; its status and the names made (none: nothing
+    was wanted)."""
     started = time.perf_counter()
     tombstones.check(svc.redis, image_id)
     manifest = record.read_manifest(svc.storage, image_id)
     specs = image_specs(manifest, svc.config)
     todo = wanted(manifest, specs) if manifest.get("status") == "done" else []
     if not todo:
-        return {"id": image_id, "status": manifest.get("status"), "made": []}
+        return manifest.get("status"), []
     original = svc.storage.get(record.original_key(image_id))
     rendering = render_for(manifest, original, todo, render_options(svc))
 
@@ -89,7 +110,7 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
         # Read again under the lock: another variants job (a request's and
         # backfill's) or a PATCH of the focal point may have saved meanwhile. A
         # cover made for a focal point changed since is merged all the same (its
-        # object stays referenced, superseded once the new one is made).
+        # object stays referenced, superseded once the next round makes the new one).
         merge(latest, made)
         return True
 
@@ -98,4 +119,4 @@ def _make_variants(svc: Services, image_id: str) -> dict[str, Any]:
     original_info = latest.get("original") or {}
     megapixels = int(original_info.get("width", 0)) * int(original_info.get("height", 0)) / 1e6
     record_cost(svc.redis, time.perf_counter() - started, megapixels)
-    return {"id": image_id, "status": "done", "made": sorted(made)}
+    return "done", sorted(made)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsvc.images import record
+from imgsvc.images import record, variantjob
 from imgsvc.queue import fetch_job, variants_job_id
 from tests.imaging.subjects import skin_share, with_face
 
@@ -212,3 +212,30 @@ def test_patches_count_against_the_upload_rate_limit(app, client, pointed_away):
     assert [answer.status_code for answer in answers] == [202, 202, 429]
     assert answers[2].get_json()["error"]["code"] == "rate_limited"
     assert manifest_of(app, image_id)["focus"] == [0.2, 0.5]
+
+
+def test_a_patch_landing_while_the_variants_job_renders_is_made_by_that_job(
+    app, client, pointed_away, monkeypatch
+):
+    image_id, token = pointed_away["id"], pointed_away["delete_token"]
+    assert patch(client, image_id, {"focus": "0.9,0.5"}, token).status_code == 202
+    svc = app.extensions["imgsvc"]
+    real_store = variantjob.store_variant
+    second: list[int] = []
+
+    def store_then_patch(*args, **kwargs):
+        # The second PATCH arrives after the job rendered the first focal point:
+        # it finds the job on its way and enqueues nothing.
+        if not second:
+            second.append(patch(client, image_id, {"focus": "0.1,0.5"}, token).status_code)
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(variantjob, "store_variant", store_then_patch)
+    result = variantjob._make_variants(svc, image_id)  # the job, as the worker runs it
+
+    assert second == [202]
+    assert result["made"] == ["thumb"]
+    view = client.get(f"/api/images/{image_id}").get_json()
+    assert view["pending_variants"] == {}
+    assert view["variants"]["thumb"]["spec"]["crop"] == "focus=0.100,0.500"
+    assert skin_share(rgb(client.get(view["variants"]["thumb"]["url"]).data)) > 0.035
