@@ -112,6 +112,14 @@ def choose(page, data: bytes, name: str) -> None:
     expect(page.get_by_role("button", name=f"Upload {name}")).to_be_visible()
 
 
+def upload_to_image_page(page, data: bytes, name: str) -> str:
+    """Choose ``data``, press Upload, wait for the image's page; the image's id."""
+    choose(page, data, name)
+    page.get_by_role("button", name=f"Upload {name}").click()
+    page.wait_for_url(IMAGE_PAGE)
+    return IMAGE_PAGE.search(page.url).group(1)
+
+
 def stored_original(s3_endpoint: str, bucket: str, image_id: str) -> list[dict]:
     listing = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
         Bucket=bucket, Prefix=f"{PREFIX}/images/{image_id}/original"
@@ -202,11 +210,7 @@ def test_a_bucket_that_refuses_the_pages_origin_gets_the_form_through_the_web(
     try:
         posts = record_posts(page)
         page.goto("/")
-        choose(page, factories.jpeg(1200, 800, seed=4), "refused.jpg")
-        page.get_by_role("button", name="Upload refused.jpg").click()
-
-        page.wait_for_url(IMAGE_PAGE)
-        image_id = IMAGE_PAGE.search(page.url).group(1)
+        image_id = upload_to_image_page(page, factories.jpeg(1200, 800, seed=4), "refused.jpg")
     finally:
         apply_upload_cors(storage, [stack.url])
     assert [r.url for r in posts] == [
@@ -235,11 +239,7 @@ def test_an_unreachable_bucket_gets_the_form_through_the_web(
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         posts = record_posts(page)
         page.goto("/")
-        choose(page, factories.jpeg(1200, 800, seed=5), "far.jpg")
-        page.get_by_role("button", name="Upload far.jpg").click()
-
-        page.wait_for_url(IMAGE_PAGE)
-        image_id = IMAGE_PAGE.search(page.url).group(1)
+        image_id = upload_to_image_page(page, factories.jpeg(1200, 800, seed=5), "far.jpg")
         assert [r.url for r in posts] == [
             f"{live.url}/api/uploads",
             f"{dead}/{bucket}",
