@@ -130,13 +130,23 @@ def check_room(queue: Queue, settings: Mapping[str, Any]) -> None:
         raise QueueFull(f"The job queue is full ({count} jobs are waiting); try again in a minute.")
 
 
+def job_retry(config: Settings) -> Retry | None:
+    """How an image, word-count or variants job is retried: ``JOB_RETRIES`` times
+    after ``JOB_RETRY_INTERVALS``, each retry at the front of its queue. A retry
+    (a transient fault, or a worker that died mid-job) has already waited its
+    turn once; at the back it would wait behind the whole backlog again."""
+    retries = config.JOB_RETRIES
+    if retries <= 0:
+        return None
+    return Retry(max=retries, interval=retry_intervals(config), enqueue_at_front=True)
+
+
 def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> Job:
     """Enqueue ``process_image(image_id)`` under the image's own job id.
 
     Raises ``QueueUnavailable`` when Redis cannot be reached.
     """
     config = Settings(settings)
-    retries = config.JOB_RETRIES
     try:
         return queue.enqueue(
             "imgsvc.tasks.process_image",
@@ -145,7 +155,7 @@ def enqueue_image(queue: Queue, image_id: str, settings: Mapping[str, Any]) -> J
             job_timeout=config.JOB_TIMEOUT,
             result_ttl=config.RESULT_TTL,
             failure_ttl=config.FAILURE_TTL,
-            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
+            retry=job_retry(config),
             meta={"type": "image", "image_id": image_id},
             on_failure=Callback("imgsvc.tasks.on_job_failure"),
             description=f"process_image({image_id!r})",
@@ -164,7 +174,6 @@ def enqueue_wordcount(
     Raises ``QueueUnavailable`` when Redis cannot be reached.
     """
     config = Settings(settings)
-    retries = config.JOB_RETRIES
     try:
         return wordcount_queue(queue).enqueue(
             "imgsvc.tasks.count_words",
@@ -172,7 +181,7 @@ def enqueue_wordcount(
             job_timeout=int(config.WORDCOUNT_TIMEOUT) + 30,  # a backstop
             result_ttl=config.WORDCOUNT_RESULT_TTL,
             failure_ttl=config.FAILURE_TTL,
-            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
+            retry=job_retry(config),
             meta={
                 "type": "wordcount",
                 "url": url,
@@ -241,7 +250,6 @@ def enqueue_variants(
     cannot be reached.
     """
     config = Settings(settings)
-    retries = config.JOB_RETRIES
     target = backfill_queue(queue) if background else job_queues(queue)[0]
     try:
         return target.enqueue(
@@ -251,7 +259,7 @@ def enqueue_variants(
             job_timeout=config.JOB_TIMEOUT,
             result_ttl=config.RESULT_TTL,
             failure_ttl=config.FAILURE_TTL,
-            retry=Retry(max=retries, interval=retry_intervals(config)) if retries > 0 else None,
+            retry=job_retry(config),
             meta={"type": "variants", "variants_of": image_id, "signature": signature},
             description=f"make_variants({image_id!r})",
         )

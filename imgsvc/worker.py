@@ -43,6 +43,7 @@ from rq.worker import DequeueStrategy
 
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.jobs import ran_out_of_time
+from imgsvc.schedulerlock import free_stale_locks
 from imgsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,10 +177,15 @@ class ImgsvcWorker(Worker):
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (registries, restarting a scheduler that died with its
-        Redis connection), then a reconcile slice when due; a Redis error skips
-        this tick instead of ending the worker."""
+        Redis connection) after freeing the scheduler lock of a dead worker
+        (:mod:`imgsvc.schedulerlock`), then a reconcile slice when due; a Redis
+        error skips this tick instead of ending the worker."""
         try:
-            super().run_maintenance_tasks()
+            stale_after = self.job_monitoring_interval + self.config.HEARTBEAT_GRACE
+            freed = free_stale_locks(self.connection, self.queue_names(), stale_after)
+            if freed:
+                log.warning("took over the scheduler of a dead worker for %s", ", ".join(freed))
+            super().run_maintenance_tasks()  # takes a free scheduler lock
         except REDIS_ERRORS as exc:
             log.warning("maintenance skipped (Redis: %s); next tick", exc)
             return

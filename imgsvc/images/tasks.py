@@ -12,6 +12,7 @@ process (:func:`imgsvc.extensions.worker_services`).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from rq import get_current_job
@@ -208,6 +209,10 @@ def on_job_failure(job: Any, connection: Any, exc_type: type, exc_value: Any, tb
     job whose worker (work-horse and parent) disappeared mid-run.
     """
     if exc_type is not None and exc_type.__name__ == "AbandonedJobError":
+        # RQ leaves an abandoned run without an end; with one, a retry that the
+        # scheduler enqueues later goes to the front (Retry(enqueue_at_front=True)
+        # applies to jobs that ran), as a retry enqueued at once does.
+        job.ended_at = datetime.now(UTC)
         record_crash(job, "The worker stopped while running this job (killed or lost); retried.")
 
 

@@ -90,6 +90,42 @@ def test_worker_and_horse_sigkilled_mid_job_is_retried_to_done(app, client, work
     print(f"recovered {recovery:.1f}s after the kill")
 
 
+# Retried at once (no interval) or by the scheduler when due, which the dead
+# worker ran: the new worker takes its scheduler over. A retry at the back would
+# start after all 12; at the front, after those taken before it was enqueued.
+@pytest.mark.parametrize(("interval", "most_ahead"), [("0", 1), ("1", 8)])
+def test_a_job_whose_worker_died_goes_before_the_backlog_when_retried(
+    app, client, workers, big_jpeg, interval: str, most_ahead: int, tmp_path: Path
+):
+    app.config["JOB_RETRY_INTERVALS"] = interval
+    queue = app.extensions["imgsvc"].queue
+    image_id = upload(client, big_jpeg).get_json()["id"]
+    first = workers()
+    first.horse()
+    job = queue.fetch_job(record.job_id_for(image_id))
+    wait_until(lambda: job.get_status() == "started", timeout=30, interval=0.005)
+    first.kill_all()  # the machine dies mid-job, its scheduler with it
+    backlog = [upload(client, big_jpeg).get_json()["id"] for _ in range(12)]  # queued after it
+    # Its heartbeat runs out; the next worker's first maintenance retries it.
+    wait_until(
+        lambda: job.id in queue.started_job_registry.get_expired_job_ids(),
+        timeout=30,
+        message="the dead worker's job never expired",
+    )
+
+    workers()
+    for waiting in [image_id, *backlog]:
+        assert wait_final(client, waiting, timeout=120)["status"] == "done"
+
+    def started(some_id: str):
+        return queue.fetch_job(record.job_id_for(some_id)).started_at
+
+    ahead = [other for other in backlog if started(other) < started(image_id)]
+    assert len(ahead) <= most_ahead, f"{len(ahead)} of the 12 queued after it started first"
+    if interval != "0":
+        assert "took over the scheduler of a dead worker" in (tmp_path / "worker-1.log").read_text()
+
+
 def test_horse_killed_once_is_retried(app, client, workers, big_jpeg):
     image_id = upload(client, big_jpeg).get_json()["id"]
     worker = workers()
