@@ -246,7 +246,9 @@ def environment(redis_url: str, data: Host) -> dict[str, str]:
         "IMGSVC_SECRET_KEY": "rehearsal-secret",
         "IMGSVC_RATE_LIMIT_UPLOADS": "0",
         "IMGSVC_LOG_LEVEL": "INFO",
-        "IMGSVC_JOB_RETRY_INTERVALS": "0",
+        # Retries go through RQ's scheduler, as with the defaults (2,10,30), whose
+        # lock a cut worker host may hold (imgsvc/schedulerlock.py).
+        "IMGSVC_JOB_RETRY_INTERVALS": "1",
         # A worker host that falls off the network is noticed within seconds: its
         # job's heartbeat lapses after monitor + grace = 3 s, and another worker's
         # maintenance (every second) retries it; RQ's defaults take minutes.
