@@ -36,7 +36,7 @@ from imgsvc.errors import (
 )
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import ondemand, record
-from imgsvc.images.variantset import focus_of, image_specs
+from imgsvc.images.variantset import focus_of, image_specs, signature
 from imgsvc.imaging.smartcrop import parse_focus
 from imgsvc.queue import check_room
 
@@ -107,9 +107,17 @@ def _apply(manifest: dict[str, Any], focus: tuple[float, float] | None) -> bool:
 
 def _enqueue_recrop(svc: Services, manifest: dict[str, Any]) -> None:
     """Ask for the stale cover crops (``ondemand.request_variants`` always raises:
-    pending is the expected answer)."""
+    pending is the expected answer).
+
+    The on-demand guard that stops a crowd of requests from enqueueing one
+    variant set twice (``ONDEMAND_DEDUP_SECONDS``) is lifted for this set first:
+    a PATCH is one deliberate change, and a PATCH back to a focal point asked
+    for minutes ago must be made now. A job already on its way still counts
+    (it makes another round when the focal point changed under it)."""
+    specs = image_specs(manifest, svc.config)
     try:
-        ondemand.request_variants(svc, manifest["id"], image_specs(manifest, svc.config))
+        svc.redis.delete(ondemand.wanted_key(manifest["id"], signature(specs)))
+        ondemand.request_variants(svc, manifest["id"], specs)
     except ImgsvcError:  # pending (enqueued or on its way), or failed: the view says which
         pass
     except REDIS_ERRORS:

@@ -239,3 +239,17 @@ def test_a_patch_landing_while_the_variants_job_renders_is_made_by_that_job(
     assert view["pending_variants"] == {}
     assert view["variants"]["thumb"]["spec"]["crop"] == "focus=0.100,0.500"
     assert skin_share(rgb(client.get(view["variants"]["thumb"]["url"]).data)) > 0.035
+
+
+def test_patching_back_to_a_recent_focal_point_remakes_it(app, client, run_worker, pointed_away):
+    # A request that asked for the same crop a minute ago does not hold a PATCH back.
+    image_id, token = pointed_away["id"], pointed_away["delete_token"]
+    for focus in ("0.1,0.5", "0.5,0.5", "0.1,0.5"):
+        assert patch(client, image_id, {"focus": focus}, token).status_code == 202
+        job = fetch_job(app.extensions["imgsvc"].queue, variants_job_id(image_id))
+        assert job is not None and job.get_status() == "queued", f"nothing enqueued for {focus}"
+        run_worker()
+
+    view = client.get(f"/api/images/{image_id}").get_json()
+    assert view["pending_variants"] == {}
+    assert view["variants"]["thumb"]["spec"]["crop"] == "focus=0.100,0.500"
