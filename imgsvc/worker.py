@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rq import Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.worker import DequeueStrategy
 
@@ -56,6 +57,7 @@ class ImgsvcWorker(Worker):
         self.settings = settings
         self.config = Settings(settings)
         self._services: Services | None = None
+        self._reconciling = False
         interval = self.config.WORKER_MAINTENANCE_INTERVAL
         kwargs.setdefault("maintenance_interval", interval)
         kwargs.setdefault("job_monitoring_interval", self.config.WORKER_MONITOR_INTERVAL)
@@ -191,16 +193,33 @@ class ImgsvcWorker(Worker):
             return
         self._reconcile_if_due()
 
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """RQ's warm shutdown. An idle worker is stopped by raising ``StopRequested``
+        from the signal handler; during a reconcile slice that exception would land
+        inside a storage call, where the client library's retries (botocore) or the
+        slice's own guard would swallow it and the worker would never stop. There
+        the worker stops once the slice ends (at most its budget and one storage
+        call) instead: RQ's loop checks ``_stop_requested`` after maintenance."""
+        try:
+            super().request_stop(signum, frame)
+        except StopRequested:
+            if not self._reconciling:
+                raise
+            self._stop_requested = True
+
     def _reconcile_if_due(self) -> None:
         from imgsvc.images.reconcile import periodic_slice
 
         if self._services is None:  # one client for every tick, not a connection each
             self._services = Services(self.settings)
+        self._reconciling = True
         try:
             report = periodic_slice(self._services)
         except Exception:  # never let housekeeping take the worker down
             log.exception("periodic reconcile failed")
             return
+        finally:
+            self._reconciling = False
         if report is not None and report.requeued:
             log.warning(
                 "reconcile re-enqueued %d image(s): %s",

@@ -1,14 +1,20 @@
-"""The worker's start-up checks and crash-recovery tuning."""
+"""The worker: start-up checks, crash-recovery tuning, and how it stops."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+from pathlib import Path
 
 import pytest
 
 from imgsvc.config import load_settings
 from imgsvc.extensions import Services
 from imgsvc.worker import ImgsvcWorker, warn_about_redis
+from tests.support import wait_until
+from tests.support.processes import WorkerProcess
+from tests.support.s3proxy import FaultyS3Proxy
 
 
 @pytest.fixture
@@ -144,3 +150,30 @@ def test_the_backfill_queue_stays_last_out_of_the_turn(services):
         for _ in range(2)
     ]
     assert taken == [image.id, backfill.id]  # queued later, taken first
+
+
+@pytest.mark.parametrize("storage_url", ["s3"], indirect=True)
+def test_sigterm_during_a_reconcile_slice_stops_the_worker(env, tmp_path: Path, monkeypatch):
+    # Every listing stalls, so the worker's periodic reconcile slice is waiting on
+    # S3 when the SIGTERM comes: RQ stops an idle worker by raising in it.
+    def stall_listings(method: str, path: str) -> bool | str:
+        return "stall" if method == "GET" and "list-type" in path else False
+
+    with FaultyS3Proxy(env["IMGSVC_S3_ENDPOINT_URL"], stall_listings, stall_seconds=30) as proxy:
+        monkeypatch.setenv("IMGSVC_S3_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("IMGSVC_STORAGE_TIMEOUT", "2")
+        monkeypatch.setenv("IMGSVC_RECONCILE_INTERVAL", "1")
+        monkeypatch.setenv("IMGSVC_WORKER_MAINTENANCE_INTERVAL", "1")
+        monkeypatch.setenv("IMGSVC_LOG_LEVEL", "INFO")  # WorkerProcess waits for "Listening on"
+        worker = WorkerProcess(dict(os.environ), tmp_path / "worker.log")
+        try:
+            wait_until(lambda: proxy.failures >= 1, timeout=30, message="no listing began")
+            worker.proc.send_signal(signal.SIGTERM)
+            exited = wait_until(
+                lambda: worker.proc.poll() is not None, timeout=20, message="SIGTERM ignored"
+            )
+            assert exited
+        finally:
+            worker.stop()
+    assert worker.proc.returncode == 0  # a warm stop, once the slice gave up on the stalled listing
+    assert "cold shut down" not in (tmp_path / "worker.log").read_text()
