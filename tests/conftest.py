@@ -80,6 +80,15 @@ def pages() -> Iterator[PageServer]:
 
 
 @pytest.fixture
+def allowlisted(pages: PageServer, app, monkeypatch: pytest.MonkeyPatch) -> PageServer:
+    """The page server, on the app's fetch allowlist (its loopback address is
+    otherwise refused as private), in this process and in workers started now."""
+    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
+    app.config["FETCH_ALLOWLIST"] = pages.allow_entry
+    return pages
+
+
+@pytest.fixture
 def redis_url(redis_server: str) -> str:
     """The session's Redis, flushed for this test."""
     Redis.from_url(redis_server).flushdb()

@@ -15,9 +15,8 @@ from imgsvc.images.indexes import forget_upload
 from imgsvc.images.refocus import change_focus
 from imgsvc.images.uploads import accept_upload, accept_url_upload
 from imgsvc.imaging.smartcrop import parse_focus
-from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.web.present import image_view, links
+from imgsvc.web.present import accepted_answer, image_view
 from imgsvc.webhooks import record as webhooks
 from imgsvc.webhooks.delivery import check_callback_url
 from imgsvc.webhooks.events import image_subject
@@ -56,20 +55,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
             if not (error.details and "id" in error.details):  # stored: it counts
                 apikeys.refund(svc.redis, counter)
             raise
-        original = accepted.manifest["original"]
-        note(
-            image_id=accepted.image_id,
-            job_id=accepted.job_id,
-            upload_bytes=original["bytes"] if original else 0,
-        )
-        body = {
-            "id": accepted.image_id,
-            "status": accepted.manifest["status"],
-            "job_id": accepted.job_id,
-            "delete_token": accepted.delete_token,
-            "links": links(accepted.image_id),
-        }
-        return body, 202, {"Location": f"/api/images/{accepted.image_id}"}
+        return accepted_answer(accepted)
 
     return idempotency.respond(svc, "images", apikeys.scope(), request, accept)
 

@@ -14,7 +14,7 @@ from imgsvc.images.direct import complete_direct_upload, start_direct_upload, up
 from imgsvc.imaging.smartcrop import Focus, parse_focus
 from imgsvc.logs import note
 from imgsvc.ratelimit import limited
-from imgsvc.web.present import links
+from imgsvc.web.present import accepted_answer
 
 bp = Blueprint("direct", __name__, url_prefix="/api")
 
@@ -37,20 +37,10 @@ def complete_upload(image_id: str) -> tuple[Response, int, dict[str, str]]:
     ``CROP``. Any other body, or a malformed focus: 400 ``invalid_focus``, with
     the upload left to complete again.
     """
-    accepted = complete_direct_upload(services(), image_id, _focus_of_body())
-    note(
-        image_id=accepted.image_id,
-        job_id=accepted.job_id,
-        upload_bytes=accepted.manifest["original"]["bytes"],
+    body, status, headers = accepted_answer(
+        complete_direct_upload(services(), image_id, _focus_of_body())
     )
-    body = {
-        "id": accepted.image_id,
-        "status": accepted.manifest["status"],
-        "job_id": accepted.job_id,
-        "delete_token": accepted.delete_token,
-        "links": links(accepted.image_id),
-    }
-    return jsonify(body), 202, {"Location": f"/api/images/{accepted.image_id}"}
+    return jsonify(body), status, headers
 
 
 def _focus_of_body() -> Focus | None:

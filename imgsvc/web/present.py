@@ -6,7 +6,9 @@ from typing import Any
 
 from imgsvc.extensions import REDIS_ERRORS, Services
 from imgsvc.images import ondemand, record
+from imgsvc.images.uploads import AcceptedUpload
 from imgsvc.images.variantset import current_variants, image_specs, wanted
+from imgsvc.logs import note
 from imgsvc.web.mediaurls import with_public_urls
 from imgsvc.webhooks.record import public_view
 
@@ -112,6 +114,25 @@ def _public_variant(variant: dict[str, Any]) -> dict[str, Any]:
             for ext, entry in variant["formats"].items()
         }
     return public
+
+
+def accepted_answer(accepted: AcceptedUpload) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The ``202`` of an accepted upload (through the web or straight to the bucket):
+    body, status and ``Location``; the request's log line gets its id, job and size."""
+    original = accepted.manifest["original"]
+    note(
+        image_id=accepted.image_id,
+        job_id=accepted.job_id,
+        upload_bytes=original["bytes"] if original else 0,
+    )
+    body = {
+        "id": accepted.image_id,
+        "status": accepted.manifest["status"],
+        "job_id": accepted.job_id,
+        "delete_token": accepted.delete_token,
+        "links": links(accepted.image_id),
+    }
+    return body, 202, {"Location": f"/api/images/{accepted.image_id}"}
 
 
 def links(image_id: str) -> dict[str, str]:

@@ -7,16 +7,8 @@ import pytest
 
 from tests import factories
 from tests.support.client import csrf_token
-from tests.support.pageserver import PageServer
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
-
-
-@pytest.fixture
-def allowlisted(pages, app, monkeypatch) -> PageServer:
-    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
-    app.config["FETCH_ALLOWLIST"] = pages.allow_entry
-    return pages
 
 
 def submit(client, url: str):

@@ -75,13 +75,6 @@ def test_form_carries_the_focus(app, client):
     assert manifest["focus"] == [0.1, 0.5]
 
 
-@pytest.fixture
-def allowlisted(pages, app, monkeypatch):
-    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
-    app.config["FETCH_ALLOWLIST"] = pages.allow_entry
-    return pages
-
-
 @FILE_ONLY
 def test_a_url_upload_carries_its_focus_to_the_crop(app, client, allowlisted, run_worker):
     # The page server's photo, fetched by the job, and the same bytes sent as a

@@ -10,16 +10,9 @@ from imgsvc.queue import enqueue_wordcount, waiting
 from tests import factories
 from tests.support import ConnectionCounter
 from tests.support.client import csrf_token, upload
-from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL, PageServer
+from tests.support.pageserver import KNOWN_TOP, KNOWN_TOTAL
 
 pytestmark = pytest.mark.parametrize("storage_url", ["file"], indirect=True)
-
-
-@pytest.fixture
-def allowlisted(pages, app, monkeypatch) -> PageServer:
-    monkeypatch.setenv("IMGSVC_FETCH_ALLOWLIST", pages.allow_entry)
-    app.config["FETCH_ALLOWLIST"] = pages.allow_entry
-    return pages
 
 
 @pytest.fixture
